@@ -1,0 +1,547 @@
+/**
+ * The lock manager client: named shared/exclusive locks held as `AsyncDisposable` handles, the
+ * daemon started on demand when none answers.
+ * @module
+ */
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connectUnix } from "../ipc/client.ts";
+import { FrameConnection } from "../ipc/connection.ts";
+import type { Decoded } from "../ipc/frames.ts";
+import { defaultRunDir } from "../platform/rundir.ts";
+import { VERSION } from "../platform/version.ts";
+import {
+  checkLockName,
+  LOCKD_MAX_REPLY_FRAME,
+  LOCKD_PROTOCOL_VERSION,
+  type LockdStatus,
+} from "./protocol.ts";
+import { spawnLockd } from "./start.ts";
+import type { LockMode } from "./table.ts";
+
+export type { LockMode };
+
+/** Why a lock operation failed (dhcp maps BUSY, NO_LOCKMGR and the rest to DSVC codes). */
+export type LockErrorCode =
+  | "BUSY"
+  | "TIMEOUT"
+  | "ABORTED"
+  | "NO_LOCKMGR"
+  | "SYNCH_ERR"
+  | "PROTOCOL";
+
+/** The lock manager's error, with its code. */
+export class LockError extends Error {
+  override name = "LockError";
+  readonly code: LockErrorCode;
+  constructor(code: LockErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Options for {@link LockClient}. */
+export interface LockClientOptions {
+  /** Run directory (default defaultRunDir()); the socket is `<runDir>/lockd.sock`. */
+  runDir?: string;
+  /** Overrides `<runDir>/lockd.sock`. */
+  socketPath?: string;
+  /** Start the daemon when none answers (default true). */
+  autoStart?: boolean;
+  /** Idle minutes passed to a daemon this client starts. */
+  idleMinutes?: number;
+}
+
+/** Options for {@link LockClient.acquire}. */
+export interface AcquireOptions {
+  /** Default "exclusive". */
+  mode?: LockMode;
+  /** Fail with BUSY at once instead of waiting. */
+  nonblock?: boolean;
+  /** Give up waiting after this long (code TIMEOUT). */
+  timeoutMs?: number;
+  /** Cancel the wait (code ABORTED); a lock already granted is unaffected. */
+  signal?: AbortSignal;
+  /**
+   * Also take the cross-host lock (Solaris DSVC_SYNCH_CROSSHOST): `name` must be
+   * `<absolute dir>/<base>`, and the daemon first locks `<dir>/.<base>.lock` (created 0600,
+   * never removed) with flock(1), shared or exclusive as `mode`, so daemons on other hosts that
+   * share the directory over NFS exclude each other. BUSY when nonblocking and another host holds
+   * it; SYNCH_ERR when the directory is missing, the lock file is a symbolic link or flock(1) is
+   * not installed.
+   */
+  crosshost?: boolean;
+}
+
+/** A held lock. `await using` releases it at the end of the block. */
+export interface LockHandle extends AsyncDisposable {
+  readonly name: string;
+  readonly mode: LockMode;
+  /** Release the lock; a second release throws LockError SYNCH_ERR. */
+  release(): Promise<void>;
+  /** Release unless already released; never throws for a lock the daemon already dropped. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * A message the daemon sent on its own (`shutdown`; later versions may add `revoke`), or the
+ * client's own `disconnected` notice when the connection is lost (every lock it held is gone).
+ */
+export interface LockdEvent {
+  event: string;
+  [key: string]: unknown;
+}
+
+/** On-demand start: how long to wait for a daemon to answer (upstream: 5 tries 500 ms apart). */
+export const LOCKD_START_TRIES = 5;
+/** Interval between on-demand start tries, in ms. */
+export const LOCKD_START_INTERVAL_MS = 500;
+
+type Reply = Record<string, unknown>;
+
+interface Pending {
+  resolve(m: Reply): void;
+  reject(e: Error): void;
+}
+
+const NO_DAEMON = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
+
+/** One connection to the daemon, after hello. */
+class Session {
+  readonly conn: FrameConnection;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #events: Array<(e: LockdEvent) => void>;
+  shutdownReason: string | undefined;
+  daemonPid = 0;
+
+  constructor(socket: import("node:net").Socket, events: Array<(e: LockdEvent) => void>) {
+    this.#events = events;
+    this.conn = new FrameConnection(socket, (d) => this.#onFrame(d), {
+      maxFrame: LOCKD_MAX_REPLY_FRAME,
+      frameTimeoutMs: 30_000,
+      maxPendingWrite: 16 * 1024 * 1024,
+    });
+    this.conn.onClose((reason) => {
+      const error = reason === "closed by client"
+        ? new LockError("ABORTED", "Lock client closed")
+        : new LockError(
+          "NO_LOCKMGR",
+          this.shutdownReason
+            ? `Lock manager stopped (${this.shutdownReason})`
+            : "Connection to the lock manager closed",
+        );
+      for (const p of this.#pending.values()) p.reject(error);
+      this.#pending.clear();
+      if (this.ready && reason !== "closed by client") {
+        // Not sent by the daemon: the client's own notice that every lock it held is gone.
+        const why = this.shutdownReason ?? reason ?? "connection closed";
+        for (const fn of this.#events) fn({ event: "disconnected", reason: why });
+      }
+    });
+  }
+
+  /** Set once hello succeeded. */
+  ready = false;
+
+  get closed(): boolean {
+    return this.conn.closed;
+  }
+
+  #onFrame(d: Decoded): void {
+    if (!d.ok || typeof d.message !== "object" || d.message === null) return;
+    const m = d.message as Reply;
+    if (typeof m.id === "number") {
+      const p = this.#pending.get(m.id);
+      if (p) {
+        this.#pending.delete(m.id);
+        p.resolve(m);
+      }
+      return;
+    }
+    if (typeof m.event === "string") {
+      if (m.event === "shutdown") this.shutdownReason = String(m.reason ?? "unknown");
+      for (const fn of this.#events) fn(m as LockdEvent);
+    }
+  }
+
+  /** Send a request; returns its id and the reply. */
+  send(body: Reply): { id: number; reply: Promise<Reply> } {
+    const id = this.#nextId++;
+    const reply = new Promise<Reply>((resolve, reject) => {
+      if (this.conn.closed) {
+        reject(new LockError("NO_LOCKMGR", "Connection to the lock manager closed"));
+        return;
+      }
+      this.#pending.set(id, { resolve, reject });
+    });
+    body.id = id;
+    this.conn.send(body);
+    return { id, reply };
+  }
+
+  /** Replace what happens with the reply of `id` (a wait given up on). */
+  redirect(id: number, fn: (m: Reply) => void): void {
+    if (this.#pending.has(id)) this.#pending.set(id, { resolve: fn, reject: () => {} });
+  }
+}
+
+function unlocked(m: Reply): void {
+  if (m.ok !== true) throw replyError(m);
+}
+
+function replyError(m: Reply): LockError {
+  const message = typeof m.error === "string" ? m.error : "Lock manager refused the request";
+  switch (m.code) {
+    case "BUSY":
+    case "TIMEOUT":
+    case "ABORTED":
+    case "SYNCH_ERR":
+    case "PROTOCOL":
+      return new LockError(m.code, message);
+    case "VERSION":
+      return new LockError("PROTOCOL", message);
+    default:
+      return new LockError("SYNCH_ERR", message);
+  }
+}
+
+/** Connect to a daemon at `socketPath`, say hello and return its pid (undefined if none answers). */
+export async function identifyLockd(
+  socketPath: string,
+  timeoutMs = 1000,
+): Promise<number | undefined> {
+  let session: Session | undefined;
+  try {
+    session = new Session(await connectUnix(socketPath, timeoutMs), []);
+    const { reply } = session.send({
+      op: "hello",
+      version: LOCKD_PROTOCOL_VERSION,
+      pid: process.pid,
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const m = await Promise.race([
+      reply,
+      new Promise<Reply>((resolve) => (timer = setTimeout(() => resolve({}), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    return typeof m.pid === "number" ? m.pid : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    session?.conn.close("closed by client");
+  }
+}
+
+class Handle implements LockHandle {
+  readonly name: string;
+  readonly mode: LockMode;
+  #session: Session;
+  #lock: number;
+  #released = false;
+
+  constructor(session: Session, name: string, mode: LockMode, lock: number) {
+    this.#session = session;
+    this.name = name;
+    this.mode = mode;
+    this.#lock = lock;
+  }
+
+  release(): Promise<void> {
+    if (this.#released) {
+      return Promise.reject(new LockError("SYNCH_ERR", `Lock already released: ${this.name}`));
+    }
+    this.#released = true;
+    if (this.#session.closed) {
+      return Promise.reject(
+        new LockError(
+          "NO_LOCKMGR",
+          `Connection to the lock manager closed, so the lock was already dropped: ${this.name}`,
+        ),
+      );
+    }
+    return this.#session.send({ op: "unlock", lock: this.#lock }).reply.then(unlocked);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#released) return;
+    try {
+      await this.release();
+    } catch (e) {
+      if (!(e instanceof LockError && e.code === "NO_LOCKMGR")) throw e;
+    }
+  }
+}
+
+/**
+ * A connection to the lock manager. Locks it holds are released by the daemon when the
+ * connection closes, including when this process dies.
+ */
+export class LockClient {
+  readonly socketPath: string;
+  readonly runDir: string;
+  #autoStart: boolean;
+  #idleMinutes: number | undefined;
+  #session: Session | undefined;
+  #connecting: Promise<Session> | undefined;
+  #events: Array<(e: LockdEvent) => void> = [];
+  #closed = false;
+  #mine = new Set<Session>();
+
+  constructor(options: LockClientOptions = {}) {
+    // With only a socket path, its directory is the run directory (and no env is read).
+    this.runDir = options.runDir ??
+      (options.socketPath ? path.dirname(path.resolve(options.socketPath)) : defaultRunDir());
+    this.socketPath = path.resolve(options.socketPath ?? path.join(this.runDir, "lockd.sock"));
+    this.#autoStart = options.autoStart ?? true;
+    this.#idleMinutes = options.idleMinutes;
+  }
+
+  /** Listen to messages the daemon sends on its own. */
+  onEvent(fn: (e: LockdEvent) => void): void {
+    this.#events.push(fn);
+  }
+
+  /** The pid of the daemon this client talks to (0 before the first request). */
+  get daemonPid(): number {
+    return this.#session?.daemonPid ?? 0;
+  }
+
+  /** Acquire lock `name`; resolves when granted. */
+  acquire(name: string, options: AcquireOptions = {}): Promise<LockHandle> {
+    const bad = checkLockName(name);
+    if (bad) return Promise.reject(new LockError("PROTOCOL", bad));
+    const mode = options.mode ?? "exclusive";
+    if (mode !== "shared" && mode !== "exclusive") {
+      return Promise.reject(
+        new LockError("PROTOCOL", `Lock mode must be "shared" or "exclusive": ${mode}`),
+      );
+    }
+    const session = this.#session;
+    if (session && !session.closed && !this.#closed) {
+      // Connected already: no extra turns of the event loop on the hot path.
+      return this.#acquireOn(
+        session,
+        name,
+        mode,
+        options,
+        (e) => this.#retryAfterIdle(e, session, name, mode, options),
+      );
+    }
+    return this.#acquireConnecting(name, mode, options);
+  }
+
+  #retryAfterIdle(
+    e: unknown,
+    session: Session,
+    name: string,
+    mode: LockMode,
+    options: AcquireOptions,
+  ): Promise<LockHandle> {
+    // A daemon that stopped because it was idle held nothing of ours: ask the next one.
+    if (
+      e instanceof LockError && e.code === "NO_LOCKMGR" && session.shutdownReason === "idle" &&
+      !this.#closed
+    ) {
+      return this.#connect(options.signal).then((s) => this.#acquireOn(s, name, mode, options));
+    }
+    return Promise.reject(e);
+  }
+
+  async #acquireConnecting(
+    name: string,
+    mode: LockMode,
+    options: AcquireOptions,
+  ): Promise<LockHandle> {
+    const session = await this.#connect(options.signal);
+    return this.#acquireOn(
+      session,
+      name,
+      mode,
+      options,
+      (e) => this.#retryAfterIdle(e, session, name, mode, options),
+    );
+  }
+
+  #acquireOn(
+    session: Session,
+    name: string,
+    mode: LockMode,
+    options: AcquireOptions,
+    onError?: (e: unknown) => Promise<LockHandle>,
+  ): Promise<LockHandle> {
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(aborted(signal));
+    const body: Reply = { op: "lock", name, mode };
+    if (options.nonblock) body.nonblock = true;
+    if (options.crosshost) body.crosshost = true;
+    if (options.timeoutMs !== undefined) {
+      body.timeoutMs = Math.max(0, Math.min(2_147_483_647, Math.ceil(options.timeoutMs)));
+    }
+    const { id, reply } = session.send(body);
+    const granted = (m: Reply): LockHandle => {
+      if (m.ok !== true || typeof m.lock !== "number") throw replyError(m);
+      return new Handle(session, name, mode, m.lock);
+    };
+    // Error replies (BUSY, …) throw in `granted`; only a lost connection reaches onError.
+    if (!signal) return reply.then(granted, onError);
+    return new Promise<LockHandle>((resolve, reject) => {
+      const onAbort = () => {
+        // Whatever the daemon answers now, the caller has moved on: a late grant is returned.
+        session.redirect(id, (m) => {
+          if (m.ok === true && typeof m.lock === "number") {
+            session.send({ op: "unlock", lock: m.lock }).reply.catch(() => {});
+          }
+        });
+        session.send({ op: "cancel", request: id }).reply.catch(() => {});
+        reject(aborted(signal));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      reply.then((m) => {
+        signal.removeEventListener("abort", onAbort);
+        try {
+          resolve(granted(m));
+        } catch (e) {
+          reject(e);
+        }
+      }, (e) => {
+        signal.removeEventListener("abort", onAbort);
+        if (onError && !signal.aborted) onError(e).then(resolve, reject);
+        else reject(e);
+      });
+    });
+  }
+
+  /** Every lock the daemon knows, with holders and waiters. */
+  async status(): Promise<LockdStatus> {
+    const session = await this.#connect(undefined);
+    const m = await session.send({ op: "status" }).reply;
+    if (m.ok !== true) throw replyError(m);
+    return m.status as LockdStatus;
+  }
+
+  /** Ask the daemon to stop and wait until it has closed the connection. */
+  async stopDaemon(timeoutMs = 5000): Promise<number> {
+    const session = await this.#connect(undefined);
+    const pid = session.daemonPid;
+    const closed = new Promise<void>((resolve) => session.conn.onClose(() => resolve()));
+    const m = await session.send({ op: "stop" }).reply;
+    if (m.ok !== true) throw replyError(m);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    return pid;
+  }
+
+  /** Close the connection: the daemon releases every lock it holds; waits fail with ABORTED. */
+  close(): void {
+    this.#closed = true;
+    for (const s of this.#mine) s.conn.close("closed by client");
+    this.#mine.clear();
+    this.#session = undefined;
+  }
+
+  #connect(signal: AbortSignal | undefined): Promise<Session> {
+    if (this.#closed) return Promise.reject(new LockError("ABORTED", "Lock client is closed"));
+    if (this.#session && !this.#session.closed) return Promise.resolve(this.#session);
+    if (!this.#connecting) {
+      this.#connecting = this.#open().finally(() => (this.#connecting = undefined));
+    }
+    if (!signal) return this.#connecting;
+    if (signal.aborted) return Promise.reject(aborted(signal));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(aborted(signal));
+      signal.addEventListener("abort", onAbort, { once: true });
+      (this.#connecting as Promise<Session>).then(resolve, reject).finally(() =>
+        signal.removeEventListener("abort", onAbort)
+      );
+    });
+  }
+
+  async #open(): Promise<Session> {
+    let first: NodeJS.ErrnoException | undefined;
+    try {
+      return await this.#hello();
+    } catch (e) {
+      if (e instanceof LockError) throw e;
+      first = e as NodeJS.ErrnoException;
+    }
+    if (!this.#autoStart || !NO_DAEMON.has(first.code ?? "")) {
+      throw new LockError(
+        "NO_LOCKMGR",
+        `Cannot contact lock manager: ${first.code ?? first.message} on ${this.socketPath}`,
+        { cause: first },
+      );
+    }
+    try {
+      spawnLockd({
+        runDir: this.runDir,
+        socketPath: this.socketPath,
+        idleMinutes: this.#idleMinutes,
+      }).unref();
+    } catch (e) {
+      // E.g. Deno without --allow-run: no daemon can be started from here.
+      throw new LockError(
+        "NO_LOCKMGR",
+        `Cannot contact lock manager: ${first.code ?? first.message} on ${this.socketPath}, ` +
+          `and cannot start one: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    // Tries are 500 ms apart as upstream, but a daemon that answers sooner is used at once.
+    const deadline = Date.now() + LOCKD_START_TRIES * LOCKD_START_INTERVAL_MS;
+    let last: NodeJS.ErrnoException = first;
+    while (Date.now() < deadline) {
+      await sleep(25);
+      if (this.#closed) throw new LockError("ABORTED", "Lock client is closed");
+      try {
+        return await this.#hello();
+      } catch (e) {
+        if (e instanceof LockError) throw e;
+        last = e as NodeJS.ErrnoException;
+      }
+    }
+    throw new LockError(
+      "NO_LOCKMGR",
+      `Cannot contact lock manager: ${last.code ?? last.message} on ${this.socketPath}`,
+      { cause: last },
+    );
+  }
+
+  async #hello(): Promise<Session> {
+    const session = new Session(await connectUnix(this.socketPath, 2000), this.#events);
+    this.#mine.add(session);
+    session.conn.onClose(() => this.#mine.delete(session));
+    if (this.#closed) {
+      session.conn.close("closed by client");
+      throw new LockError("ABORTED", "Lock client is closed");
+    }
+    let m: Reply;
+    try {
+      m = await session.send({
+        op: "hello",
+        version: LOCKD_PROTOCOL_VERSION,
+        pid: process.pid,
+        client: `steward ${VERSION}`,
+      }).reply;
+    } catch (e) {
+      // Closed before answering hello: a daemon on its way out; count it as absent.
+      throw Object.assign(new Error("Lock manager closed the connection"), {
+        code: "ECONNREFUSED",
+        cause: e,
+      });
+    }
+    if (m.ok !== true) {
+      session.conn.close("closed by client");
+      throw replyError(m);
+    }
+    session.daemonPid = typeof m.pid === "number" ? m.pid : 0;
+    session.ready = true;
+    this.#session = session;
+    return session;
+  }
+}
+
+function aborted(signal: AbortSignal): LockError {
+  return new LockError("ABORTED", "Lock request aborted", { cause: signal.reason });
+}

@@ -1,0 +1,417 @@
+/**
+ * Cross-host "host locks" (Solaris dsvclockd's DSVC_SYNCH_CROSSHOST): a whole-file lock on a
+ * hidden file `<dir>/.<base>.lock` next to the container, held by a util-linux `flock(1)` child
+ * because Node has no flock/fcntl. On Linux, flock(2) on NFS is emulated with POSIX byte-range
+ * locks, so the lock is seen by every NFS client sharing the directory and interoperates with
+ * fcntl locks taken there. One host lock per container per daemon, reference-counted across the
+ * daemon's local holders and waiters.
+ * @internal
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import type { LockMode } from "./table.ts";
+
+/** Why a host lock could not be taken: BUSY (nonblocking, held elsewhere) or SYNCH_ERR. */
+export class HostLockError extends Error {
+  override name = "HostLockError";
+  readonly code: "BUSY" | "SYNCH_ERR";
+  constructor(code: "BUSY" | "SYNCH_ERR", message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The hidden lock file for a crosshost lock name, or an error message for a bad name. */
+export function hostLockFile(name: string): { file: string } | { error: string } {
+  if (name.includes("\0")) return { error: "Crosshost lock name contains a NUL byte" };
+  if (!path.isAbsolute(name)) {
+    return { error: `Crosshost lock name must be an absolute path: ${name}` };
+  }
+  if (path.normalize(name) !== name || name.endsWith("/")) {
+    return { error: `Crosshost lock name must be a normalized path: ${name}` };
+  }
+  const base = path.basename(name);
+  if (base === "") return { error: `Crosshost lock name has no file name: ${name}` };
+  return { file: path.join(path.dirname(name), `.${base}.lock`) };
+}
+
+// A constant script; the request data only ever travels as argv ($1 mode, $2 block, $3 file).
+// umask 077 makes the file 0600; `<>` opens it O_RDWR|O_CREAT and never truncates; the symlink
+// checks before and after the open, and -ef against the opened descriptor, refuse a lock file
+// that is (or was swapped for) a symbolic link. flock reopens the very inode via /dev/fd/9 and
+// runs `sh -c 'echo; exec cat'`: the newline says "acquired", and the lock lasts while cat reads
+// stdin — the daemon ending the pipe, or dying, releases it.
+const SCRIPT = [
+  "umask 077",
+  'f=$3; d=${f%/*}; [ -n "$d" ] || d=/',
+  'command -v flock >/dev/null 2>&1 || { echo "flock(1) from util-linux is not installed" >&2; exit 80; }',
+  'if [ -L "$d" ] || [ ! -d "$d" ]; then echo "Not an existing directory: $d" >&2; exit 81; fi',
+  'if [ -L "$f" ]; then echo "Lock file is a symbolic link: $f" >&2; exit 82; fi',
+  'exec 9<>"$f" || exit 83',
+  'if [ -L "$f" ] || ! [ "$f" -ef /dev/fd/9 ]; then echo "Lock file was replaced: $f" >&2; exit 82; fi',
+  'if [ ! -f "$f" ]; then echo "Lock file is not a regular file: $f" >&2; exit 84; fi',
+  'if [ "$2" = nonblock ]; then exec flock "$1" -n -E 75 /dev/fd/9 /bin/sh -c "echo; exec cat"; fi',
+  'exec flock "$1" /dev/fd/9 /bin/sh -c "echo; exec cat"',
+].join("\n");
+
+/** A held host lock: the flock child. */
+interface Holder {
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+/** Spawn the flock child for `file`; resolves once the lock is held. */
+function takeHostLock(
+  file: string,
+  mode: LockMode,
+  nonblock: boolean,
+  searchPath: string,
+  onChild: (c: ChildProcess) => void,
+): Promise<Holder> {
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        "/bin/sh",
+        [
+          "-c",
+          SCRIPT,
+          "steward-hostlock",
+          mode === "exclusive" ? "-x" : "-s",
+          nonblock ? "nonblock" : "block",
+          file,
+        ],
+        // A fixed search path, not the daemon's: where flock and cat are looked up.
+        { stdio: ["pipe", "pipe", "pipe"], env: { PATH: searchPath, LC_ALL: "C" } },
+      );
+    } catch (e) {
+      reject(
+        new HostLockError("SYNCH_ERR", `Cannot start flock for ${file}: ${(e as Error).message}`),
+      );
+      return;
+    }
+    onChild(child);
+    let err = "";
+    let acquired = false;
+    const exited = new Promise<void>((done) => child.once("close", () => done()));
+    child.stdin?.on("error", () => {});
+    child.stderr?.on("data", (d) => {
+      if (err.length < 1024) err += d;
+    });
+    child.stdout?.on("data", () => {
+      if (acquired) return;
+      acquired = true;
+      resolve({ child, exited });
+    });
+    child.once("error", (e) => {
+      if (!acquired) {
+        reject(new HostLockError("SYNCH_ERR", `Cannot start flock for ${file}: ${e.message}`));
+      }
+    });
+    child.once("exit", (code, signal) => {
+      if (acquired) return;
+      const why = err.trim().split("\n")[0] ?? "";
+      if (code === 75) {
+        reject(new HostLockError("BUSY", `Host lock is held by another host: ${file}`));
+      } else {
+        reject(
+          new HostLockError(
+            "SYNCH_ERR",
+            `Cannot take host lock ${file}: ${why || `flock ended (${code ?? signal})`}`,
+          ),
+        );
+      }
+    });
+  });
+}
+
+/** End a flock child: its cat sees end of input and exits, and the lock goes with it. */
+function dropHolder(h: Holder): Promise<void> {
+  h.child.stdin?.end();
+  return h.exited;
+}
+
+// A flock still waiting holds nothing: kill it (once; under Deno child.kill needs no permission).
+function stopChild(c: ChildProcess): void {
+  c.stdin?.end();
+  if (c.exitCode === null && c.signalCode === null && !c.killed) {
+    try {
+      c.kill("SIGKILL");
+    } catch { /* gone */ }
+  }
+}
+
+interface HostWaiter {
+  mode: LockMode;
+  nonblock: boolean;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+interface HostEntry {
+  name: string;
+  file: string;
+  /** Mode of the held host lock, or null. */
+  mode: LockMode | null;
+  holder: Holder | undefined;
+  /** Local references: granted local locks and local waiters that rely on the host lock. */
+  refs: number;
+  /** A flock child still trying to get the lock, and how to stop it. */
+  acquiring: { child: ChildProcess | undefined; waiter: HostWaiter } | undefined;
+  /** Dropping the held lock (before an upgrade): wait for the child to go. */
+  dropping: Promise<void> | undefined;
+  queue: HostWaiter[];
+  /** Set while an unused host lock lingers before it is dropped. */
+  linger: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
+ * How long an unused host lock is kept (ms): a burst of operations on one container then costs
+ * one flock child, not one each; another host waits at most this much longer for it.
+ */
+export const HOST_LOCK_LINGER_MS = 20;
+
+/** Where the host-lock script looks for flock(1) and cat(1). */
+export const HOST_LOCK_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Options for {@link HostLocks}. */
+export interface HostLocksOptions {
+  /** Directories searched for flock(1) and cat(1) (default {@link HOST_LOCK_SEARCH_PATH}). */
+  searchPath?: string;
+  /** Keep an unused host lock this long before dropping it (default {@link HOST_LOCK_LINGER_MS}; 0 = drop at once). */
+  lingerMs?: number;
+}
+
+/**
+ * The daemon's host locks, one per container name. A request is granted when the host lock is
+ * held exclusive, or held shared and the request is shared; an exclusive request on a shared host
+ * lock waits until no local holder relies on it, then drops it and takes it exclusive. Requests
+ * wait first-in first-out; a nonblocking one that cannot be served at once gets BUSY.
+ */
+export class HostLocks {
+  #entries = new Map<string, HostEntry>();
+  #lingerMs: number;
+  #searchPath: string;
+  #spawned = 0;
+
+  constructor(options: HostLocksOptions = {}) {
+    this.#searchPath = options.searchPath ?? HOST_LOCK_SEARCH_PATH;
+    this.#lingerMs = Math.max(0, Math.min(1000, options.lingerMs ?? HOST_LOCK_LINGER_MS));
+  }
+
+  /** How many flock children were started to take a host lock, for tests and benchmarks. */
+  get acquisitions(): number {
+    return this.#spawned;
+  }
+
+  /** True when no host lock is held, taken, dropped or waited for. */
+  get idle(): boolean {
+    return this.#entries.size === 0;
+  }
+
+  /** Number of host locks held right now. */
+  get held(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) if (e.holder) n++;
+    return n;
+  }
+
+  /**
+   * Take a reference on the host lock of `name` in `mode`; resolves when it is held. The
+   * returned `cancel` withdraws a request still waiting (it then rejects with ABORTED).
+   */
+  acquire(
+    name: string,
+    mode: LockMode,
+    nonblock: boolean,
+  ): { granted: Promise<void>; cancel: () => void } {
+    const target = hostLockFile(name);
+    if ("error" in target) {
+      return {
+        granted: Promise.reject(new HostLockError("SYNCH_ERR", target.error)),
+        cancel: () => {},
+      };
+    }
+    let entry = this.#entries.get(name);
+    if (!entry) {
+      entry = {
+        name,
+        file: target.file,
+        mode: null,
+        holder: undefined,
+        refs: 0,
+        acquiring: undefined,
+        dropping: undefined,
+        queue: [],
+        linger: undefined,
+      };
+      this.#entries.set(name, entry);
+    }
+    const e = entry;
+    let waiter!: HostWaiter;
+    const granted = new Promise<void>((
+      resolve,
+      reject,
+    ) => (waiter = { mode, nonblock, resolve, reject }));
+    if (e.queue.length === 0 && e.holder && (e.mode === "exclusive" || mode === "shared")) {
+      this.#stopLinger(e);
+      e.refs++;
+      waiter.resolve();
+      return { granted, cancel: () => {} };
+    }
+    // Busy here means local contention: others queued or taking it, or local holders of a shared
+    // host lock that an exclusive request would have to wait for. A host lock being dropped, or
+    // lingering unused, is not: the request waits for the drop, then tries flock without waiting.
+    if (nonblock && (e.queue.length > 0 || e.acquiring || (e.holder && e.refs > 0))) {
+      this.#forgetIfUnused(e);
+      return {
+        granted: Promise.reject(new HostLockError("BUSY", `Host lock is busy: ${e.file}`)),
+        cancel: () => {},
+      };
+    }
+    e.queue.push(waiter);
+    this.#pump(e);
+    const cancel = () => {
+      const i = e.queue.indexOf(waiter);
+      if (i >= 0) {
+        e.queue.splice(i, 1);
+        waiter.reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
+      } else if (e.acquiring?.waiter === waiter) {
+        const c = e.acquiring.child;
+        e.acquiring = undefined;
+        waiter.reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
+        if (c) stopChild(c);
+      } else return;
+      this.#pump(e);
+    };
+    granted.catch(() => {});
+    return { granted, cancel };
+  }
+
+  /**
+   * Drop one reference taken by {@link HostLocks.acquire}; resolves once a host lock this let go
+   * is really released (its flock child gone), so other hosts can have it at once.
+   */
+  release(name: string): Promise<void> {
+    const e = this.#entries.get(name);
+    if (!e || e.refs === 0) return Promise.resolve();
+    e.refs--;
+    this.#pump(e);
+    return e.dropping ?? Promise.resolve();
+  }
+
+  /** Drop every host lock at once (the daemon is stopping). */
+  async close(): Promise<void> {
+    const drops: Promise<void>[] = [];
+    for (const e of this.#entries.values()) {
+      for (const w of e.queue) w.reject(new HostLockError("SYNCH_ERR", "Lock manager is stopping"));
+      e.queue = [];
+      this.#stopLinger(e);
+      if (e.acquiring?.child) stopChild(e.acquiring.child);
+      e.acquiring = undefined;
+      if (e.holder) drops.push(dropHolder(e.holder));
+      e.holder = undefined;
+    }
+    this.#entries.clear();
+    await Promise.all(drops);
+  }
+
+  #pump(e: HostEntry): void {
+    while (e.queue.length > 0) {
+      if (e.acquiring || e.dropping) return;
+      const head = e.queue[0] as HostWaiter;
+      if (e.holder && (e.mode === "exclusive" || head.mode === "shared")) {
+        this.#stopLinger(e);
+        e.queue.shift();
+        e.refs++;
+        head.resolve();
+        continue;
+      }
+      if (e.holder) {
+        // Shared held, exclusive wanted: local shared holders first, then drop and upgrade.
+        if (e.refs > 0) return;
+        this.#drop(e);
+        return;
+      }
+      e.queue.shift();
+      this.#take(e, head);
+      return;
+    }
+    if (e.refs === 0 && !e.acquiring && !e.dropping) {
+      if (!e.holder) this.#forget(e);
+      else if (this.#lingerMs === 0) this.#drop(e);
+      else if (!e.linger) {
+        e.linger = setTimeout(() => {
+          e.linger = undefined;
+          if (e.refs === 0 && e.queue.length === 0 && e.holder && !e.dropping) this.#drop(e);
+        }, this.#lingerMs);
+      }
+    }
+  }
+
+  #stopLinger(e: HostEntry): void {
+    if (e.linger) clearTimeout(e.linger);
+    e.linger = undefined;
+  }
+
+  #drop(e: HostEntry): void {
+    this.#stopLinger(e);
+    const h = e.holder as Holder;
+    e.holder = undefined;
+    e.mode = null;
+    e.dropping = dropHolder(h).then(() => {
+      e.dropping = undefined;
+      this.#pump(e);
+    });
+  }
+
+  #take(e: HostEntry, w: HostWaiter): void {
+    this.#spawned++;
+    const attempt: { child: ChildProcess | undefined; waiter: HostWaiter } = {
+      child: undefined,
+      waiter: w,
+    };
+    e.acquiring = attempt;
+    takeHostLock(e.file, w.mode, w.nonblock, this.#searchPath, (c) => (attempt.child = c)).then(
+      (holder) => {
+        if (e.acquiring !== attempt) {
+          // Withdrawn while flock was starting: let it go again.
+          void dropHolder(holder);
+          return;
+        }
+        e.acquiring = undefined;
+        e.holder = holder;
+        e.mode = w.mode;
+        // A flock child killed from outside took the host lock with it: take it anew next time.
+        void holder.exited.then(() => {
+          if (e.holder !== holder) return;
+          e.holder = undefined;
+          e.mode = null;
+          this.#stopLinger(e);
+          this.#pump(e);
+        });
+        e.refs++;
+        w.resolve();
+        this.#pump(e);
+      },
+      (err: Error) => {
+        if (e.acquiring !== attempt) return;
+        e.acquiring = undefined;
+        w.reject(err);
+        this.#pump(e);
+      },
+    );
+  }
+
+  #forgetIfUnused(e: HostEntry): void {
+    if (e.refs === 0 && !e.holder && !e.acquiring && !e.dropping && e.queue.length === 0) {
+      this.#forget(e);
+    }
+  }
+
+  // Only this entry: a late callback of one already forgotten must not remove its successor.
+  #forget(e: HostEntry): void {
+    if (this.#entries.get(e.name) === e) this.#entries.delete(e.name);
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The lockd wire protocol, version 1: message shapes, limits, error codes and the validation of
+ * requests. Pure: no sockets. Framing is lib/ipc/frames.ts (4-byte big-endian length + UTF-8 JSON).
+ * docs/lockd.md describes it for people writing their own clients.
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { LockMode } from "./table.ts";
+
+/** The protocol version this build speaks. */
+export const LOCKD_PROTOCOL_VERSION = 1;
+
+/** Largest request frame body the daemon accepts, in bytes. */
+export const LOCKD_MAX_REQUEST_FRAME = 16 * 1024;
+
+/** Largest reply or event frame body a client accepts, in bytes (status lists can be long). */
+export const LOCKD_MAX_REPLY_FRAME = 64 * 1024 * 1024;
+
+/** Lock names are 1..1024 bytes of UTF-8. */
+export const LOCKD_MAX_NAME_BYTES = 1024;
+
+/** Longest wait a lock request may ask for, in ms (about 24.8 days, the largest timer). */
+export const LOCKD_MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** Error codes a reply can carry. */
+export type LockdWireCode =
+  | "BUSY"
+  | "TIMEOUT"
+  | "ABORTED"
+  | "SYNCH_ERR"
+  | "PROTOCOL"
+  | "VERSION"
+  | "LIMIT";
+
+/** `hello`: the first request on a connection. */
+export interface HelloRequest {
+  op: "hello";
+  id: number;
+  version: number;
+  pid?: number;
+  client?: string;
+}
+
+/** `lock`: ask for a lock; the reply comes when it is granted, busy, timed out or cancelled. */
+export interface LockRequest {
+  op: "lock";
+  id: number;
+  name: string;
+  mode: LockMode;
+  nonblock: boolean;
+  timeoutMs: number | undefined;
+  /**
+   * Also take the cross-host lock on `<dir>/.<base>.lock` (name `<absolute dir>/<base>`) before
+   * the local one; absent when false, so version 1 requests without it parse as before.
+   */
+  crosshost?: true;
+}
+
+/** `unlock`: release a grant (`lock` is the id the grant reply carried). */
+export interface UnlockRequest {
+  op: "unlock";
+  id: number;
+  lock: number;
+}
+
+/** `cancel`: withdraw a queued `lock` request (`request` is its id). */
+export interface CancelRequest {
+  op: "cancel";
+  id: number;
+  request: number;
+}
+
+/** `status`, `ping` and `stop` carry nothing but their id. */
+export interface SimpleRequest {
+  op: "status" | "ping" | "stop";
+  id: number;
+}
+
+/** Any valid request. */
+export type LockdRequest =
+  | HelloRequest
+  | LockRequest
+  | UnlockRequest
+  | CancelRequest
+  | SimpleRequest;
+
+/** Result of {@link parseRequest}. */
+export type ParsedRequest =
+  | { ok: true; request: LockdRequest }
+  | { ok: false; id: number | null; code: LockdWireCode; error: string };
+
+/** The operations of version 1. */
+export const LOCKD_OPS = ["hello", "lock", "unlock", "cancel", "status", "ping", "stop"] as const;
+
+/** A holder in a status reply. */
+export interface LockdHolderStatus {
+  /** The grant id (the unlock token). */
+  lock: number;
+  pid: number | null;
+  /** ISO 8601 time the lock was granted. */
+  since: string;
+}
+
+/** A waiter in a status reply. */
+export interface LockdWaiterStatus {
+  pid: number | null;
+  mode: LockMode;
+  /** ISO 8601 time the request was queued. */
+  since: string;
+}
+
+/** One lock in a status reply. */
+export interface LockdLockStatus {
+  name: string;
+  mode: LockMode | null;
+  holders: LockdHolderStatus[];
+  waiters: LockdWaiterStatus[];
+}
+
+/** The daemon's answer to `status`. */
+export interface LockdStatus {
+  pid: number;
+  version: string;
+  protocol: number;
+  socket: string;
+  startedAt: string;
+  /** Minutes without locks or waiters before the daemon exits; 0 = never. */
+  idleMinutes: number;
+  /** What the daemon runs on: "node", "deno" or "binary". */
+  runtime: string;
+  connections: number;
+  locks: LockdLockStatus[];
+}
+
+function isId(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+function fail(id: number | null, code: LockdWireCode, error: string): ParsedRequest {
+  return { ok: false, id, code, error };
+}
+
+/** Check a lock name: 1..1024 bytes of UTF-8; returns an error message or undefined. */
+export function checkLockName(name: unknown): string | undefined {
+  if (typeof name !== "string") return "Lock name must be a string";
+  if (name.length === 0) return "Lock name is empty";
+  // Fast path: a UTF-16 length ≤ 341 cannot exceed 1024 bytes of UTF-8.
+  if (name.length > 341 && Buffer.byteLength(name, "utf8") > LOCKD_MAX_NAME_BYTES) {
+    return `Lock name is longer than ${LOCKD_MAX_NAME_BYTES} bytes`;
+  }
+  if (!name.isWellFormed()) return "Lock name is not valid Unicode";
+  return undefined;
+}
+
+/** Validate one decoded frame as a request. */
+export function parseRequest(message: unknown): ParsedRequest {
+  if (typeof message !== "object" || message === null || Array.isArray(message)) {
+    return fail(null, "PROTOCOL", "Request must be a JSON object");
+  }
+  const m = message as Record<string, unknown>;
+  if (!isId(m.id)) {
+    return fail(null, "PROTOCOL", "Request id must be a non-negative integer");
+  }
+  const id = m.id;
+  switch (m.op) {
+    case "lock": {
+      const bad = checkLockName(m.name);
+      if (bad) return fail(id, "PROTOCOL", bad);
+      const mode = m.mode ?? "exclusive";
+      if (mode !== "shared" && mode !== "exclusive") {
+        return fail(id, "PROTOCOL", 'Lock mode must be "shared" or "exclusive"');
+      }
+      if (m.nonblock !== undefined && typeof m.nonblock !== "boolean") {
+        return fail(id, "PROTOCOL", "nonblock must be a boolean");
+      }
+      if (m.crosshost !== undefined && typeof m.crosshost !== "boolean") {
+        return fail(id, "PROTOCOL", "crosshost must be a boolean");
+      }
+      const t = m.timeoutMs;
+      if (
+        t !== undefined && t !== null &&
+        !(typeof t === "number" && Number.isInteger(t) && t >= 0 && t <= LOCKD_MAX_TIMEOUT_MS)
+      ) {
+        return fail(
+          id,
+          "PROTOCOL",
+          `timeoutMs must be an integer from 0 to ${LOCKD_MAX_TIMEOUT_MS}`,
+        );
+      }
+      return {
+        ok: true,
+        request: {
+          op: "lock",
+          id,
+          name: m.name as string,
+          mode,
+          nonblock: m.nonblock === true,
+          timeoutMs: typeof t === "number" ? t : undefined,
+          ...(m.crosshost === true ? { crosshost: true as const } : {}),
+        },
+      };
+    }
+    case "unlock":
+      if (!isId(m.lock)) return fail(id, "PROTOCOL", "lock must be a grant id");
+      return { ok: true, request: { op: "unlock", id, lock: m.lock } };
+    case "cancel":
+      if (!isId(m.request)) return fail(id, "PROTOCOL", "request must be a request id");
+      return { ok: true, request: { op: "cancel", id, request: m.request } };
+    case "hello": {
+      if (typeof m.version !== "number" || !Number.isInteger(m.version)) {
+        return fail(id, "PROTOCOL", "version must be an integer");
+      }
+      const req: HelloRequest = { op: "hello", id, version: m.version };
+      if (m.pid !== undefined) {
+        if (!(typeof m.pid === "number" && Number.isSafeInteger(m.pid) && m.pid > 0)) {
+          return fail(id, "PROTOCOL", "pid must be a positive integer");
+        }
+        req.pid = m.pid;
+      }
+      if (m.client !== undefined) {
+        if (typeof m.client !== "string" || m.client.length > 256) {
+          return fail(id, "PROTOCOL", "client must be a string of at most 256 characters");
+        }
+        req.client = m.client;
+      }
+      return { ok: true, request: req };
+    }
+    case "status":
+    case "ping":
+    case "stop":
+      return { ok: true, request: { op: m.op, id } };
+    default:
+      if (typeof m.op !== "string") return fail(id, "PROTOCOL", "op must be a string");
+      return fail(id, "PROTOCOL", `Unknown op: ${m.op.slice(0, 64)}`);
+  }
+}
