@@ -1,0 +1,280 @@
+/**
+ * dhtadm: the upstream dhcptab administration command, options and behaviour kept
+ * (dhtadm(1M)): -C -R -P -A -M -D -B and -g, exit codes 0-4, `-P` output byte for byte.
+ * Every definition is checked (macro syntax, symbols and values against the standard inittab
+ * and the dhcptab's own symbols) before anything is written.
+ * @module
+ */
+import { editMacroValue } from "../dhcptab/macro.ts";
+import {
+  checkName,
+  checkSymbolAgainstInittab,
+  DhcptabSyntaxError,
+  parseSymbolDefinition,
+  type SymbolDefinition,
+} from "../dhcptab/symbol.ts";
+import { SymbolTable, validateMacro } from "../dhcptab/validate.ts";
+import { makeDtRec } from "../records.ts";
+import {
+  DSVC_CREATE,
+  DSVC_READ,
+  DSVC_WRITE,
+  DT_QKEY,
+  DT_QTYPE,
+  type DtRec,
+  type DtType,
+  qeq,
+  qinit,
+} from "../spi.ts";
+import type { DtContainer } from "../store-api.ts";
+import { adminFailure } from "./failure.ts";
+import { ADMIN_EXIT, AdminError, formatDhcptab } from "./format.ts";
+import { AdminUsageError, getopt, type OptionSet, splitFunction } from "./getopt.ts";
+import type { AdminSession, DatastoreOverrides } from "./session.ts";
+
+/** dhtadm's option string, as upstream (`B` takes an optional argument). */
+export const DHTADM_OPTSTRING = "ACDIMPRvgr:p:u:s:m:n:e:d:B;";
+
+/** dhtadm's usage text (printed after a usage error). */
+export const DHTADM_USAGE =
+  `dhtadm [-r (resource)] [-p (path)] [-u (uninterpreted data)] [-g] (options)
+
+Where (options) is one of:
+
+-C              Create the dhcptab
+
+-A              Add symbol or macro. Sub-options:
+                { -s (symbol name) | -m (macro name) } -d (definition)
+
+-M              Modify symbol or macro. Sub-options:
+                -s (old symbol name) {-n (new name) | -d (definition)}
+                                Or
+                -m (old macro name) {-n (new name) | -d (definition) | -e (symbol = value)}
+
+-D              Delete symbol or macro definition. Sub-options:
+                -s ( symbol name ) | -m ( macro name )
+
+-R              Remove the dhcptab
+
+-P              Display the dhcptab
+
+-B [batchfile]  Run command in batch input mode.  Sub-options:
+                [-v]    Output commands as they are processed.
+`;
+
+const COMMON = "rpug";
+const ALLOWED: Record<string, string> = {
+  A: `${COMMON}msd`,
+  M: `${COMMON}msnde`,
+  D: `${COMMON}ms`,
+  C: COMMON,
+  R: COMMON,
+  P: COMMON,
+  B: "v",
+};
+
+/** A dhtadm command line, parsed and checked. */
+export interface DhtadmCommand {
+  fn: "A" | "M" | "D" | "C" | "R" | "P" | "B";
+  /** The batch file of -B. */
+  arg: string | undefined;
+  options: OptionSet;
+}
+
+/** Parse dhtadm's arguments (AdminUsageError on any usage problem). */
+export function parseDhtadm(args: readonly string[]): DhtadmCommand {
+  const { options: parsed, operands } = getopt(args, DHTADM_OPTSTRING);
+  const { fn, options } = splitFunction(parsed, "AMDCRPB");
+  if (operands.length > 0) throw new AdminUsageError(`Invalid argument - ${operands[0]}`);
+  if (!fn) throw new AdminUsageError("Must specify one of 'C', 'A', 'M', 'D', 'R', 'P', or 'B'");
+  options.allowOnly(ALLOWED[fn.letter] ?? "");
+  const cmd: DhtadmCommand = { fn: fn.letter as DhtadmCommand["fn"], arg: fn.value, options };
+  if (cmd.fn === "A" || cmd.fn === "M" || cmd.fn === "D") {
+    if (options.has("m") && options.has("s")) {
+      throw new AdminUsageError("Cannot specify both macro name and symbol name");
+    }
+    if (!options.has("m") && !options.has("s")) {
+      throw new AdminUsageError("Must specify either macro name or symbol name");
+    }
+  }
+  if (cmd.fn === "A" && !options.has("d")) {
+    throw new AdminUsageError("Must specify macro or symbol definition");
+  }
+  return cmd;
+}
+
+function overrides(o: OptionSet): DatastoreOverrides {
+  return { resource: o.get("r"), path: o.get("p"), config: o.get("u") };
+}
+
+/** Map a store error to the exit code for the function that got it. */
+function failure(e: unknown, notFound: number, exists: number): AdminError {
+  return adminFailure(e, { notFound, exists });
+}
+
+async function all(tab: DtContainer): Promise<DtRec[]> {
+  return (await tab.lookup(qinit(), {})).records;
+}
+
+async function findEntry(tab: DtContainer, key: string, type: DtType): Promise<DtRec> {
+  const found = await tab.lookup(qeq(qeq(qinit(), DT_QKEY), DT_QTYPE), { key, type }, { count: 1 });
+  const rec = found.records[0];
+  if (!rec) {
+    throw new AdminError(
+      `${type === "m" ? "Macro" : "Symbol"} ${key} does not exist in the dhcptab`,
+      ADMIN_EXIT.ENOENT,
+    );
+  }
+  return rec;
+}
+
+/** Classes two vendor symbols share. */
+function sharedClasses(a: SymbolDefinition, b: SymbolDefinition): string[] {
+  return a.vendorClasses.filter((c) => b.vendorClasses.includes(c));
+}
+
+/**
+ * Check a symbol against the standard table and the dhcptab's other symbols: a Site or Extend
+ * code used twice, or a vendor code used twice for the same client class, is refused.
+ */
+export function checkNewSymbol(
+  name: string,
+  value: string,
+  existing: readonly DtRec[],
+): SymbolDefinition {
+  const def = parseSymbolDefinition(value);
+  checkSymbolAgainstInittab(name, def);
+  for (const r of existing) {
+    if (r.type !== "s" || r.key === name) continue;
+    let other: SymbolDefinition;
+    try {
+      other = parseSymbolDefinition(r.value);
+    } catch {
+      continue;
+    }
+    if (other.code !== def.code || other.context !== def.context) continue;
+    if (def.context !== "Vendor") {
+      throw new DhcptabSyntaxError(
+        `Bad symbol '${name}': code ${def.code} is already used by symbol ${r.key} (${def.context})`,
+      );
+    }
+    const shared = sharedClasses(def, other);
+    if (shared.length > 0) {
+      throw new DhcptabSyntaxError(
+        `Bad symbol '${name}': vendor code ${def.code} is already used by symbol ${r.key} for class ${
+          shared[0]
+        }`,
+      );
+    }
+  }
+  return def;
+}
+
+/** Check a macro against the dhcptab's symbols and the standard inittab. */
+export function checkMacro(name: string, value: string, existing: readonly DtRec[]): void {
+  const table = SymbolTable.withDhcptab(
+    existing.filter((r) => r.type === "s").map((r) => ({ name: r.key, value: r.value })),
+  );
+  validateMacro(name, value, table);
+}
+
+/** Run one parsed dhtadm command; returns the exit code (messages already written). */
+export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand): Promise<number> {
+  const o = cmd.options;
+  const ds = overrides(o);
+  switch (cmd.fn) {
+    case "C":
+      try {
+        const tab = await (await session.store(ds)).openDhcptab(
+          DSVC_CREATE | DSVC_READ | DSVC_WRITE,
+        );
+        await tab.close();
+      } catch (e) {
+        throw failure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+      }
+      return ADMIN_EXIT.SUCCESS;
+    case "R":
+      try {
+        await (await session.store(ds)).removeDhcptab();
+      } catch (e) {
+        throw failure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+      }
+      return ADMIN_EXIT.SUCCESS;
+    case "P": {
+      let records: DtRec[];
+      try {
+        await using tab = await (await session.store(ds)).openDhcptab(DSVC_READ);
+        records = await all(tab);
+      } catch (e) {
+        throw failure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+      }
+      session.out(formatDhcptab(records));
+      return ADMIN_EXIT.SUCCESS;
+    }
+    case "A":
+      try {
+        await using tab = await (await session.store(ds)).openDhcptab(DSVC_READ | DSVC_WRITE);
+        const existing = await all(tab);
+        const def = o.get("d") ?? "";
+        const sym = o.get("s");
+        if (sym !== undefined) {
+          checkNewSymbol(sym, def, existing);
+          await tab.add(makeDtRec(sym, "s", def));
+        } else {
+          const mac = o.get("m") ?? "";
+          checkMacro(mac, def, existing);
+          await tab.add(makeDtRec(mac, "m", def));
+        }
+      } catch (e) {
+        throw failure(e, ADMIN_EXIT.WARNING, ADMIN_EXIT.EXISTS);
+      }
+      return ADMIN_EXIT.SUCCESS;
+    case "M":
+      return await modifyEntry(session, cmd);
+    case "D":
+      try {
+        await using tab = await (await session.store(ds)).openDhcptab(DSVC_READ | DSVC_WRITE);
+        const sym = o.get("s");
+        const orig = await findEntry(tab, sym ?? o.get("m") ?? "", sym !== undefined ? "s" : "m");
+        await tab.delete(orig);
+      } catch (e) {
+        throw failure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);
+      }
+      return ADMIN_EXIT.SUCCESS;
+    case "B":
+      throw new AdminUsageError("Batch mode cannot be nested.");
+  }
+}
+
+async function modifyEntry(session: AdminSession, cmd: DhtadmCommand): Promise<number> {
+  const o = cmd.options;
+  const sym = o.get("s");
+  const name = sym ?? o.get("m") ?? "";
+  const type: DtType = sym !== undefined ? "s" : "m";
+  if (o.has("e") && type === "s") throw new AdminError("Cannot edit symbols", ADMIN_EXIT.CRITICAL);
+  const subs = ["n", "d", "e"].filter((l) => o.has(l)).length;
+  if (subs !== 1) {
+    throw new AdminError("Only one of '-d', '-e', '-n' can be defined", ADMIN_EXIT.CRITICAL);
+  }
+  try {
+    await using tab = await (await session.store(overrides(o))).openDhcptab(DSVC_READ | DSVC_WRITE);
+    const existing = await all(tab);
+    const orig = await findEntry(tab, name, type);
+    let key = orig.key;
+    let value = orig.value;
+    if (o.has("n")) {
+      key = o.get("n") ?? "";
+      checkName(key, type === "s" ? "symbol" : "macro");
+    }
+    if (o.has("d")) value = o.get("d") ?? "";
+    if (o.has("e")) value = editMacroValue(orig.value, o.get("e") ?? "");
+    const others = existing.filter((r) => !(r.key === orig.key && r.type === orig.type));
+    if (type === "s") checkNewSymbol(key, value, others);
+    else if (o.has("n")) checkName(key, "macro");
+    else checkMacro(key, value, existing);
+    await tab.modify(orig, makeDtRec(key, type, value));
+  } catch (e) {
+    throw failure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);
+  }
+  return ADMIN_EXIT.SUCCESS;
+}

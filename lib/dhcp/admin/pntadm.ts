@@ -1,0 +1,388 @@
+/**
+ * pntadm: the upstream network-table administration command, options and behaviour kept
+ * (pntadm(1M)): -C -R -L -P -A -M -D -B, exit codes 0-4, `-P` output byte for byte.
+ * @module
+ */
+import { cidToHex, ipToString, makeDnRec } from "../records.ts";
+import {
+  DN_MAX_COMMENT_LEN,
+  DN_QCIP,
+  type DnRec,
+  DSVC_CREATE,
+  DSVC_MAX_MACSYM_LEN,
+  DSVC_READ,
+  DSVC_WRITE,
+  DT_QKEY,
+  DT_QTYPE,
+  qeq,
+  qinit,
+} from "../spi.ts";
+import type { DhcpStore, DnContainer } from "../store-api.ts";
+import { adminFailure, asDsvcError } from "./failure.ts";
+import {
+  ADMIN_EXIT,
+  AdminError,
+  formatNetworkTable,
+  type LeaseStyle,
+  parseFlags,
+  parseLeaseDate,
+} from "./format.ts";
+import { AdminUsageError, getopt, type OptionSet, splitFunction } from "./getopt.ts";
+import type { AdminSession, DatastoreOverrides } from "./session.ts";
+
+/** pntadm's option string, as upstream (`B` takes an optional argument). */
+export const PNTADM_OPTSTRING = "LPCRyavxA:D:M:r:p:u:s:i:f:e:m:c:n:B;";
+
+/** pntadm's usage text (printed after a usage error). */
+export const PNTADM_USAGE =
+  `pntadm [-r (resource)] [-p (path)] [-u (uninterpreted data)] (options) [(network ip or name)]
+
+Where (options) is one of:
+
+ -C                     Create the named table
+
+ -A (client ip or name) Add client entry. Sub-options:
+                        [-c (comment)]
+                        [-e (lease expiration)]
+                        [-f (flags)]
+                        [-i (client identifier)[-a]]
+                        [-m (dhcptab macro reference)[-y]]
+                        [-s (server ip or name)]
+
+ -M (client ip or name) Modify client entry. Sub-options:
+                        [-c (new comment)]
+                        [-e (new lease expiration)]
+                        [-f (new flags)]
+                        [-i (new client identifier)[-a]]
+                        [-m (new dhcptab macro reference)[-y]]
+                        [-n (new client ip)]
+                        [-s (new server ip or name)]
+
+ -D (client ip or name) Delete client entry.
+
+ -R                     Remove the named table
+
+ -P                     Display the named table. Sub-options:
+                        [-v]    Display lease time in full format.
+                        [-x]    Display lease time in raw format.
+
+ -L                     List the configured DHCP networks
+
+ -B [batchfile]         Run command in batch input mode. Sub-options:
+                        [-v]    Output commands as they are processed.
+
+ The network ip or name argument is required for all options except -L and -B
+`;
+
+const COMMON = "rpu";
+const ALLOWED: Record<string, string> = {
+  A: `${COMMON}ceifamys`,
+  M: `${COMMON}nceifamys`,
+  D: `${COMMON}y`,
+  C: COMMON,
+  R: COMMON,
+  P: `${COMMON}vx`,
+  L: COMMON,
+  B: "v",
+};
+
+/** A pntadm command line, parsed and checked. */
+export interface PntadmCommand {
+  fn: "A" | "M" | "D" | "C" | "R" | "P" | "L" | "B";
+  /** The client (-A/-M/-D) or batch file (-B) argument. */
+  arg: string | undefined;
+  options: OptionSet;
+  network: string | undefined;
+  /** Netmask of the network (dotted or prefix length); default as the framework decides. */
+  netmask?: string | undefined;
+}
+
+/** Parse pntadm's arguments (AdminUsageError on any usage problem). */
+export function parsePntadm(args: readonly string[]): PntadmCommand {
+  const { options: parsed, operands } = getopt(args, PNTADM_OPTSTRING);
+  const { fn, options } = splitFunction(parsed, "AMDCRPLB");
+  if (operands.length > 1) throw new AdminUsageError("Invalid arguments on command line.");
+  if (!fn) {
+    throw new AdminUsageError("Must specify one of 'C', 'A', 'M', 'D', 'R', 'P', 'L' or 'B'.");
+  }
+  const network = operands[0];
+  if (fn.letter === "L" || fn.letter === "B") {
+    if (network !== undefined) {
+      throw new AdminUsageError("This function does not accept a network argument.");
+    }
+  } else if (network === undefined) {
+    throw new AdminUsageError("This function requires a network to be specified.");
+  }
+  options.allowOnly(ALLOWED[fn.letter] ?? "");
+  if (fn.letter === "P" && options.has("v") && options.has("x")) {
+    throw new AdminUsageError("Cannot specify both raw and verbose display modes.");
+  }
+  return { fn: fn.letter as PntadmCommand["fn"], arg: fn.value, options, network };
+}
+
+function netmaskOption(
+  session: AdminSession,
+  cmd: PntadmCommand,
+  network: string | undefined,
+): { netmask?: string } {
+  if (cmd.netmask !== undefined) return { netmask: cmd.netmask };
+  const m = network !== undefined ? session.netmaskFor(network) : "";
+  return m ? { netmask: m } : {};
+}
+
+function overrides(o: OptionSet): DatastoreOverrides {
+  return { resource: o.get("r"), path: o.get("p"), config: o.get("u") };
+}
+
+/** Map a store error to the exit code for the function that got it. */
+function storeFailure(e: unknown, notFound: number, exists: number): AdminError {
+  return adminFailure(e, { notFound, exists });
+}
+
+/** pntadm -a: the ASCII client ID as uppercase hex. */
+export function asciiToHex(text: string): string {
+  return [...new TextEncoder().encode(text)].map((b) =>
+    b.toString(16).toUpperCase().padStart(2, "0")
+  )
+    .join("");
+}
+
+function clientId(o: OptionSet): string | undefined {
+  let cid = o.get("i");
+  if (o.has("a")) {
+    if (cid === undefined) throw new AdminUsageError("Cannot verify undefined client ID");
+    cid = asciiToHex(cid);
+  }
+  if (cid === undefined) return undefined;
+  if (cid === "") return "00";
+  if (cid.length > 128 || cid.length % 2 !== 0 || !/^[0-9A-Fa-f]+$/.test(cid)) {
+    throw new AdminError(
+      `Invalid client identifier: ${cid} (an even number of hex digits, at most 128)`,
+      ADMIN_EXIT.WARNING,
+    );
+  }
+  return cid.toUpperCase();
+}
+
+async function resolveIp(session: AdminSession, text: string, what: string): Promise<number> {
+  const ip = await session.resolveHost(text);
+  if (ip === undefined) throw new AdminError(`Invalid ${what}: ${text}`, ADMIN_EXIT.WARNING);
+  return ip;
+}
+
+function checkMacroName(macro: string): void {
+  if (macro.length > DSVC_MAX_MACSYM_LEN) {
+    throw new AdminError(
+      `Macro name is longer than ${DSVC_MAX_MACSYM_LEN} characters: ${macro}`,
+      ADMIN_EXIT.WARNING,
+    );
+  }
+}
+
+function checkComment(comment: string): void {
+  if (comment.length > DN_MAX_COMMENT_LEN) {
+    throw new AdminError(
+      `Comment is longer than ${DN_MAX_COMMENT_LEN} characters: ${comment}`,
+      ADMIN_EXIT.WARNING,
+    );
+  }
+}
+
+async function verifyMacro(store: DhcpStore, o: OptionSet): Promise<void> {
+  if (!o.has("y")) return;
+  const macro = o.get("m");
+  if (macro === undefined) throw new AdminUsageError("Cannot verify undefined macro.");
+  let found = 0;
+  try {
+    await using tab = await store.openDhcptab(DSVC_READ);
+    found =
+      (await tab.lookup(qeq(qeq(qinit(), DT_QKEY), DT_QTYPE), { key: macro, type: "m" })).count;
+  } catch (e) {
+    if (!asDsvcError(e)) throw e;
+  }
+  if (found === 0) throw new AdminError("Cannot find macro in dhcptab.", ADMIN_EXIT.WARNING);
+}
+
+async function findClient(net: DnContainer, cip: number, text: string): Promise<DnRec> {
+  const found = await net.lookup(qeq(qinit(), DN_QCIP), { cip }, { count: 1 });
+  const rec = found.records[0];
+  if (!rec) {
+    throw new AdminError(`Entry does not exist: ${text} in network ${net.name}`, ADMIN_EXIT.ENOENT);
+  }
+  return rec;
+}
+
+/** Run one parsed pntadm command; returns the exit code (messages already written). */
+export async function runPntadmCommand(session: AdminSession, cmd: PntadmCommand): Promise<number> {
+  const o = cmd.options;
+  const ds = overrides(o);
+  const network = cmd.network === undefined ? undefined : session.resolveNetwork(cmd.network);
+  switch (cmd.fn) {
+    case "L": {
+      let nets: string[];
+      try {
+        nets = await (await session.store(ds)).listNetworks();
+      } catch (e) {
+        throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+      }
+      if (nets.length > 0) session.out(nets.map((n) => `${n}\n`).join(""));
+      return ADMIN_EXIT.SUCCESS;
+    }
+    case "C": {
+      try {
+        const net = await (await session.store(ds)).openNetwork(
+          network ?? "",
+          DSVC_CREATE | DSVC_READ | DSVC_WRITE,
+          netmaskOption(session, cmd, network),
+        );
+        await net.close();
+      } catch (e) {
+        throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+      }
+      return ADMIN_EXIT.SUCCESS;
+    }
+    case "R": {
+      try {
+        await (await session.store(ds)).removeNetwork(network ?? "");
+      } catch (e) {
+        throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+      }
+      return ADMIN_EXIT.SUCCESS;
+    }
+    case "P": {
+      const style: LeaseStyle = o.has("x") ? "raw" : o.has("v") ? "verbose" : "short";
+      let records: DnRec[];
+      try {
+        await using net = await (await session.store(ds)).openNetwork(
+          network ?? "",
+          DSVC_READ,
+          netmaskOption(session, cmd, network),
+        );
+        records = (await net.lookup(qinit(), {})).records;
+      } catch (e) {
+        throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+      }
+      const names = style === "verbose"
+        ? await session.hostNames(records.flatMap((r) => [r.cip, r.sip]))
+        : new Map<number, string>();
+      session.out(formatNetworkTable(records, { style, hostName: (ip) => names.get(ip) }));
+      return ADMIN_EXIT.SUCCESS;
+    }
+    case "A":
+      return await addClient(session, cmd, network ?? "");
+    case "M":
+      return await modifyClient(session, cmd, network ?? "");
+    case "D":
+      return await deleteClient(session, cmd, network ?? "");
+    case "B":
+      throw new AdminUsageError("Batch mode cannot be nested.");
+  }
+}
+
+/** The network's table opened for update, once the store is open and -y has checked the macro. */
+async function openForUpdate(session: AdminSession, cmd: PntadmCommand, network: string) {
+  const store = await session.store(overrides(cmd.options));
+  await verifyMacro(store, cmd.options);
+  return await store.openNetwork(
+    network,
+    DSVC_READ | DSVC_WRITE,
+    netmaskOption(session, cmd, network),
+  );
+}
+
+async function addClient(
+  session: AdminSession,
+  cmd: PntadmCommand,
+  network: string,
+): Promise<number> {
+  const o = cmd.options;
+  const cid = clientId(o);
+  const cip = await resolveIp(session, cmd.arg ?? "", "client IP address");
+  const flags = o.has("f") ? parseFlags(o.get("f") ?? "") : 0;
+  const sipText = o.get("s");
+  const sip = sipText !== undefined
+    ? await resolveIp(session, sipText, "server IP address")
+    : await session.serverAddress();
+  const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : 0;
+  const macro = o.get("m") ?? "UNKNOWN";
+  const comment = o.get("c") ?? "";
+  checkMacroName(macro);
+  checkComment(comment);
+  try {
+    await using net = await openForUpdate(session, cmd, network);
+    await net.add(makeDnRec({ cid: cid ?? "00", flags, cip, sip, lease, macro, comment }));
+  } catch (e) {
+    throw storeFailure(e, ADMIN_EXIT.WARNING, ADMIN_EXIT.EXISTS);
+  }
+  return ADMIN_EXIT.SUCCESS;
+}
+
+async function modifyClient(
+  session: AdminSession,
+  cmd: PntadmCommand,
+  network: string,
+): Promise<number> {
+  const o = cmd.options;
+  const cid = clientId(o);
+  const cip = await resolveIp(session, cmd.arg ?? "", "client IP address");
+  const newIpText = o.get("n");
+  const newIp = newIpText !== undefined
+    ? await resolveIp(session, newIpText, "new client IP address")
+    : undefined;
+  const flags = o.has("f") ? parseFlags(o.get("f") ?? "") : undefined;
+  const sipText = o.get("s");
+  const sip = sipText !== undefined
+    ? await resolveIp(session, sipText, "server IP address")
+    : undefined;
+  const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : undefined;
+  const macro = o.get("m");
+  const comment = o.get("c");
+  if (macro !== undefined) checkMacroName(macro);
+  if (comment !== undefined) checkComment(comment);
+  try {
+    await using net = await openForUpdate(session, cmd, network);
+    const orig = await findClient(net, cip, cmd.arg ?? "");
+    const rec = makeDnRec({
+      cid: cid ?? cidToHex(orig.cid),
+      flags: flags ?? orig.flags,
+      cip: newIp ?? orig.cip,
+      sip: sip ?? orig.sip,
+      lease: lease ?? orig.lease,
+      macro: macro ?? orig.macro,
+      comment: comment ?? orig.comment,
+    });
+    await net.modify(orig, rec);
+  } catch (e) {
+    // As upstream: a missing entry is ENOENT, anything else (collision, new IP taken) a warning.
+    throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);
+  }
+  return ADMIN_EXIT.SUCCESS;
+}
+
+async function deleteClient(
+  session: AdminSession,
+  cmd: PntadmCommand,
+  network: string,
+): Promise<number> {
+  const o = cmd.options;
+  const cip = await resolveIp(session, cmd.arg ?? "", "client IP address");
+  try {
+    await using net = await (await session.store(overrides(o))).openNetwork(
+      network,
+      DSVC_READ | DSVC_WRITE,
+      netmaskOption(session, cmd, network),
+    );
+    const orig = await findClient(net, cip, cmd.arg ?? "");
+    await net.delete(orig);
+  } catch (e) {
+    throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);
+  }
+  if (o.has("y")) {
+    session.err(
+      `pntadm: Warning - steward does not manage the hosts table; the entry was deleted but no hosts entry was removed (${
+        ipToString(cip)
+      })`,
+    );
+  }
+  return ADMIN_EXIT.SUCCESS;
+}
