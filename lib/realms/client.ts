@@ -1,0 +1,213 @@
+/**
+ * `RealmManagerClient`: the realm manager's commands as typed methods. One connection per
+ * command (the protocol's rule), a deadline per command, a clear error when no daemon listens,
+ * and a {@link RealmError} carrying the upstream return code when the daemon says no.
+ *
+ * @example
+ * ```ts
+ * import { RealmManagerClient } from "./mod.ts";
+ * const client = new RealmManagerClient({ stateDir: "/var/lib/steward" });
+ * for (const realm of await client.realmStatus()) console.log(realm.name, realm.state);
+ * await client.stopRealm("lab");
+ * ```
+ * @module
+ */
+import { type RealmChannelClientOptions, sendRealmCommand } from "./channel.ts";
+import { RealmError } from "./errors.ts";
+import { realmmgrLocation } from "./realmmgr.ts";
+import {
+  encodeRealmCommandData,
+  encodeRealmLogMessage,
+  parseRealmBatchBody,
+  parseRealmCommandOutput,
+  parseRealmLogLevel,
+  parseRealmLogTz,
+  parseRealmManagerStatus,
+  parseRealmStatusBody,
+  REALM_RC,
+  type RealmBatchResult,
+  REALMCMD,
+  type RealmCommand,
+  type RealmManagerStatusParameter,
+  type RealmReply,
+  realmReturnConstant,
+  type RealmStatusEntry,
+} from "./wire.ts";
+
+/** Default reply deadlines: long for commands that start, stop or run things; 10 s otherwise. */
+export const REALM_COMMAND_TIMEOUTS: Readonly<Partial<Record<RealmCommand, number>>> = {
+  [REALMCMD.COMMAND]: 75_000,
+  [REALMCMD.STARTREALM]: 60_000,
+  [REALMCMD.STOPREALM]: 60_000,
+  [REALMCMD.STARTALL]: 180_000,
+  [REALMCMD.STOPALL]: 180_000,
+  [REALMCMD.SHUTDOWN]: 180_000,
+  [REALMCMD.REALMSTATUS]: 75_000,
+};
+
+/** Options of {@link RealmManagerClient}. */
+export interface RealmManagerClientOptions extends RealmChannelClientOptions {
+  /** Override {@link REALM_COMMAND_TIMEOUTS} per command. */
+  timeouts?: Partial<Record<RealmCommand, number>>;
+}
+
+/** Per-call options. */
+export interface RealmCallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The daemon's status (realmcmd_status): its parameters and the text as sent. */
+export interface RealmManagerStatus {
+  parameters: RealmManagerStatusParameter[];
+  text: string;
+}
+
+/** Output of a command run inside a realm (realmcmd_command). */
+export interface RealmCommandOutput {
+  output: string;
+  /** The command's exit status as the daemon reported it. */
+  exitCode: number;
+}
+
+/** Build the error for a non-zero reply. */
+export function realmReplyError(command: string, reply: RealmReply): RealmError {
+  const name = realmReturnConstant(reply.code) ?? `code ${reply.code}`;
+  const text = reply.message.trimEnd();
+  return new RealmError("reply", `${command} failed (${name}): ${text}`, {
+    code: reply.code,
+    replyText: reply.message,
+  });
+}
+
+/** A client of the realm manager daemon (steward's or upstream's dtrealms). */
+export class RealmManagerClient {
+  readonly #options: RealmManagerClientOptions;
+  readonly #socketPath: string;
+  // Channel options per deadline, built once: a status round trip allocates as little as possible.
+  readonly #perTimeout = new Map<number, RealmChannelClientOptions>();
+
+  constructor(options: RealmManagerClientOptions = {}) {
+    this.#options = options;
+    this.#socketPath = options.socketPath ?? realmmgrLocation(options).socketPath;
+  }
+
+  /** The control socket this client talks to. */
+  get socketPath(): string {
+    return this.#socketPath;
+  }
+
+  /** Send any command and return the reply whatever its code (what `steward realms send` does). */
+  send(command: string, data = "", call: RealmCallOptions = {}): Promise<RealmReply> {
+    const timeoutMs = call.timeoutMs ?? this.#options.timeouts?.[command as RealmCommand] ??
+      this.#options.timeoutMs ?? REALM_COMMAND_TIMEOUTS[command as RealmCommand] ?? 10_000;
+    const signal = call.signal ?? this.#options.signal;
+    if (signal) {
+      return sendRealmCommand(command, data, {
+        ...this.#options,
+        socketPath: this.#socketPath,
+        timeoutMs,
+        signal,
+      });
+    }
+    let o = this.#perTimeout.get(timeoutMs);
+    if (!o) {
+      o = { ...this.#options, socketPath: this.#socketPath, timeoutMs };
+      this.#perTimeout.set(timeoutMs, o);
+    }
+    return sendRealmCommand(command, data, o);
+  }
+
+  /** Send a command and return its reply message; a non-zero code throws {@link RealmError} `reply`. */
+  async run(command: RealmCommand, data = "", call: RealmCallOptions = {}): Promise<string> {
+    const reply = await this.send(command, data, call);
+    if (reply.code !== REALM_RC.OKAY) throw realmReplyError(command, reply);
+    return reply.message;
+  }
+
+  /** The daemon's parameters (realmcmd_status). */
+  async status(call: RealmCallOptions = {}): Promise<RealmManagerStatus> {
+    const text = await this.run(REALMCMD.STATUS, "", call);
+    return { parameters: parseRealmManagerStatus(text), text };
+  }
+
+  /** Each realm's state and rollover counts (realmcmd_realmstatus). */
+  async realmStatus(call: RealmCallOptions = {}): Promise<RealmStatusEntry[]> {
+    return parseRealmStatusBody(await this.run(REALMCMD.REALMSTATUS, "", call));
+  }
+
+  /** Start one realm (realmcmd_startrealm); code 4 throws. */
+  startRealm(realm: string, call: RealmCallOptions = {}): Promise<string> {
+    return this.run(REALMCMD.STARTREALM, realm, call);
+  }
+
+  /** Stop one realm (realmcmd_stoprealm); code 4 throws. */
+  stopRealm(realm: string, call: RealmCallOptions = {}): Promise<string> {
+    return this.run(REALMCMD.STOPREALM, realm, call);
+  }
+
+  /** Start every inactive realm (realmcmd_startall, data `1` as realmctl sends). */
+  async startAll(call: RealmCallOptions = {}): Promise<RealmBatchResult[]> {
+    return parseRealmBatchBody(await this.run(REALMCMD.STARTALL, "1", call));
+  }
+
+  /** Stop every active realm (realmcmd_stopall, data `0` as realmctl sends). */
+  async stopAll(call: RealmCallOptions = {}): Promise<RealmBatchResult[]> {
+    return parseRealmBatchBody(await this.run(REALMCMD.STOPALL, "0", call));
+  }
+
+  /** Stop the realms and the daemon (realmcmd_shutdown). */
+  shutdown(call: RealmCallOptions = {}): Promise<string> {
+    return this.run(REALMCMD.SHUTDOWN, "", call);
+  }
+
+  /** Switch the daemon's log file (realmcmd_logfile). */
+  setLogFile(file: string, call: RealmCallOptions = {}): Promise<string> {
+    return this.run(REALMCMD.LOGFILE, file, call);
+  }
+
+  /** Set the daemon's log level by name or number (realmcmd_loglevel); checked here first. */
+  setLogLevel(level: string, call: RealmCallOptions = {}): Promise<string> {
+    if (parseRealmLogLevel(level) === undefined) {
+      return Promise.reject(new RealmError("invalid", `Invalid log level: ${level}`));
+    }
+    return this.run(REALMCMD.LOGLEVEL, level, call);
+  }
+
+  /** Set the log time zone, `gmt` or `local` (realmcmd_logtz). */
+  setLogTz(tz: string, call: RealmCallOptions = {}): Promise<string> {
+    if (parseRealmLogTz(tz) === undefined) {
+      return Promise.reject(new RealmError("invalid", `Invalid log time zone: ${tz}`));
+    }
+    return this.run(REALMCMD.LOGTZ, tz, call);
+  }
+
+  /** Write a message to the daemon's log at a level (realmcmd_logmsg). */
+  logMessage(level: string, message: string, call: RealmCallOptions = {}): Promise<string> {
+    let data: string;
+    try {
+      data = encodeRealmLogMessage(level, message);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.run(REALMCMD.LOGMSG, data, call);
+  }
+
+  /**
+   * Run a command inside a realm (realmcmd_command). Words cannot contain whitespace: the
+   * protocol joins them with spaces. Code 11 (timeout), 8, 14 (refused) throw.
+   */
+  async command(
+    realm: string,
+    argv: readonly string[],
+    call: RealmCallOptions = {},
+  ): Promise<RealmCommandOutput> {
+    const message = await this.run(REALMCMD.COMMAND, encodeRealmCommandData(realm, argv), call);
+    return parseRealmCommandOutput(message) ?? { output: message, exitCode: 0 };
+  }
+
+  /** Turn the status display on or off (realmcmd_display). */
+  display(on: boolean, call: RealmCallOptions = {}): Promise<string> {
+    return this.run(REALMCMD.DISPLAY, on ? "1" : "0", call);
+  }
+}

@@ -1,0 +1,474 @@
+/**
+ * The realms daemon (steward's `dtrealms`): reads the realms file, runs and supervises one
+ * manager per active realm, serves the upstream control protocol on its Unix socket (one
+ * command per connection, closed after the reply, every connection time-limited), keeps the
+ * upstream id file, and stops every manager when it halts.
+ * @module
+ */
+import path from "node:path";
+import { SocketInUseError } from "../ipc/socket.ts";
+import { PathGuard } from "../platform/guard.ts";
+import { RealmError } from "./errors.ts";
+import { realmConfDir, realmIdFile, realmSocketDir, realmSocketPath } from "./paths.ts";
+import { readRealmsFile, type RealmsFile, updateRealmsFile } from "./realmsfile.ts";
+import { type LogTz, RollLog } from "./rolllog.ts";
+import { RealmSupervisor, type Transition } from "./supervisor.ts";
+import { realmPolicy } from "./policy.ts";
+import {
+  daemonUid,
+  lookupUser,
+  managerSpec,
+  ProcessLauncher,
+  processStartTime,
+  type RealmEntry,
+  signalGroup,
+  type SpecContext,
+} from "./process.ts";
+import {
+  findMarkedManagers,
+  ManagerRegistry,
+  managersFile,
+  readManagers,
+  recordAlive,
+} from "./registry.ts";
+import { parseRealmLogLevel } from "./wire.ts";
+import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
+import { claimRealmmgrId, removeRealmmgrId } from "./realmmgr.ts";
+import { dispatch, type HandlerContext } from "./handlers.ts";
+
+/** Options of {@link RealmsDaemon.start}. */
+export interface RealmsDaemonOptions {
+  /** The realms file as given on the command line (shown by status). */
+  realmsFile: string;
+  /** Base directory of relative paths (upstream `-directory`; default the cwd). */
+  directory?: string;
+  /** State directory holding the socket and id file. */
+  stateDir: string;
+  /** Log file (default `log.dtrealms` in the directory; `-` for standard output). */
+  logFile?: string;
+  /** Log level by name or number (default info). */
+  logLevel?: string;
+  /** Log time zone (default gmt). */
+  logTz?: LogTz;
+  /** Allow realmcmd_command in every realm, whatever its allowcommands field says. */
+  allowCommands?: boolean;
+  /** Environment realms inherit (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Time a client has to send its whole request (default 5 s). */
+  requestTimeoutMs?: number;
+  /** Connections served at once (default 128); more wait in the kernel backlog. */
+  maxConnections?: number;
+  /** Time limit of `rollctl -zonestatus` for realmstatus (default 10 s). */
+  statusTimeoutMs?: number;
+  /** Time limit of realmcmd_command (default 60 s, as upstream). */
+  commandTimeoutMs?: number;
+  /** Also write log lines here (the foreground daemon's terminal). */
+  echo?: (line: string) => void;
+}
+
+/** Exit codes of a daemon that cannot start (upstream dtrealms uses 2 and 3 the same way). */
+export const REALMS_DAEMON_EXIT = {
+  /** The realms file is missing, unreadable or malformed. */
+  REALMS_FILE: 2,
+  /** The control socket cannot be created (path too long, directory unusable). */
+  CHANNEL: 3,
+  /** Another daemon already serves this state directory. */
+  RUNNING: 4,
+} as const;
+
+/** Why a daemon could not start, with the exit code the command ends with. */
+export class RealmsDaemonStartError extends RealmError {
+  override name = "RealmsDaemonStartError";
+  readonly exitCode: number;
+  constructor(exitCode: number, message: string, cause: unknown) {
+    super(cause instanceof RealmError ? cause.kind : "io", message, { cause });
+    this.exitCode = exitCode;
+  }
+}
+
+/** A realm known to the daemon. */
+interface Managed {
+  entry: RealmEntry;
+  sup: RealmSupervisor;
+  /** Gone from the realms file; forgotten once it is inactive. */
+  removed: boolean;
+}
+
+/** Log levels used by the daemon. */
+const TMI = 1;
+const INFO = 4;
+const ERR = 8;
+const FATAL = 9;
+
+/** The realms daemon. Create it with {@link RealmsDaemon.start}. */
+export class RealmsDaemon implements HandlerContext {
+  readonly options: RealmsDaemonOptions;
+  readonly directory: string;
+  readonly stateDir: string;
+  readonly socketPath: string;
+  readonly idFile: string;
+  readonly log: RollLog;
+  readonly realmsFilePath: string;
+  /** The log level as last set (name or number, as given). */
+  logLevelText: string;
+  readonly defaultLogTz: LogTz;
+  readonly runningAs: string;
+  /** Where realmcmd_logfile may put the log. */
+  logGuard!: PathGuard;
+  readonly realms = new Map<string, Managed>();
+  #channel: RealmChannelServer | undefined;
+  #registry!: ManagerRegistry;
+  #halting: Promise<void> | undefined;
+  #resolveClosed!: () => void;
+  /** Resolves once the daemon has halted. */
+  readonly closed: Promise<void>;
+  #fileQueue: Promise<unknown> = Promise.resolve();
+  #pendingStates = new Map<string, "active" | "inactive">();
+  #stateFlush: Promise<void> | undefined;
+
+  private constructor(options: RealmsDaemonOptions) {
+    this.options = options;
+    this.directory = path.resolve(options.directory ?? process.cwd());
+    this.stateDir = path.resolve(this.directory, options.stateDir);
+    this.socketPath = realmSocketPath(this.stateDir);
+    this.idFile = realmIdFile(this.stateDir);
+    this.realmsFilePath = path.resolve(this.directory, options.realmsFile);
+    this.logLevelText = options.logLevel ?? "info";
+    this.defaultLogTz = options.logTz ?? "gmt";
+    const level = parseRealmLogLevel(this.logLevelText)?.level;
+    if (level === undefined) {
+      throw new RealmError("invalid", `Invalid log level: ${this.logLevelText}`);
+    }
+    this.log = new RollLog({ level, tz: this.defaultLogTz });
+    const uid = daemonUid();
+    this.runningAs = uid === undefined ? "" : lookupUser(String(uid))?.name ?? String(uid);
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /**
+   * Start a daemon: open the log, read the realms file, claim the control socket (never
+   * displacing a live daemon), write the id file, find the managers of a previous run, start the
+   * active realms. Throws {@link RealmError} (`path`, `invalid`, `io`) or SocketInUseError.
+   */
+  static async start(options: RealmsDaemonOptions): Promise<RealmsDaemon> {
+    const d = new RealmsDaemon(options);
+    const logFile = options.logFile ?? "log.dtrealms";
+    d.log.open(logFile, d.directory);
+    // realmcmd_logfile may only name files here: the daemon's directory and the start-up log's.
+    d.logGuard = new PathGuard([
+      d.directory,
+      ...(logFile === "-" ? [] : [path.dirname(path.resolve(d.directory, logFile))]),
+    ]);
+    d.#banner("dtrealms starting " + "-".repeat(40));
+    const fatal = (code: number, message: string, e: unknown): never => {
+      d.#log(FATAL, "dtrealms", message);
+      d.log.close();
+      throw new RealmsDaemonStartError(code, message, e);
+    };
+    let doc: RealmsFile | undefined;
+    try {
+      doc = await readRealmsFile(d.realmsFilePath);
+    } catch (e) {
+      fatal(REALMS_DAEMON_EXIT.REALMS_FILE, (e as Error).message, e);
+    }
+    try {
+      d.#channel = await openRealmChannelServer({
+        stateDir: d.stateDir,
+        handler: (req) => dispatch(d, req),
+        requestTimeoutMs: options.requestTimeoutMs ?? 5000,
+        maxConnections: options.maxConnections ?? 128,
+        onRejected: (r) =>
+          d.#log(
+            // A connection closed without a byte is a liveness probe, not an error.
+            /no command line/i.test(r.reason) ? TMI : ERR,
+            "dtrealms",
+            `request refused: ${r.reason}${r.command ? ` (${r.command})` : ""}`,
+          ),
+        onHandlerError: (e, req) =>
+          d.#log(ERR, "dtrealms", `command ${req.command} failed: ${(e as Error)?.stack ?? e}`),
+      });
+    } catch (e) {
+      if (e instanceof SocketInUseError) {
+        d.#log(ERR, "dtrealms", "another dtrealms tried to start");
+        fatal(REALMS_DAEMON_EXIT.RUNNING, `another dtrealms is already running: ${e.message}`, e);
+      }
+      fatal(
+        REALMS_DAEMON_EXIT.CHANNEL,
+        `unable to create control communications channel: ${(e as Error).message}`,
+        e,
+      );
+    }
+    try {
+      await claimRealmmgrId({ stateDir: d.stateDir, ownsSocket: true });
+    } catch (e) {
+      await d.#channel?.close();
+      fatal(REALMS_DAEMON_EXIT.CHANNEL, (e as Error).message, e);
+    }
+    const socketDir = realmSocketDir(d.stateDir);
+    const previous = readManagers(managersFile(socketDir));
+    d.#registry = new ManagerRegistry(managersFile(socketDir));
+    try {
+      d.#install(doc as RealmsFile);
+      await d.#boot(previous);
+    } catch (e) {
+      d.#log(FATAL, "dtrealms", `start-up failed: ${(e as Error).message}`);
+      await d.halt("start-up failed");
+      throw e;
+    }
+    return d;
+  }
+
+  #log(level: number, field: string | undefined, message: string): void {
+    this.log.log(level, field, message);
+    if (this.options.echo && this.log.enabled(level)) {
+      this.options.echo(`${field ? `${field}: ` : ""}${message}\n`);
+    }
+  }
+
+  #banner(first: string): void {
+    this.#log(INFO, undefined, first);
+    for (const line of this.statusBody().split("\n").slice(0, 8)) {
+      if (line !== "") this.#log(INFO, undefined, line);
+    }
+    this.#log(INFO, undefined, " ");
+  }
+
+  /** The status body lines' parameters (spec §10.6). */
+  statusBody(): string {
+    let active = 0;
+    let inactive = 0;
+    let failed = 0;
+    for (const m of this.realms.values()) {
+      if (m.sup.state === "inactive") inactive++;
+      else if (m.sup.state === "failed") failed++;
+      else active++;
+    }
+    const q = (label: string, value: string) => `     ${label.padEnd(19)}"${value}"\n`;
+    const n = (label: string, value: number) => `     ${label.padEnd(19)}${value}\n`;
+    return "dtrealms parameters:\n" +
+      q("realm file", this.options.realmsFile) +
+      q("directory", this.directory) +
+      q(
+        "config file",
+        path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
+      ) +
+      q("logfile", this.log.file) +
+      q("loglevel", this.logLevelText) +
+      q("logtz", this.log.tz) +
+      q("running as", this.runningAs) +
+      n("active realms", active) +
+      n("inactive realms", inactive) +
+      (failed > 0 ? n("failed realms", failed) : "");
+  }
+
+  #specContext(): SpecContext {
+    return {
+      directory: this.directory,
+      env: this.options.env ?? process.env,
+      uid: daemonUid(),
+      stateDir: this.stateDir,
+    };
+  }
+
+  #onTransition = (t: Transition): void => {
+    const level = t.to === "failed" ? ERR : INFO;
+    this.#log(level, t.realm, `${t.from} -> ${t.to} (${t.event}): ${t.detail}`);
+    if (t.to === "inactive") {
+      const m = this.realms.get(t.realm);
+      if (m?.removed) this.realms.delete(t.realm);
+    }
+  };
+
+  #makeManaged(entry: RealmEntry): Managed {
+    const m: Managed = {
+      entry,
+      removed: false,
+      sup: undefined as unknown as RealmSupervisor,
+    };
+    const launcher = new ProcessLauncher({
+      spec: () => {
+        m.sup.policy = realmPolicy(m.entry); // a bad setting fails the start with its reason
+        const spec = managerSpec(m.entry, this.#specContext());
+        if (m.entry.fields.user && !spec.user) {
+          this.#log(
+            ERR,
+            entry.name,
+            `user "${m.entry.fields.user}" not applied: daemon is not root`,
+          );
+        }
+        this.#log(INFO, entry.name, `starting realm "${[spec.command, ...spec.args].join(" ")}"`);
+        return spec;
+      },
+      onStarted: (pid, spec) =>
+        this.#registry.set(entry.name, { pid, command: spec.command, args: spec.args }),
+      onGone: (pid) => this.#registry.delete(entry.name, pid),
+    });
+    let policy;
+    try {
+      policy = realmPolicy(entry);
+    } catch (e) {
+      this.#log(ERR, entry.name, (e as Error).message);
+    }
+    m.sup = new RealmSupervisor(entry.name, {
+      launcher,
+      ...(policy ? { policy } : {}),
+      onTransition: this.#onTransition,
+    });
+    return m;
+  }
+
+  /** Take the realms of a freshly read file into the table. */
+  #install(doc: RealmsFile): void {
+    const seen = new Set<string>();
+    for (const r of doc.realms()) {
+      seen.add(r.name);
+      const entry: RealmEntry = { name: r.name, fields: { ...r.fields } };
+      const m = this.realms.get(r.name);
+      if (!m) {
+        this.realms.set(r.name, this.#makeManaged(entry));
+        continue;
+      }
+      m.entry = entry;
+      m.removed = false;
+      try {
+        m.sup.policy = realmPolicy(entry);
+      } catch (e) {
+        this.#log(ERR, r.name, `${(e as Error).message}; keeping the previous settings`);
+      }
+    }
+    for (const [name, m] of this.realms) {
+      if (seen.has(name)) continue;
+      if (m.sup.state === "inactive") this.realms.delete(name);
+      else m.removed = true;
+    }
+  }
+
+  /** Re-read the realms file (before start commands); a bad file keeps the current table. */
+  async reload(): Promise<void> {
+    try {
+      this.#install(await readRealmsFile(this.realmsFilePath));
+    } catch (e) {
+      this.#log(ERR, "dtrealms", `realms file not re-read: ${(e as Error).message}`);
+    }
+  }
+
+  async #boot(previous: ReturnType<typeof readManagers>): Promise<void> {
+    // Managers whose record never reached the file (a kill -9 right after a start) are found by
+    // the mark in their environment.
+    for (const [name, pid] of findMarkedManagers(this.stateDir)) {
+      const rec = previous[name];
+      if (rec && recordAlive(rec)) continue;
+      previous[name] = {
+        pid,
+        startTime: processStartTime(pid),
+        command: "",
+        args: [],
+        startedAt: "",
+      };
+    }
+    for (const [name, rec] of Object.entries(previous)) {
+      const m = this.realms.get(name);
+      if (!recordAlive(rec)) continue;
+      if (m && m.sup.adopt(rec.pid)) {
+        this.#registry.set(name, { pid: rec.pid, command: rec.command, args: rec.args });
+        this.#log(INFO, name, `found manager pid ${rec.pid} of a previous run`);
+        if (m.entry.fields.state === "inactive") void m.sup.stop();
+        continue;
+      }
+      this.#log(ERR, name, `stopping manager pid ${rec.pid} of a previous run: realm is gone`);
+      signalGroup(rec.pid, "SIGTERM");
+    }
+    const starts: Promise<unknown>[] = [];
+    for (const m of this.sorted()) {
+      if (m.entry.fields.state === "inactive" || m.sup.state !== "inactive") continue;
+      starts.push(
+        m.sup.start().then((r) => {
+          if (!r.ok) this.#log(ERR, m.entry.name, `unable to start realm: ${r.reason}`);
+        }),
+      );
+    }
+    await Promise.all(starts);
+  }
+
+  /** Realms sorted by name. */
+  sorted(): Managed[] {
+    return [...this.realms.values()].sort((a, b) =>
+      a.entry.name < b.entry.name ? -1 : a.entry.name > b.entry.name ? 1 : 0
+    );
+  }
+
+  /** Record a realm's state in the realms file (as upstream does on start and stop). */
+  persistState(name: string, state: "active" | "inactive"): Promise<void> {
+    // Changes made while a write is pending go into the same write: one lock and one atomic
+    // replacement for startall/stopall of many realms.
+    this.#pendingStates.set(name, state);
+    if (this.#stateFlush) return this.#stateFlush;
+    const flush = this.#fileQueue.then(() => new Promise((r) => setImmediate(r))).then(async () => {
+      this.#stateFlush = undefined;
+      const batch = new Map(this.#pendingStates);
+      this.#pendingStates.clear();
+      try {
+        await updateRealmsFile(this.realmsFilePath, (doc) => {
+          for (const [n, st] of batch) {
+            if (doc.has(n) && doc.value(n, "state") !== st) doc.setField(n, "state", st);
+          }
+        }, { stateDir: this.stateDir });
+        for (const [n, st] of batch) {
+          const m = this.realms.get(n);
+          if (m) m.entry = { name: n, fields: { ...m.entry.fields, state: st } };
+        }
+      } catch (e) {
+        const names = [...batch.keys()].join(", ");
+        this.#log(ERR, "dtrealms", `realm state of ${names} not saved: ${(e as Error).message}`);
+      }
+    });
+    this.#stateFlush = flush;
+    this.#fileQueue = flush;
+    return flush;
+  }
+
+  /** Write a log line (used by handlers). */
+  write(level: number, field: string | undefined, message: string): void {
+    this.#log(level, field, message);
+  }
+
+  /** A SIGHUP from an upstream client: requests are served continuously, so it is only logged. */
+  nudge(): void {
+    this.#log(TMI, undefined, "realms manager:  got a command interrupt");
+  }
+
+  /**
+   * Halt: stop accepting connections, stop every manager in parallel (signal, deadline,
+   * SIGKILL), remove the socket and id file. Realm states in the realms file are kept, so the
+   * same realms start at the next boot.
+   */
+  halt(reason = "halt requested"): Promise<void> {
+    if (this.#halting) return this.#halting;
+    this.#halting = (async () => {
+      this.#log(INFO, "dtrealms", `${reason}; shutting down child realms`);
+      await this.#channel?.close();
+      const results = await Promise.all(
+        this.sorted().map(async (m) => {
+          if (m.sup.state === "inactive") return true;
+          const r = await m.sup.stop();
+          if (!r.ok) this.#log(ERR, m.entry.name, `unable to stop realm: ${r.reason}`);
+          return r.ok;
+        }),
+      );
+      this.#removeIdFile();
+      const left = results.filter((ok) => !ok).length;
+      this.#log(INFO, "dtrealms", left ? `halted; ${left} realm(s) did not stop` : "halted");
+      this.log.close();
+      this.#resolveClosed();
+    })();
+    return this.#halting;
+  }
+
+  #removeIdFile(): void {
+    try {
+      removeRealmmgrId({ stateDir: this.stateDir });
+    } catch (e) {
+      this.#log(ERR, "dtrealms", (e as Error).message);
+    }
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * The daemon's command handlers: one function per protocol command, from a decoded request to
+ * the reply upstream dtrealms gives (spec §6.1), without its bugs: every request gets a reply,
+ * code 4 is sent properly, a bad log file is an error reply, unknown commands are refused.
+ * @internal
+ * @module
+ */
+import path from "node:path";
+import { LogFileError, logLevelName, type LogTz, type RollLog } from "./rolllog.ts";
+import type { RealmSupervisor } from "./supervisor.ts";
+import {
+  checkDirectory,
+  realmDirOf,
+  type RealmEntry,
+  realmEnv,
+  realmUser,
+  resolveProgram,
+} from "./process.ts";
+import { commandAllowed, realmCommandTimeout } from "./policy.ts";
+import { countZoneStatus, runInRealm } from "./realmcmd.ts";
+import {
+  formatRealmStatusBody,
+  parseRealmCommandData,
+  parseRealmLogLevel,
+  parseRealmLogMessage,
+  parseRealmLogTz,
+  REALM_RC,
+  REALM_REPLY,
+  REALMCMD,
+  type RealmReply,
+  type RealmRequest,
+  type RealmStatusEntry,
+  verifyRealmCommand,
+} from "./wire.ts";
+
+/** A realm as handlers see it. */
+export interface HandledRealm {
+  entry: RealmEntry;
+  sup: RealmSupervisor;
+}
+
+/** What the handlers need from the daemon. */
+export interface HandlerContext {
+  readonly log: RollLog;
+  readonly directory: string;
+  /** Where realmcmd_logfile may put the log. */
+  readonly logGuard: { allows(p: string): boolean };
+  logLevelText: string;
+  readonly defaultLogTz: LogTz;
+  readonly options: {
+    allowCommands?: boolean;
+    statusTimeoutMs?: number;
+    commandTimeoutMs?: number;
+    env?: Record<string, string | undefined>;
+  };
+  readonly realms: ReadonlyMap<string, HandledRealm>;
+  sorted(): HandledRealm[];
+  reload(): Promise<void>;
+  persistState(name: string, state: "active" | "inactive"): Promise<void>;
+  statusBody(): string;
+  write(level: number, field: string | undefined, message: string): void;
+  halt(reason: string): Promise<void>;
+}
+
+/** A reply, and what to do once it has been sent. */
+export interface HandlerResult {
+  reply: RealmReply;
+  afterReply?: () => void;
+}
+
+const TMI = 1;
+const ERR = 8;
+
+const ok = (message: string): HandlerResult => ({ reply: { code: REALM_RC.OKAY, message } });
+const fail = (code: number, message: string): HandlerResult => ({ reply: { code, message } });
+
+/** Handle one request. Never throws for bad input: every request gets a reply. */
+export function dispatch(ctx: HandlerContext, req: RealmRequest): Promise<HandlerResult> {
+  ctx.write(TMI, undefined, "checking commands");
+  ctx.write(TMI, "<command>", `cmd   - "${req.command}"`);
+  ctx.write(TMI, "<command>", `data  - "${req.data}"`);
+  if (!verifyRealmCommand(req.command)) {
+    ctx.write(ERR, "<command>", `invalid command  - "${req.command}"`);
+    return Promise.resolve(fail(REALM_RC.BADCOMMAND, REALM_REPLY.unknownCommand(req.command)));
+  }
+  const data = req.data;
+  switch (req.command) {
+    case REALMCMD.STATUS:
+      return Promise.resolve(ok(ctx.statusBody()));
+    case REALMCMD.REALMSTATUS:
+      return realmStatus(ctx);
+    case REALMCMD.STARTREALM:
+      return startRealm(ctx, data.trim());
+    case REALMCMD.STOPREALM:
+      return stopRealm(ctx, data.trim());
+    case REALMCMD.STARTALL:
+      return startAll(ctx);
+    case REALMCMD.STOPALL:
+      return stopAll(ctx);
+    case REALMCMD.LOGFILE:
+      return Promise.resolve(logFile(ctx, data.trim()));
+    case REALMCMD.LOGLEVEL:
+      return Promise.resolve(logLevel(ctx, data.trim()));
+    case REALMCMD.LOGMSG:
+      return Promise.resolve(logMsg(ctx, data));
+    case REALMCMD.LOGTZ:
+      return Promise.resolve(logTz(ctx, data));
+    case REALMCMD.COMMAND:
+      return realmCommand(ctx, data);
+    case REALMCMD.SHUTDOWN:
+      return Promise.resolve({
+        reply: { code: REALM_RC.OKAY, message: REALM_REPLY.shuttingDown },
+        afterReply: () => void ctx.halt("shutdown command received"),
+      });
+    case REALMCMD.DISPLAY:
+    case REALMCMD.NODISPLAY:
+    case REALMCMD.GETSTATUS:
+      return Promise.resolve(fail(REALM_RC.UNAVAILABLE, REALM_REPLY.notAvailable(req.command)));
+  }
+  return Promise.resolve(fail(REALM_RC.BADCOMMAND, REALM_REPLY.unknownCommand(req.command)));
+}
+
+async function startRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
+  await ctx.reload();
+  const r = await startOne(ctx, name);
+  return r
+    ? ok(REALM_REPLY.realmStarted(name))
+    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStarted(name));
+}
+
+async function startOne(ctx: HandlerContext, name: string): Promise<boolean> {
+  const m = ctx.realms.get(name);
+  if (!m) {
+    ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to start undefined realm");
+    return false;
+  }
+  const r = await m.sup.start();
+  if (!r.ok) {
+    ctx.write(ERR, name, `unable to start realm: ${r.reason}`);
+    return false;
+  }
+  await ctx.persistState(name, "active");
+  return true;
+}
+
+async function stopRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
+  const r = await stopOne(ctx, name);
+  return r
+    ? ok(REALM_REPLY.realmStopped(name))
+    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStopped(name));
+}
+
+async function stopOne(ctx: HandlerContext, name: string): Promise<boolean> {
+  const m = ctx.realms.get(name);
+  if (!m) {
+    ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to stop undefined realm");
+    return false;
+  }
+  const r = await m.sup.stop();
+  if (!r.ok) {
+    ctx.write(ERR, name, `unable to stop realm: ${r.reason}`);
+    return false;
+  }
+  await ctx.persistState(name, "inactive");
+  return true;
+}
+
+async function startAll(ctx: HandlerContext): Promise<HandlerResult> {
+  await ctx.reload();
+  const todo = ctx.sorted().filter((m) => m.sup.state === "inactive" || m.sup.state === "failed");
+  if (todo.length === 0) return fail(REALM_RC.NOREALMS, REALM_REPLY.noInactiveRealms);
+  const results = await Promise.all(todo.map((m) => startOne(ctx, m.entry.name)));
+  const lines = todo.map((m, i) => REALM_REPLY.startallLine(m.entry.name, results[i] === true));
+  return {
+    reply: {
+      code: results.every(Boolean) ? REALM_RC.OKAY : REALM_RC.BADREALM,
+      message: lines.join("\n"),
+    },
+  };
+}
+
+async function stopAll(ctx: HandlerContext): Promise<HandlerResult> {
+  const todo = ctx.sorted().filter((m) => m.sup.state !== "inactive");
+  if (todo.length === 0) return fail(REALM_RC.NOREALMS, REALM_REPLY.noActiveRealms);
+  const results = await Promise.all(todo.map((m) => stopOne(ctx, m.entry.name)));
+  const lines = todo.map((m, i) => REALM_REPLY.stopallLine(m.entry.name, results[i] === true));
+  return {
+    reply: {
+      code: results.every(Boolean) ? REALM_RC.OKAY : REALM_RC.BADREALM,
+      message: lines.join("\n"),
+    },
+  };
+}
+
+function logFile(ctx: HandlerContext, file: string): HandlerResult {
+  if (file === "") return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
+  const same = ctx.log.file !== "" &&
+    path.resolve(ctx.directory, ctx.log.file) === path.resolve(ctx.directory, file);
+  if (same) return ok(REALM_REPLY.logfileChanged(file));
+  const stdout = file === "-" || file === "/dev/stdout";
+  if (!stdout && !ctx.logGuard.allows(path.resolve(ctx.directory, file))) {
+    ctx.write(ERR, "dtrealms", `log file refused: outside the daemon's directories: ${file}`);
+    return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
+  }
+  try {
+    ctx.log.open(file, ctx.directory);
+  } catch (e) {
+    if (!(e instanceof LogFileError)) throw e;
+    ctx.write(ERR, "dtrealms", `${REALM_REPLY.logfileFailed(file)}: ${e.message}`);
+    return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
+  }
+  ctx.write(4, "dtrealms", "changing logfiles");
+  ctx.write(4, undefined, ctx.statusBody().trimEnd());
+  return ok(REALM_REPLY.logfileChanged(file));
+}
+
+function logLevel(ctx: HandlerContext, text: string): HandlerResult {
+  const level = parseRealmLogLevel(text)?.level;
+  if (level === undefined) return fail(REALM_RC.BADLEVEL, REALM_REPLY.invalidLoglevel(text));
+  const old = logLevelName(ctx.log.level);
+  ctx.log.level = level;
+  ctx.logLevelText = text;
+  return ok(REALM_REPLY.loglevelChanged(old, logLevelName(level)));
+}
+
+function logMsg(ctx: HandlerContext, data: string): HandlerResult {
+  const m = parseRealmLogMessage(data);
+  const level = m ? parseRealmLogLevel(m.level)?.level : undefined;
+  if (!m || level === undefined) {
+    return fail(REALM_RC.BADLEVEL, REALM_REPLY.invalidLoglevel(m?.level ?? ""));
+  }
+  ctx.write(level, "<user msg>", m.message);
+  return ok(REALM_REPLY.logmsgWritten);
+}
+
+function logTz(ctx: HandlerContext, data: string): HandlerResult {
+  const tz = parseRealmLogTz(data);
+  if (tz === undefined) return fail(REALM_RC.BADTZ, REALM_REPLY.invalidLogtz(data.trim()));
+  ctx.log.tz = tz === "" ? ctx.defaultLogTz : tz;
+  return ok(REALM_REPLY.logtzSet);
+}
+
+async function realmCommand(ctx: HandlerContext, data: string): Promise<HandlerResult> {
+  const parsed = parseRealmCommandData(data);
+  if (!parsed) return fail(REALM_RC.BADREALMDATA, REALM_REPLY.incompleteCommand);
+  const m = ctx.realms.get(parsed.realm);
+  if (!m) {
+    ctx.write(ERR, parsed.realm, "command for an undefined realm refused");
+    return fail(REALM_RC.BADREALM, `unknown realm "${parsed.realm}"`);
+  }
+  const program = parsed.argv[0] as string;
+  if (!commandAllowed(m.entry, program, ctx.options.allowCommands === true)) {
+    ctx.write(ERR, parsed.realm, `command refused (not in allowcommands): ${program}`);
+    return fail(REALM_RC.REFUSED, REALM_REPLY.commandNotAllowed(parsed.realm));
+  }
+  const env = ctx.options.env ?? process.env;
+  try {
+    const cwd = realmDirOf(m.entry, ctx.directory);
+    const user = realmUser(
+      m.entry,
+      typeof process.geteuid === "function" ? process.geteuid() : undefined,
+    );
+    ctx.write(4, parsed.realm, `running command "${parsed.argv.join(" ")}"`);
+    const r = await runInRealm([resolveProgram(program, cwd), ...parsed.argv.slice(1)], {
+      cwd,
+      env: realmEnv(m.entry, { directory: ctx.directory, env }, user),
+      user,
+      timeoutMs: realmCommandTimeout(m.entry, ctx.options.commandTimeoutMs ?? 60_000),
+    });
+    if (r.timedOut) return fail(REALM_RC.BADEVENT, REALM_REPLY.commandTimedOut);
+    return ok(REALM_REPLY.commandOutput(r.output, r.exitCode ?? -1));
+  } catch (e) {
+    ctx.write(ERR, parsed.realm, `command not run: ${(e as Error).message}`);
+    return fail(
+      REALM_RC.BADREALM,
+      `unable to run command in realm "${parsed.realm}": ${(e as Error).message}`,
+    );
+  }
+}
+
+function secondsFrom(ms: number): string {
+  return `${Math.max(0, Math.round(ms / 100) / 10)} s`;
+}
+
+async function statusEntry(ctx: HandlerContext, m: HandledRealm): Promise<RealmStatusEntry> {
+  const name = m.entry.name;
+  const s = m.sup.snapshot();
+  const rollerd = (m.entry.fields.rollrec ?? "") !== "";
+  switch (s.state) {
+    case "inactive":
+      return { name, state: "inactive" };
+    case "failed":
+      return { name, state: "failed", detail: s.reason ?? "failed" };
+    case "backoff": {
+      const exit = s.lastExit ? ` after ${describe(s.lastExit)}` : "";
+      return {
+        name,
+        state: "backoff",
+        detail: `restart ${s.failures} in ${
+          secondsFrom((s.restartAt ?? Date.now()) - Date.now())
+        }${exit}`,
+      };
+    }
+    case "starting":
+    case "stopping":
+      return { name, state: s.state, detail: s.pid ? `pid ${s.pid}` : "" };
+    case "running":
+      break;
+  }
+  if (!rollerd) {
+    return {
+      name,
+      state: "active",
+      detail: `(running; pid ${s.pid}${s.adopted ? "; adopted" : ""})`,
+    };
+  }
+  try {
+    const cwd = realmDirOf(m.entry, ctx.directory);
+    checkDirectory(cwd, "Realm directory");
+    const program = m.entry.fields.rollctl || "rollctl";
+    const user = realmUser(
+      m.entry,
+      typeof process.geteuid === "function" ? process.geteuid() : undefined,
+    );
+    const r = await runInRealm([resolveProgram(program, cwd), "-zonestatus"], {
+      cwd,
+      env: realmEnv(
+        m.entry,
+        { directory: ctx.directory, env: ctx.options.env ?? process.env },
+        user,
+      ),
+      user,
+      timeoutMs: ctx.options.statusTimeoutMs ?? 10_000,
+      maxOutput: 256 * 1024,
+    });
+    if (r.timedOut || r.exitCode === 127) {
+      return { name, state: "active", detail: "(no data available)" };
+    }
+    return { name, state: "active", counts: countZoneStatus(r.output) };
+  } catch {
+    return { name, state: "active", detail: "(no data available)" };
+  }
+}
+
+function describe(exit: { code: number | null; signal: string | null }): string {
+  if (exit.signal) return `signal ${exit.signal}`;
+  return exit.code === null ? "unknown exit" : `exit code ${exit.code}`;
+}
+
+async function realmStatus(ctx: HandlerContext): Promise<HandlerResult> {
+  const entries = await Promise.all(ctx.sorted().map((m) => statusEntry(ctx, m)));
+  return ok(formatRealmStatusBody(entries));
+}

@@ -1,0 +1,431 @@
+/**
+ * Realm manager processes: the command line and environment upstream dtrealms gives a realm,
+ * the user it runs as, and a launcher that spawns managers without a shell, each in its own
+ * process group with its output appended to its own log file.
+ * @internal
+ * @module
+ */
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { isDeno } from "../platform/runtime.ts";
+import { RealmError } from "./errors.ts";
+import type { ExitInfo, Launcher, LaunchHooks, ManagerProcess } from "./supervisor.ts";
+
+/** A realm as the daemon sees it: its name and its realms-file fields. */
+export interface RealmEntry {
+  name: string;
+  fields: Readonly<Record<string, string>>;
+}
+
+/** An account from the password database. */
+export interface UserInfo {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+function parsePasswdLine(line: string): UserInfo | undefined {
+  const f = line.split(":");
+  if (f.length < 7) return undefined;
+  const uid = Number(f[2]);
+  const gid = Number(f[3]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) return undefined;
+  return { name: f[0] as string, uid, gid, home: f[5] as string };
+}
+
+/** Look a user up by name or numeric id (getent, then /etc/passwd); undefined when unknown. */
+export function lookupUser(user: string): UserInfo | undefined {
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(user)) return undefined;
+  try {
+    const out = execFileSync("getent", ["passwd", user], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 5000,
+    });
+    const u = parsePasswdLine(out.trim().split("\n")[0] ?? "");
+    if (u) return u;
+  } catch { /* no getent, or not found: try the file */ }
+  try {
+    for (const line of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const u = parsePasswdLine(line);
+      if (u && (u.name === user || String(u.uid) === user)) return u;
+    }
+  } catch { /* no passwd file */ }
+  return undefined;
+}
+
+/** Effective uid of the daemon, or undefined where there is none. */
+export function daemonUid(): number | undefined {
+  return typeof process.geteuid === "function" ? process.geteuid() : undefined;
+}
+
+/** How to run one realm's manager. */
+export interface ManagerSpec {
+  realm: string;
+  /** Program to execute (resolved through PATH when it has no slash). */
+  command: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Where the manager's standard output and error are appended. */
+  logFile: string;
+  /** Set when the manager runs as another user (daemon running as root). */
+  user: UserInfo | undefined;
+  /** Whether the realm runs rollerd-style (it has a rollrec). */
+  rollerd: boolean;
+}
+
+/** What {@link managerSpec} needs from the daemon. */
+export interface SpecContext {
+  /** The daemon's directory: base of relative paths in the realms file. */
+  directory: string;
+  /** Directory of the realms' output logs (default `<directory>/realm-logs`). */
+  logDir?: string;
+  /** Environment the realm inherits (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** The daemon's effective uid (default the real one). */
+  uid?: number | undefined;
+  /** The daemon's state directory: marks its managers so a successor can find them. */
+  stateDir?: string;
+}
+
+/** Environment variables that mark a manager as the realm's, for the daemon of a state dir. */
+export const MANAGER_MARK = {
+  stateDir: "STEWARD_REALMS_STATEDIR",
+  realm: "STEWARD_REALM",
+} as const;
+
+/** Split an `args` value on whitespace, as upstream's exec of a metacharacter-free string does. */
+export function splitArgs(text: string | undefined): string[] {
+  return (text ?? "").split(/[ \t]+/).filter((w) => w !== "");
+}
+
+/** A program named with a slash is relative to the realm directory; a bare name uses PATH. */
+export function resolveProgram(program: string, realmDir: string): string {
+  return program.includes("/") ? path.resolve(realmDir, program) : program;
+}
+
+/** The realm's directory: `realmdir` made absolute against the daemon directory, or the directory. */
+export function realmDirOf(realm: RealmEntry, directory: string): string {
+  const dir = realm.fields.realmdir;
+  return dir ? path.resolve(directory, dir) : directory;
+}
+
+/** `DT_STATEDIR` and `DT_SYSCONFDIR` for a realm: its statedir/configdir made absolute, or ".". */
+export function realmDtEnv(realm: RealmEntry, directory: string): Record<string, string> {
+  const abs = (v: string | undefined) => (v ? path.resolve(directory, v) : ".");
+  return {
+    DT_STATEDIR: abs(realm.fields.statedir),
+    DT_SYSCONFDIR: abs(realm.fields.configdir),
+  };
+}
+
+/**
+ * The user a realm's processes run as: its `user` field when the daemon runs as root; undefined
+ * otherwise. Throws a {@link RealmError} for a user that does not exist.
+ */
+export function realmUser(realm: RealmEntry, uid: number | undefined): UserInfo | undefined {
+  const name = realm.fields.user;
+  if (!name) return undefined;
+  const user = lookupUser(name);
+  if (!user) throw new RealmError("invalid", `Realm ${realm.name}: user does not exist: ${name}`);
+  return uid === 0 ? user : undefined;
+}
+
+/** Environment of a process run in a realm: the daemon's, DT_* and, for another user, its identity. */
+export function realmEnv(
+  realm: RealmEntry,
+  ctx: { directory: string; env?: Record<string, string | undefined> },
+  user: UserInfo | undefined,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.env ?? process.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, realmDtEnv(realm, ctx.directory));
+  if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name, HOME: user.home });
+  return env;
+}
+
+/**
+ * How upstream dtrealms runs a realm, without a shell: with a rollrec,
+ * `<manager|rollerd> -realm <name> -foreground <args> -rrf <rollrec>`; without one,
+ * `<manager> <args>`. Runs in the realm directory with DT_STATEDIR and DT_SYSCONFDIR set.
+ */
+export function managerSpec(realm: RealmEntry, ctx: SpecContext): ManagerSpec {
+  const cwd = realmDirOf(realm, ctx.directory);
+  const rollrec = realm.fields.rollrec;
+  const rollerd = rollrec !== undefined && rollrec !== "";
+  const manager = realm.fields.manager || (rollerd ? "rollerd" : "");
+  if (manager === "") {
+    throw new RealmError("invalid", `Realm ${realm.name} has neither a manager nor a rollrec`);
+  }
+  const args = splitArgs(realm.fields.args);
+  const argv = rollerd
+    ? ["-realm", realm.name, "-foreground", ...args, "-rrf", path.resolve(cwd, rollrec)]
+    : args;
+  const user = realmUser(realm, ctx.uid === undefined ? daemonUid() : ctx.uid);
+  const logDir = ctx.logDir ?? path.join(ctx.directory, "realm-logs");
+  const out = realm.fields.outputlog;
+  return {
+    realm: realm.name,
+    command: resolveProgram(manager, cwd),
+    args: argv,
+    cwd,
+    env: {
+      ...realmEnv(realm, ctx, user),
+      ...(ctx.stateDir
+        ? { [MANAGER_MARK.stateDir]: ctx.stateDir, [MANAGER_MARK.realm]: realm.name }
+        : {}),
+    },
+    // A realm name may contain "/" (the realms-file grammar allows it): never a path here.
+    logFile: out
+      ? path.resolve(ctx.directory, out)
+      : path.join(logDir, `${realm.name.replace(/\//g, "_") || "_"}.log`),
+    user,
+    rollerd,
+  };
+}
+
+/** Wrap a command so it runs as `user` with the user's groups (setpriv from util-linux). */
+export function asUser(
+  command: string,
+  args: readonly string[],
+  user: UserInfo | undefined,
+): { command: string; args: string[] } {
+  if (!user) return { command, args: [...args] };
+  return {
+    command: "setpriv",
+    args: [
+      `--reuid=${user.uid}`,
+      `--regid=${user.gid}`,
+      "--init-groups",
+      "--",
+      command,
+      ...args,
+    ],
+  };
+}
+
+/**
+ * Under Deno, descriptors the runtime opened (the daemon's listening socket among them) are
+ * inherited by children, so a manager would keep the control socket alive after the daemon
+ * died. There, children start through a small shell trampoline (bash, whose redirections
+ * reach descriptors above 9; else sh) that closes every descriptor above 2 and then execs the
+ * program; its arguments are passed as positional parameters and never interpreted. Node marks
+ * its descriptors close-on-exec and needs no trampoline.
+ */
+export function withoutInheritedFds(
+  cmd: { command: string; args: string[] },
+  needed: boolean = isDeno(),
+): { command: string; args: string[] } {
+  if (!needed) return cmd;
+  const script = 'for f in /proc/self/fd/*; do n="${f##*/}"; case "$n" in 0|1|2) ;; ' +
+    '*[!0-9]*) ;; *) eval "exec $n>&-" 2>/dev/null ;; esac; done; exec "$@"';
+  return {
+    command: trampolineShell(),
+    args: ["-c", script, "steward-exec", cmd.command, ...cmd.args],
+  };
+}
+
+let shell: string | undefined;
+
+/** The shell of {@link withoutInheritedFds}: bash where installed, else /bin/sh. */
+export function trampolineShell(): string {
+  shell ??= ["/bin/bash", "/usr/bin/bash"].find((p) => {
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return true;
+    } catch (e) {
+      // Under a Deno read scope that leaves /bin out the check itself is refused: assume bash.
+      return !["ENOENT", "EACCES", "ENOTDIR"].includes((e as NodeJS.ErrnoException).code ?? "");
+    }
+  }) ?? "/bin/sh";
+  return shell;
+}
+
+/** Check that a directory exists before spawning in it (spawn would blame the program). */
+export function checkDirectory(dir: string, what: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw new RealmError("invalid", `${what} does not exist: ${dir}`);
+  }
+  if (!st.isDirectory()) throw new RealmError("invalid", `${what} is not a directory: ${dir}`);
+}
+
+/**
+ * Signal `target` (a pid, or a negative process-group id). Deno lets a scoped `--allow-run`
+ * probe with signal 0 but not send real signals; there the `kill` program does it.
+ */
+function sendSignal(target: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(target, sig);
+    return true;
+  } catch (e) {
+    if ((e as Error).name !== "NotCapable") return false;
+  }
+  try {
+    execFileSync("kill", ["-s", sig.replace(/^SIG/, ""), "--", String(target)], {
+      stdio: "ignore",
+      timeout: 5000,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Send `sig` to the process group of `pid` (its leader), falling back to the process alone. */
+export function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
+  return sendSignal(-pid, sig) || sendSignal(pid, sig);
+}
+
+/**
+ * The start time of a process in clock ticks since boot (Linux /proc); undefined when the
+ * process does not exist, is a zombie, or the platform has no /proc.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (rest[0] === "Z" || rest[0] === "X") return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+let procFs: boolean | undefined;
+
+function hasProc(): boolean {
+  if (procFs === undefined) {
+    try {
+      procFs = fs.existsSync(`/proc/${process.pid}/stat`);
+    } catch {
+      procFs = false;
+    }
+  }
+  return procFs;
+}
+
+/** Whether `pid` is alive (and, when `startTime` is given, is still the same process). */
+export function processAlive(pid: number, startTime?: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  // Not /proc/self: under Deno that magic link needs every permission.
+  if (hasProc()) {
+    const now = processStartTime(pid);
+    if (now === undefined) return false;
+    if (startTime !== undefined && now !== startTime) return false;
+  }
+  return true;
+}
+
+/** Options of {@link ProcessLauncher}. */
+export interface ProcessLauncherOptions {
+  /** Computes the spec afresh at each launch (the realms file may have changed). */
+  spec: () => ManagerSpec;
+  /** Called once a manager runs (the daemon records it for the next run). */
+  onStarted?: (pid: number, spec: ManagerSpec) => void;
+  /** Called when a manager has gone. */
+  onGone?: (pid: number) => void;
+  /** How often an adopted manager is checked (default 250 ms). */
+  pollMs?: number;
+}
+
+class ChildManager implements ManagerProcess {
+  readonly pid: number;
+  readonly adopted: boolean;
+  constructor(pid: number, adopted: boolean) {
+    this.pid = pid;
+    this.adopted = adopted;
+  }
+  signal(sig: NodeJS.Signals): boolean {
+    return signalGroup(this.pid, sig);
+  }
+}
+
+/** Spawns realm managers as real processes. */
+export class ProcessLauncher implements Launcher {
+  readonly #o: ProcessLauncherOptions;
+
+  constructor(options: ProcessLauncherOptions) {
+    this.#o = options;
+  }
+
+  /** Spawn the manager detached (own process group), stdin closed, output to its log file. */
+  launch(hooks: LaunchHooks): void {
+    const spec = this.#o.spec();
+    checkDirectory(spec.cwd, `Realm ${spec.realm}: realm directory`);
+    fs.mkdirSync(path.dirname(spec.logFile), { recursive: true, mode: 0o750 });
+    let fd: number;
+    try {
+      fd = fs.openSync(spec.logFile, "a", 0o640);
+    } catch (e) {
+      throw new RealmError(
+        "io",
+        `Realm ${spec.realm}: cannot open output log: ${(e as Error).message}`,
+      );
+    }
+    const cmd = withoutInheritedFds(asUser(spec.command, spec.args, spec.user));
+    let child;
+    try {
+      child = spawn(cmd.command, cmd.args, {
+        cwd: spec.cwd,
+        env: spec.env,
+        stdio: ["ignore", fd, fd],
+        detached: true,
+      });
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    // Recorded before anything else can happen: a daemon killed from here on still leaves the
+    // manager findable by its successor.
+    if (child.pid) this.#o.onStarted?.(child.pid, spec);
+    let spawned = false;
+    const closeFd = () => {
+      try {
+        fs.closeSync(fd);
+      } catch { /* closed */ }
+    };
+    child.once("spawn", () => {
+      spawned = true;
+      closeFd();
+      const pid = child.pid as number;
+      hooks.onSpawn(new ChildManager(pid, false));
+    });
+    child.once("error", (e) => {
+      if (spawned) return;
+      closeFd();
+      if (child.pid) this.#o.onGone?.(child.pid);
+      hooks.onError(e);
+    });
+    child.once("exit", (code, signal) => {
+      if (!spawned) return;
+      if (child.pid) this.#o.onGone?.(child.pid);
+      hooks.onExit({ code, signal });
+    });
+  }
+
+  /** Watch a manager of a previous run by polling it; undefined when it is not alive. */
+  adopt(pid: number, hooks: Pick<LaunchHooks, "onExit">): ManagerProcess | undefined {
+    if (!processAlive(pid)) return undefined;
+    const start = processStartTime(pid);
+    const timer = setInterval(() => {
+      if (processAlive(pid, start)) return;
+      clearInterval(timer);
+      this.#o.onGone?.(pid);
+      const exit: ExitInfo = { code: null, signal: null };
+      hooks.onExit(exit);
+    }, this.#o.pollMs ?? 250);
+    timer.unref?.();
+    return new ChildManager(pid, true);
+  }
+}
