@@ -1,0 +1,405 @@
+/**
+ * `steward dhcp network …` and `steward dhcp table …`: the pntadm/dhtadm functions with
+ * readable option names, `--json` output and tables on a terminal.
+ * @module
+ */
+import type { Command } from "@commander-js/extra-typings";
+import { runDhtadmCommand } from "../lib/dhcp/admin/dhtadm.ts";
+import { AdminError, flagKeywords } from "../lib/dhcp/admin/format.ts";
+import { OptionSet } from "../lib/dhcp/admin/getopt.ts";
+import { runPntadmCommand } from "../lib/dhcp/admin/pntadm.ts";
+import type { AdminSession } from "../lib/dhcp/admin/session.ts";
+import { cidToHex, ipToString } from "../lib/dhcp/records.ts";
+import { DHCP_PERM, type DnRec, DSVC_READ, type DtRec, qinit } from "../lib/dhcp/spi.ts";
+import { adminSession, cliFailure, type DhcpCommonOptions, withStore } from "./dhcp-common.ts";
+import { CliError, EXIT, usageError } from "./errors.ts";
+import { printJson, printTable } from "./output.ts";
+
+function options(pairs: Record<string, string | boolean | undefined>): OptionSet {
+  const set = new OptionSet();
+  for (const [k, v] of Object.entries(pairs)) {
+    if (v === undefined || v === false) continue;
+    set.set(k, v === true ? undefined : v);
+  }
+  return set;
+}
+
+/** Run an admin function in a fresh session; its errors become `steward: …` with exit 1. */
+async function run(
+  common: DhcpCommonOptions,
+  fn: (s: AdminSession) => Promise<number>,
+): Promise<void> {
+  const session = adminSession(common);
+  try {
+    const code = await fn(session);
+    if (code !== 0) process.exitCode = EXIT.FAILURE;
+  } catch (e) {
+    if (e instanceof AdminError) throw new CliError(e.message, EXIT.FAILURE);
+    throw cliFailure(e);
+  } finally {
+    await session.close();
+  }
+}
+
+function maskOf(
+  session: AdminSession,
+  network: string,
+  given: string | undefined,
+): { netmask?: string } {
+  const m = given ?? session.netmaskFor(network);
+  return m ? { netmask: m } : {};
+}
+
+/** What --netmask defaults to, as AdminSession.netmaskFor finds it. */
+const NETMASK_HELP =
+  "netmask (dotted or prefix length); default: the netmasks file, else classful, " +
+  "else the widest mask that leaves no host bits set";
+
+function leaseText(lease: number): string {
+  if (lease === 0) return "none";
+  if (lease === DHCP_PERM) return "permanent";
+  return new Date(lease * 1000).toISOString();
+}
+
+function dnJson(r: DnRec): Record<string, unknown> {
+  return {
+    clientIp: ipToString(r.cip),
+    clientId: cidToHex(r.cid),
+    flags: r.flags,
+    flagNames: flagKeywords(r.flags).split("+"),
+    serverIp: ipToString(r.sip),
+    lease: r.lease === DHCP_PERM ? -1 : r.lease,
+    leaseExpires: r.lease === 0 || r.lease === DHCP_PERM
+      ? null
+      : new Date(r.lease * 1000).toISOString(),
+    macro: r.macro,
+    comment: r.comment,
+    signature: r.sig.toString(),
+  };
+}
+
+function dtJson(r: DtRec): Record<string, unknown> {
+  return {
+    name: r.key,
+    type: r.type === "m" ? "macro" : "symbol",
+    value: r.value,
+    signature: r.sig.toString(),
+  };
+}
+
+interface RecordOptions {
+  clientId?: string;
+  clientAscii?: string;
+  flags?: string;
+  server?: string;
+  lease?: string;
+  macro?: string;
+  verifyMacro?: boolean;
+  comment?: string;
+  netmask?: string;
+}
+
+function addRecordOptions<C extends Command<[string, string], Record<string, never>, never>>(
+  cmd: C,
+  verb: string,
+) {
+  return cmd
+    .option(
+      "--client-id <hex>",
+      `client identifier in hex (${verb === "add" ? "default 00 = free" : "new value"})`,
+    )
+    .option(
+      "--client-ascii <text>",
+      "client identifier as ASCII text (stored as hex, like pntadm -a)",
+    )
+    .option(
+      "--flags <flags>",
+      "a number 0-15 or keywords joined by '+': DYNAMIC, PERMANENT, MANUAL, UNUSABLE, BOOTP",
+    )
+    .option("--server <address>", "server owning the address (default: this host's address)")
+    .option("--lease <date>", "lease expiration: mm/dd/yyyy, 0 (none) or -1 (permanent)")
+    .option("--macro <name>", "dhcptab macro for the address (default UNKNOWN)")
+    .option("--verify-macro", "refuse a macro that is not in the dhcptab")
+    .option("--comment <text>", "comment, at most 48 characters")
+    .option("--netmask <mask>", NETMASK_HELP);
+}
+
+function recordOptionSet(
+  o: RecordOptions,
+  extra: Record<string, string | undefined> = {},
+): OptionSet {
+  if (o.clientId !== undefined && o.clientAscii !== undefined) {
+    throw usageError("Give --client-id or --client-ascii, not both");
+  }
+  return options({
+    i: o.clientId ?? o.clientAscii,
+    a: o.clientAscii !== undefined,
+    f: o.flags,
+    s: o.server,
+    e: o.lease,
+    m: o.macro,
+    y: o.verifyMacro === true,
+    c: o.comment,
+    ...extra,
+  });
+}
+
+/** Add `steward dhcp network …`. */
+export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptions): void {
+  const network = dhcp.command("network")
+    .description("Manage per-network address tables (the role of pntadm)");
+
+  network.command("create")
+    .description("Create an empty table for a network")
+    .argument("<network>", "network address, e.g. 10.0.0.0")
+    .option("--netmask <mask>", NETMASK_HELP)
+    .action(async (net, o) => {
+      await run(common(), (s) => {
+        // An address with its lowest bit set would make a one-address network: a typo, not a plan.
+        if (o.netmask === undefined && s.netmaskFor(net) === "255.255.255.255") {
+          throw usageError(
+            `Network ${net} has host bits set: give the network's address or --netmask`,
+          );
+        }
+        return runPntadmCommand(s, {
+          fn: "C",
+          arg: undefined,
+          options: new OptionSet(),
+          network: net,
+          netmask: o.netmask,
+        });
+      });
+    });
+
+  network.command("remove")
+    .description("Remove a network's table and every address in it")
+    .argument("<network>", "network address")
+    .action(async (net) => {
+      await run(
+        common(),
+        (s) =>
+          runPntadmCommand(s, { fn: "R", arg: undefined, options: new OptionSet(), network: net }),
+      );
+    });
+
+  network.command("list")
+    .description("List the networks that have a table, with their number of addresses")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      const rows = await withStore(common(), async (store, session) => {
+        const out: { network: string; addresses: number }[] = [];
+        for (const n of await store.listNetworks()) {
+          await using c = await store.openNetwork(n, DSVC_READ, maskOf(session, n, undefined));
+          out.push({
+            network: n,
+            addresses: (await c.lookup(qinit(), {}, { countOnly: true })).count,
+          });
+        }
+        return out;
+      });
+      if (o.json) return printJson(rows);
+      printTable(rows, [
+        { header: "NETWORK", value: (r) => r.network },
+        { header: "ADDRESSES", value: (r) => String(r.addresses), align: "right" },
+      ]);
+    });
+
+  network.command("show")
+    .description("Show a network's addresses (lookup order, as pntadm -P)")
+    .argument("<network>", "network address")
+    .option("--netmask <mask>", NETMASK_HELP)
+    .option("--json", "print JSON")
+    .action(async (net, o) => {
+      const records = await withStore(common(), async (store, session) => {
+        await using c = await store.openNetwork(net, DSVC_READ, maskOf(session, net, o.netmask));
+        return (await c.lookup(qinit(), {})).records;
+      });
+      if (o.json) return printJson(records.map(dnJson));
+      printTable(records, [
+        { header: "CLIENT IP", value: (r) => ipToString(r.cip) },
+        { header: "CLIENT ID", value: (r) => cidToHex(r.cid) },
+        { header: "FLAGS", value: (r) => flagKeywords(r.flags) },
+        { header: "SERVER IP", value: (r) => ipToString(r.sip) },
+        { header: "LEASE", value: (r) => leaseText(r.lease) },
+        { header: "MACRO", value: (r) => r.macro },
+        { header: "COMMENT", value: (r) => r.comment },
+      ]);
+    });
+
+  addRecordOptions(
+    network.command("add")
+      .description("Add an address to a network's table")
+      .argument("<network>", "network address")
+      .argument("<address>", "client address or host name"),
+    "add",
+  ).action(async (net, addr, o: RecordOptions) => {
+    const opts = recordOptionSet(o);
+    await run(
+      common(),
+      (s) =>
+        runPntadmCommand(s, {
+          fn: "A",
+          arg: addr,
+          options: opts,
+          network: net,
+          netmask: o.netmask,
+        }),
+    );
+  });
+
+  addRecordOptions(
+    network.command("modify")
+      .description("Change fields of an address; fields not given keep their values")
+      .argument("<network>", "network address")
+      .argument("<address>", "client address or host name"),
+    "modify",
+  ).option("--new-address <address>", "move the record to another address")
+    .action(async (net, addr, o: RecordOptions & { newAddress?: string }) => {
+      const opts = recordOptionSet(o, { n: o.newAddress });
+      await run(
+        common(),
+        (s) =>
+          runPntadmCommand(s, {
+            fn: "M",
+            arg: addr,
+            options: opts,
+            network: net,
+            netmask: o.netmask,
+          }),
+      );
+    });
+
+  network.command("delete")
+    .description("Delete an address from a network's table")
+    .argument("<network>", "network address")
+    .argument("<address>", "client address or host name")
+    .option("--netmask <mask>", NETMASK_HELP)
+    .action(async (net, addr, o) => {
+      await run(
+        common(),
+        (s) =>
+          runPntadmCommand(s, {
+            fn: "D",
+            arg: addr,
+            options: new OptionSet(),
+            network: net,
+            netmask: o.netmask,
+          }),
+      );
+    });
+}
+
+function kindLetter(kind: string): "m" | "s" {
+  if (kind === "macro") return "m";
+  if (kind === "symbol") return "s";
+  throw usageError(`Expected 'macro' or 'symbol', got '${kind}'`);
+}
+
+/** Add `steward dhcp table …`. */
+export function registerDhcpTable(dhcp: Command, common: () => DhcpCommonOptions): void {
+  const table = dhcp.command("table")
+    .description("Manage the dhcptab: macros and symbols (the role of dhtadm)");
+
+  table.command("create")
+    .description("Create an empty dhcptab")
+    .action(async () => {
+      await run(
+        common(),
+        (s) => runDhtadmCommand(s, { fn: "C", arg: undefined, options: new OptionSet() }),
+      );
+    });
+
+  table.command("remove")
+    .description("Remove the dhcptab and every macro and symbol in it")
+    .action(async () => {
+      await run(
+        common(),
+        (s) => runDhtadmCommand(s, { fn: "R", arg: undefined, options: new OptionSet() }),
+      );
+    });
+
+  table.command("show")
+    .description("Show the macros, then the symbols")
+    .option("--macros", "only macros")
+    .option("--symbols", "only symbols")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      const records = await withStore(common(), async (store) => {
+        await using t = await store.openDhcptab(DSVC_READ);
+        return (await t.lookup(qinit(), {})).records;
+      });
+      const wanted = records.filter((r) =>
+        (o.macros || o.symbols) ? (r.type === "m" ? o.macros === true : o.symbols === true) : true
+      );
+      const sorted = [
+        ...wanted.filter((r) => r.type === "m"),
+        ...wanted.filter((r) => r.type === "s"),
+      ];
+      if (o.json) return printJson(sorted.map(dtJson));
+      printTable(sorted, [
+        { header: "NAME", value: (r) => r.key },
+        { header: "TYPE", value: (r) => (r.type === "m" ? "macro" : "symbol") },
+        { header: "VALUE", value: (r) => r.value },
+      ]);
+    });
+
+  table.command("add")
+    .description(
+      "Add a macro (value ':sym=value:...:') or a symbol (definition 'Context,Code,Type,Granularity,Maximum')",
+    )
+    .argument("<kind>", "macro or symbol")
+    .argument("<name>", "its name")
+    .argument("<value>", "macro value or symbol definition")
+    .action(async (kind, name, value) => {
+      const k = kindLetter(kind);
+      await run(
+        common(),
+        (s) =>
+          runDhtadmCommand(s, {
+            fn: "A",
+            arg: undefined,
+            options: options({ [k]: name, d: value }),
+          }),
+      );
+    });
+
+  table.command("modify")
+    .description("Change a macro or symbol: give exactly one of the options")
+    .argument("<kind>", "macro or symbol")
+    .argument("<name>", "its name")
+    .option("--value <value>", "new macro value or symbol definition")
+    .option("--rename <new-name>", "new name")
+    .option("--set <symbol=value>", "macro only: set one symbol's value")
+    .option("--set-flag <symbol>", "macro only: add a boolean symbol")
+    .option("--unset <symbol>", "macro only: remove a symbol")
+    .action(async (kind, name, o) => {
+      const k = kindLetter(kind);
+      const edits = [
+        o.set,
+        o.setFlag === undefined ? undefined : `${o.setFlag}=_NULL_VALUE_`,
+        o.unset === undefined ? undefined : `${o.unset}=`,
+      ]
+        .filter((x) => x !== undefined);
+      const given = [o.value, o.rename, ...edits].filter((x) => x !== undefined).length;
+      if (given !== 1) {
+        throw usageError("Give exactly one of --value, --rename, --set, --set-flag, --unset");
+      }
+      if (k === "s" && edits.length > 0) {
+        throw usageError("--set, --set-flag and --unset apply to macros only");
+      }
+      const opts = options({ [k]: name, d: o.value, n: o.rename, e: edits[0] });
+      await run(common(), (s) => runDhtadmCommand(s, { fn: "M", arg: undefined, options: opts }));
+    });
+
+  table.command("delete")
+    .description("Delete a macro or symbol")
+    .argument("<kind>", "macro or symbol")
+    .argument("<name>", "its name")
+    .action(async (kind, name) => {
+      const k = kindLetter(kind);
+      await run(
+        common(),
+        (s) => runDhtadmCommand(s, { fn: "D", arg: undefined, options: options({ [k]: name }) }),
+      );
+    });
+}

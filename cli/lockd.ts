@@ -1,0 +1,299 @@
+/**
+ * `steward lockd` commands: run the lock manager (detached or in the foreground), show its
+ * locks, stop it.
+ * @module
+ */
+import path from "node:path";
+import { type Command, Option } from "@commander-js/extra-typings";
+import { LockClient, LockError } from "../lib/lockd/client.ts";
+import { LockDaemon, lockdSocketPath } from "../lib/lockd/daemon.ts";
+import { LOCKD_DEFAULTS_FILE, parseIdleMinutes, readLockdDefaults } from "../lib/lockd/defaults.ts";
+import type { LockdStatus } from "../lib/lockd/protocol.ts";
+import { spawnLockd } from "../lib/lockd/start.ts";
+import { fileSink, Logger, nullSink, stderrSink } from "../lib/log/logger.ts";
+import { SocketInUseError } from "../lib/ipc/socket.ts";
+import { defaultRunDir, RunDirError } from "../lib/platform/rundir.ts";
+import { CliError, EXIT, usageError } from "./errors.ts";
+import { printJson, println, printTable, stdoutIsTty } from "./output.ts";
+
+/** `lockd status` exits with this when no daemon answers (as LSB init scripts do). */
+export const LOCKD_EXIT_NOT_RUNNING = 3;
+
+interface WhereOptions {
+  runDir?: string;
+  socket?: string;
+}
+
+function where(o: WhereOptions): { runDir: string; socketPath: string } {
+  const runDir = path.resolve(o.runDir ?? defaultRunDir());
+  return { runDir, socketPath: o.socket ? path.resolve(o.socket) : lockdSocketPath(runDir) };
+}
+
+function idleOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = parseIdleMinutes(value);
+  if (n === undefined) throw usageError(`Invalid --idle: not a number of minutes: ${value}`);
+  return n;
+}
+
+interface DaemonOptions extends WhereOptions {
+  foreground?: boolean;
+  idle?: string;
+  defaults?: string;
+  crosshostRoot?: string[];
+  logFile?: string;
+  verbose?: boolean;
+  notifyReady?: boolean;
+}
+
+async function runForeground(o: DaemonOptions): Promise<number> {
+  const { runDir, socketPath } = where(o);
+  let sink = stderrSink;
+  if (o.logFile) {
+    try {
+      sink = fileSink(path.resolve(o.logFile));
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new CliError(`Cannot open log file ${o.logFile}: ${err.code ?? err.message}`);
+    }
+  }
+  const log = new Logger("lockd", { sink, level: o.verbose ? "debug" : "info" });
+  let d;
+  try {
+    d = readLockdDefaults(o.defaults ?? LOCKD_DEFAULTS_FILE, { required: !!o.defaults });
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  for (const w of d.warnings) log.warn(w);
+  // Flags win over the defaults file.
+  const idleMinutes = idleOption(o.idle) ?? d.idleMinutes;
+  const crosshostRoots = o.crosshostRoot?.length
+    ? o.crosshostRoot.map((r) => path.resolve(r))
+    : d.crosshostRoots;
+  let daemon: LockDaemon;
+  try {
+    daemon = await LockDaemon.start({
+      runDir,
+      socketPath,
+      idleMinutes,
+      crosshostRoots,
+      logger: log,
+    });
+  } catch (e) {
+    if (e instanceof SocketInUseError) {
+      throw new CliError(
+        `lockd is already running (${e.holder ?? "pid unknown"}) on ${socketPath}`,
+      );
+    }
+    if (e instanceof RunDirError) throw new CliError(e.message);
+    const err = e as NodeJS.ErrnoException;
+    throw new CliError(`Cannot start lockd on ${socketPath}: ${err.code ?? err.message}`);
+  }
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.info(`Received ${sig}`);
+    void daemon.stop("signal");
+  };
+  const signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+  for (const s of signals) process.on(s, onSignal);
+  if (o.notifyReady) {
+    // The starter reads this line and goes away; from now on nobody reads our stdout/stderr.
+    process.stdout.on("error", () => {});
+    process.stderr.on("error", () => {});
+    process.stdout.write(`ready ${process.pid}\n`);
+    if (!o.logFile) log.sink = nullSink;
+  }
+  await daemon.done;
+  for (const s of signals) process.off(s, onSignal);
+  return EXIT.OK;
+}
+
+function startDetached(o: DaemonOptions): Promise<number> {
+  const { runDir, socketPath } = where(o);
+  const idleMinutes = idleOption(o.idle);
+  const child = spawnLockd({
+    runDir,
+    socketPath,
+    idleMinutes,
+    defaultsFile: o.defaults,
+    logFile: o.logFile,
+  }, {
+    stdio: "pipe",
+    extraArgs: [
+      "--notify-ready",
+      ...(o.verbose ? ["--verbose"] : []),
+      ...(o.crosshostRoot ?? []).flatMap((r) => ["--crosshost-root", path.resolve(r)]),
+    ],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => {
+      if (child.pid) process.kill(child.pid, "SIGKILL");
+      reject(new CliError(`lockd did not start within 15 s${err ? `: ${err.trim()}` : ""}`));
+    }, 15_000);
+    child.stderr?.on("data", (d) => (err += d));
+    child.stdout?.on("data", (d) => {
+      out += d;
+      const m = /^ready (\d+)$/m.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.removeAllListeners("exit");
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      child.unref();
+      println(`lockd started (pid ${m[1]}) on ${socketPath}`);
+      resolve(EXIT.OK);
+    });
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(new CliError(`Cannot start lockd: ${e.message}`));
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      const msg = err.trim().split("\n").filter((l) => !l.startsWith("(run ")).pop() ??
+        `lockd exited with status ${code}`;
+      reject(new CliError(msg.replace(/^steward: /, ""), code ?? EXIT.FAILURE));
+    });
+  });
+}
+
+function notRunning(e: unknown): boolean {
+  if (e instanceof LockError && e.code !== "NO_LOCKMGR") throw new CliError(e.message);
+  return e instanceof LockError;
+}
+
+function printStatus(s: LockdStatus): void {
+  interface Row {
+    name: string;
+    state: string;
+    mode: string;
+    pid: string;
+    since: string;
+  }
+  const rows: Row[] = [];
+  for (const l of s.locks) {
+    for (const h of l.holders) {
+      rows.push({
+        name: l.name,
+        state: "held",
+        mode: l.mode ?? "",
+        pid: String(h.pid ?? "-"),
+        since: h.since,
+      });
+    }
+    for (const w of l.waiters) {
+      rows.push({
+        name: l.name,
+        state: "waiting",
+        mode: w.mode,
+        pid: String(w.pid ?? "-"),
+        since: w.since,
+      });
+    }
+  }
+  if (stdoutIsTty()) {
+    println(
+      `lockd pid ${s.pid}, version ${s.version}, protocol ${s.protocol}, runtime ${s.runtime}, ` +
+        `since ${s.startedAt}, ` +
+        `${s.connections} connection(s), idle exit ${
+          s.idleMinutes > 0 ? `${s.idleMinutes} min` : "off"
+        }`,
+    );
+    println(`socket ${s.socket}`);
+    if (rows.length === 0) {
+      println("No locks held");
+      return;
+    }
+    println();
+  }
+  printTable(rows, [
+    { header: "NAME", value: (r) => JSON.stringify(r.name).slice(1, -1) },
+    { header: "STATE", value: (r) => r.state },
+    { header: "MODE", value: (r) => r.mode },
+    { header: "PID", value: (r) => r.pid, align: "right" },
+    { header: "SINCE", value: (r) => r.since },
+  ]);
+}
+
+/** Add the `lockd` command group to `program`. */
+export function registerLockd(program: Command): void {
+  const lockd = program.command("lockd")
+    .helpCommand(false)
+    .description(
+      "Run the lock manager: named shared/exclusive locks over a Unix socket, released when " +
+        "their holder dies (detached unless --foreground; clients also start it on demand)",
+    )
+    .option("--foreground", "stay in the foreground and log to stderr (for service managers)")
+    .option("--run-dir <dir>", "private run directory holding lockd.sock (default: per user)")
+    .option("--socket <path>", "socket path (default: <run-dir>/lockd.sock)")
+    .option(
+      "--idle <minutes>",
+      `exit after this many minutes without locks; 0 = never (default: IDLE from the defaults file, else 15)`,
+    )
+    .option("--defaults <file>", `KEY=VALUE defaults file (default: ${LOCKD_DEFAULTS_FILE})`)
+    .option(
+      "--crosshost-root <dir>",
+      "a directory where cross-host lock files may be made; repeatable (default: CROSSHOST_ROOTS " +
+        "from the defaults file, else anywhere this user asks)",
+      (v: string, acc: string[] = []) => [...acc, v],
+    )
+    .option("--log-file <file>", "append log lines to this file")
+    .option("--verbose", "log every connection problem")
+    .addOption(new Option("--notify-ready").hideHelp())
+    .action(async (o) => {
+      process.exitCode = o.foreground ? await runForeground(o) : await startDetached(o);
+    })
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 started (or stopped cleanly in the foreground), 1 failed or already running.",
+    );
+
+  lockd.command("status")
+    .description("List every lock with its mode, holders (pid, since when) and queued waiters")
+    .option("--run-dir <dir>", "run directory of the daemon")
+    .option("--socket <path>", "socket path (default: <run-dir>/lockd.sock)")
+    .option("--json", "print JSON")
+    .addHelpText("after", `\nExit codes: 0 listed, ${LOCKD_EXIT_NOT_RUNNING} lockd is not running.`)
+    .action(async (sub) => {
+      // Options given after the subcommand may land on the parent, which declares them too.
+      const o = { ...lockd.opts(), ...sub };
+      const { runDir, socketPath } = where(o);
+      const client = new LockClient({ runDir, socketPath, autoStart: false });
+      try {
+        const s = await client.status();
+        if (o.json) printJson({ running: true, ...s });
+        else printStatus(s);
+      } catch (e) {
+        if (!notRunning(e)) throw e;
+        if (o.json) printJson({ running: false, socket: socketPath });
+        else process.stderr.write(`steward: lockd is not running on ${socketPath}\n`);
+        process.exitCode = LOCKD_EXIT_NOT_RUNNING;
+      } finally {
+        client.close();
+      }
+    });
+
+  lockd.command("stop")
+    .description("Stop the lock manager cleanly (holders see their connection close)")
+    .option("--run-dir <dir>", "run directory of the daemon")
+    .option("--socket <path>", "socket path (default: <run-dir>/lockd.sock)")
+    .option("--json", "print JSON")
+    .addHelpText("after", "\nExit codes: 0 stopped or was not running, 1 failed.")
+    .action(async (sub) => {
+      // Options given after the subcommand may land on the parent, which declares them too.
+      const o = { ...lockd.opts(), ...sub };
+      const { runDir, socketPath } = where(o);
+      const client = new LockClient({ runDir, socketPath, autoStart: false });
+      try {
+        const pid = await client.stopDaemon();
+        if (o.json) printJson({ stopped: true, pid });
+        else println(`lockd stopped (pid ${pid})`);
+      } catch (e) {
+        if (!notRunning(e)) throw e;
+        if (o.json) printJson({ stopped: false, running: false, socket: socketPath });
+        else process.stderr.write(`steward: lockd is not running on ${socketPath}\n`);
+      } finally {
+        client.close();
+      }
+    });
+}

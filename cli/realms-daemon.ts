@@ -1,0 +1,291 @@
+/**
+ * `steward realms daemon`: steward's dtrealms. Runs in the foreground with `--foreground`;
+ * otherwise starts itself detached and returns once the daemon serves its socket.
+ * @module
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Argument, type Command, Option } from "@commander-js/extra-typings";
+import { selfCommand } from "../lib/platform/runtime.ts";
+import { probeSocket } from "../lib/ipc/socket.ts";
+import { REALMS_DAEMON_EXIT, RealmsDaemon, RealmsDaemonStartError } from "../lib/realms/daemon.ts";
+import {
+  prepareRealmStateDir,
+  realmIdFile,
+  realmSocketPath,
+  realmStateDir,
+} from "../lib/realms/paths.ts";
+import { realmsDaemonPermissions } from "../lib/realms/permissions.ts";
+import { readRealmsFileSync } from "../lib/realms/realmsfile.ts";
+import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/wire.ts";
+import { LogFileError } from "../lib/realms/rolllog.ts";
+import { getoptLong, type GetoptSpec } from "../lib/realms/getopt.ts";
+import { VERSION } from "../lib/platform/version.ts";
+import { CliError, usageError } from "./errors.ts";
+
+/** The daemon's options, once parsed. */
+export interface DaemonFlags {
+  directory?: string;
+  foreground?: boolean;
+  logfile?: string;
+  loglevel?: string;
+  logtz?: string;
+  display?: boolean;
+  statedir?: string;
+  allowCommands?: boolean;
+}
+
+/** The process title; an upstream realmctl looks for `dtrealms` in `ps` to see the daemon. */
+export const REALMS_DAEMON_TITLE = "dtrealms";
+
+function validate(flags: DaemonFlags): void {
+  if (flags.loglevel !== undefined && !parseRealmLogLevel(flags.loglevel)) {
+    throw usageError(`Invalid log level: ${flags.loglevel} (tmi, expire, info, phase, err, fatal)`);
+  }
+  if (flags.logtz !== undefined && !parseRealmLogTz(flags.logtz)) {
+    throw usageError(`Invalid log time zone: ${flags.logtz} (gmt or local)`);
+  }
+}
+
+async function foreground(file: string, flags: DaemonFlags, directory: string): Promise<void> {
+  process.title = REALMS_DAEMON_TITLE;
+  // Signals are handled from the first moment: upstream clients SIGHUP the daemon after each
+  // request (Node's default action would end the process), and a stop asked for during
+  // start-up halts the daemon as soon as it is up.
+  const ref: { daemon?: RealmsDaemon; stopAsked?: string } = {};
+  const onHup = () => ref.daemon?.nudge();
+  const onStop = (sig: string) => () => {
+    if (ref.daemon) void ref.daemon.halt(`${sig} received`);
+    else ref.stopAsked = sig;
+  };
+  const onInt = onStop("SIGINT");
+  const onTerm = onStop("SIGTERM");
+  process.on("SIGHUP", onHup);
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const stateDir = realmStateDir({ statedir: flags.statedir });
+  let daemon: RealmsDaemon;
+  try {
+    daemon = await RealmsDaemon.start({
+      realmsFile: file,
+      directory,
+      stateDir,
+      ...(flags.logfile !== undefined ? { logFile: flags.logfile } : {}),
+      ...(flags.loglevel !== undefined ? { logLevel: flags.loglevel } : {}),
+      ...(flags.logtz ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local" } : {}),
+      allowCommands: flags.allowCommands === true,
+    });
+  } catch (e) {
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
+    if (e instanceof RealmsDaemonStartError) throw new CliError(e.message, e.exitCode);
+    if (e instanceof LogFileError) throw new CliError(e.message, 1);
+    throw e;
+  }
+  ref.daemon = daemon;
+  if (flags.display) {
+    daemon.write(8, "dtrealms", "display is not available yet; ignoring --display");
+  }
+  if (ref.stopAsked) void daemon.halt(`${ref.stopAsked} received during start-up`);
+  await daemon.closed;
+  process.off("SIGINT", onInt);
+  process.off("SIGTERM", onTerm);
+  // SIGHUP stays handled to the end: a late client nudge must not kill an exiting daemon.
+}
+
+/** Start the daemon detached and wait until it serves its socket (or reports why it could not). */
+async function background(file: string, flags: DaemonFlags, directory: string): Promise<void> {
+  const stateDir = realmStateDir({ statedir: flags.statedir });
+  const abs = path.resolve(directory, file);
+  const args = ["realms", "daemon", "--foreground", "--directory", directory];
+  args.push("--statedir", stateDir);
+  if (flags.logfile !== undefined) args.push("--logfile", flags.logfile);
+  if (flags.loglevel !== undefined) args.push("--loglevel", flags.loglevel);
+  if (flags.logtz !== undefined) args.push("--logtz", flags.logtz);
+  if (flags.display) args.push("--display");
+  if (flags.allowCommands) args.push("--allow-commands");
+  args.push(abs);
+  let realms: { name: string; fields: Record<string, string> }[] = [];
+  try {
+    realms = readRealmsFileSync(abs).realms();
+  } catch (e) {
+    throw new CliError((e as Error).message, REALMS_DAEMON_EXIT.REALMS_FILE);
+  }
+  const cmd = selfCommand(
+    args,
+    realmsDaemonPermissions({
+      directory,
+      stateDir,
+      realmsFile: abs,
+      logFile: flags.logfile,
+      realms,
+      allowCommands: flags.allowCommands === true,
+    }),
+  );
+  // The daemon's standard error goes to a file, not a pipe: nothing it writes later can fail
+  // on a reader that has gone away.
+  const { socketDir } = prepareRealmStateDir(stateDir);
+  const errFile = path.join(socketDir, "daemon.stderr");
+  const errFd = fs.openSync(errFile, "w", 0o600);
+  const child = spawn(cmd.command, cmd.args, {
+    detached: true,
+    stdio: ["ignore", "ignore", errFd],
+    cwd: directory,
+  });
+  fs.closeSync(errFd);
+  const err = () => {
+    try {
+      return fs.readFileSync(errFile, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  let exit: number | null | undefined;
+  child.once("exit", (code) => (exit = code));
+  const socket = realmSocketPath(stateDir);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (exit !== undefined) {
+      throw new CliError(
+        err().trim().replace(/^steward: /, "") || `daemon exited with code ${exit}`,
+        exit ?? 1,
+      );
+    }
+    if (await ours(socket, realmIdFile(stateDir), child.pid)) break;
+    if (Date.now() > deadline) {
+      throw new CliError(`Daemon did not start within 15 s (pid ${child.pid})`);
+    }
+    await sleep(25);
+  }
+  child.unref();
+}
+
+async function ours(socket: string, idFile: string, pid: number | undefined): Promise<boolean> {
+  try {
+    if (Number(fs.readFileSync(idFile, "utf8").trim()) !== pid) return false;
+  } catch {
+    return false;
+  }
+  return (await probeSocket(socket, 500)) === "live";
+}
+
+/**
+ * dtrealms' options as Getopt::Long reads them (`-name` or `--name`, unique abbreviations,
+ * case-sensitive), plus steward's `statedir` and `allow-commands`.
+ */
+const DAEMON_SPEC: GetoptSpec = {
+  directory: "required",
+  display: "flag",
+  foreground: "flag",
+  logfile: "required",
+  loglevel: "required",
+  logtz: "required",
+  help: "flag",
+  verbose: "flag",
+  Version: "flag",
+  // steward's additions
+  statedir: "required",
+  "allow-commands": "flag",
+};
+
+// Letting any program run in any realm is never switched on by an abbreviation.
+const EXACT_ONLY: ReadonlySet<string> = new Set(["allow-commands"]);
+
+/** The options as `--help` lists them (parsing is {@link DAEMON_SPEC}'s). */
+const HELP_OPTIONS: [string, string][] = [
+  ["--directory <dir>", "change to this directory first; base of relative paths (default .)"],
+  ["--foreground", "stay in the foreground instead of detaching"],
+  ["--logfile <file>", "daemon log file; - for standard output (default log.dtrealms)"],
+  ["--loglevel <level>", "tmi, expire, info, phase, err or fatal (or 1 3 4 6 8 9)"],
+  ["--logtz <tz>", "time zone of log timestamps: gmt or local"],
+  ["--display", "start the status display (not available yet; ignored)"],
+  ["--statedir <dir>", "state directory (default $DT_STATEDIR or /usr/local/var)"],
+  ["--allow-commands", "let realmcmd_command run any program in any realm (never abbreviated)"],
+  ["--verbose", "accepted, as upstream; does nothing"],
+  ["--Version", "print the version on standard error and exit"],
+  ["--help", "show this help (-help too)"],
+];
+
+/** What the daemon's command line asks for. */
+export type DaemonCommandLine =
+  | { action: "help" }
+  | { action: "version" }
+  | { action: "run"; file: string; flags: DaemonFlags };
+
+/** Parse the words after `realms daemon` as upstream dtrealms does; bad input is a usage error. */
+export function parseDaemonArgs(argv: readonly string[]): DaemonCommandLine {
+  const { options: o, rest, errors } = getoptLong(argv, DAEMON_SPEC, EXACT_ONLY);
+  if (errors.length > 0) throw usageError(errors.join("; "));
+  if (o.has("help")) return { action: "help" };
+  if (o.has("Version")) return { action: "version" };
+  const value = (name: string) => {
+    const v = o.get(name);
+    return typeof v === "string" ? { [name]: v } : {};
+  };
+  const flags: DaemonFlags = {
+    ...value("directory"),
+    ...value("logfile"),
+    ...value("loglevel"),
+    ...value("logtz"),
+    ...value("statedir"),
+    ...(o.has("foreground") ? { foreground: true } : {}),
+    ...(o.has("display") ? { display: true } : {}),
+    ...(o.has("allow-commands") ? { allowCommands: true } : {}),
+  };
+  if (rest.length === 0) throw usageError("Missing the realms file argument");
+  if (rest.length > 1) {
+    throw usageError(`Only one realms file may be given: ${rest.join(" ")}`);
+  }
+  return { action: "run", file: rest[0] as string, flags };
+}
+
+/** Add `daemon` to the `steward realms` group. */
+export function registerRealmsDaemon(realms: Command): void {
+  const daemon = realms.command("daemon")
+    .description(
+      "Run the realm manager daemon (steward's dtrealms) on REALMSFILE: start and supervise the " +
+        "active realms' managers and serve the upstream control socket. Options are read as " +
+        "dtrealms reads them: one or two dashes (-directory DIR, --foreground), unique " +
+        "abbreviations (-fore, -dir DIR). " +
+        "Exit codes: 0 halted cleanly, 1 failure, 2 usage error or bad realms file, " +
+        "3 control socket cannot be created, 4 another daemon serves this state directory.",
+    )
+    .usage("[options] <realmsfile>")
+    .helpOption("--help", "show this help (-help too)")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument("[args...]", "options and the realms file");
+  daemon.configureHelp({
+    visibleOptions: () => HELP_OPTIONS.map(([flags, text]) => new Option(flags, text)),
+    visibleArguments: () => [
+      new Argument("<realmsfile>", "the realms file (relative to --directory)"),
+    ],
+  });
+  daemon.action(async (args) => {
+    const line = parseDaemonArgs(args);
+    if (line.action === "help") {
+      daemon.outputHelp();
+      return;
+    }
+    if (line.action === "version") {
+      process.stderr.write(`dtrealms version: ${VERSION} (steward)\n`);
+      return;
+    }
+    const { file, flags } = line;
+    validate(flags);
+    const directory = path.resolve(flags.directory ?? ".");
+    try {
+      if (!fs.statSync(directory).isDirectory()) throw new Error("not a directory");
+    } catch {
+      throw new CliError(`Directory does not exist: ${directory}`);
+    }
+    const statedir = flags.statedir === undefined
+      ? undefined
+      : path.resolve(directory, flags.statedir);
+    const resolved = { ...flags, ...(statedir ? { statedir } : {}) };
+    if (flags.foreground) await foreground(file, resolved, directory);
+    else await background(file, resolved, directory);
+  });
+}

@@ -1,0 +1,491 @@
+/**
+ * `steward realms` commands: talk to the realm manager (`send` and readable verbs), the
+ * realmctl-compatible `ctl`, realms-file tools `check` (realmchk) and `list` (lsrealm), and the
+ * daemon itself (cli/realms-daemon.ts).
+ * @module
+ */
+import process from "node:process";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Command } from "@commander-js/extra-typings";
+import { RealmManagerClient } from "../lib/realms/client.ts";
+import { RealmError } from "../lib/realms/errors.ts";
+import { checkRealmSocketPathLength, realmSocketPath, realmStateDir } from "../lib/realms/paths.ts";
+import { isRealmmgrRunning } from "../lib/realms/realmmgr.ts";
+import { runRealmctl } from "../lib/realms/realmctl.ts";
+import { runLsrealm, runRealmchk } from "../lib/realms/tools.ts";
+import {
+  parseRealmBatchBody,
+  parseRealmCommandOutput,
+  parseRealmLogLevel,
+  parseRealmLogTz,
+  parseRealmManagerStatus,
+  parseRealmStatusBody,
+  REALM_LOG_LEVELS,
+  REALM_RC,
+  REALM_USER_LOG_LEVELS,
+  REALMCMD,
+  type RealmCommand,
+  type RealmReply,
+  realmReturnCodeName,
+  type RealmStatusEntry,
+  verifyRealmCommand,
+} from "../lib/realms/wire.ts";
+import { VERSION } from "../lib/platform/version.ts";
+import { CliError, usageError } from "./errors.ts";
+import { printJson, println, printTable } from "./output.ts";
+import { registerRealmsDaemon } from "./realms-daemon.ts";
+import type { AnyCommand } from "./program.ts";
+
+/**
+ * Exit codes of the client commands: the daemon's return code (0..15) when it answered;
+ * these when it could not.
+ */
+export const REALMS_CLIENT_EXIT = {
+  /** No daemon listens on the state directory's socket (realmctl's "not running"). */
+  NOT_RUNNING: 200,
+  /** The state directory is too long for a Unix socket path. */
+  STATEDIR_TOO_LONG: 201,
+  /** The daemon was reached but did not answer properly: timeout, empty or garbled reply. */
+  NO_ANSWER: 202,
+} as const;
+
+interface ClientFlags {
+  statedir?: string;
+  /** `--no-verify` of `send`. */
+  verify?: boolean;
+  timeout?: string;
+  nudge?: boolean;
+  json?: boolean;
+}
+
+function client(flags: ClientFlags): RealmManagerClient {
+  const stateDir = realmStateDir({ statedir: flags.statedir });
+  try {
+    checkRealmSocketPathLength(stateDir);
+  } catch (e) {
+    throw new CliError((e as Error).message, REALMS_CLIENT_EXIT.STATEDIR_TOO_LONG);
+  }
+  let timeoutMs: number | undefined;
+  if (flags.timeout !== undefined) {
+    const s = Number(flags.timeout);
+    if (!Number.isFinite(s) || s <= 0) {
+      throw usageError(`Invalid --timeout: not a positive number of seconds: ${flags.timeout}`);
+    }
+    timeoutMs = s * 1000;
+  }
+  return new RealmManagerClient({
+    stateDir,
+    nudge: flags.nudge === true,
+    verify: flags.verify !== false,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+  });
+}
+
+/**
+ * Turn a client error into the exit code; with `--json`, "not running" is also reported on
+ * stdout as `{"running": false, "socket", "error"}` so that a script reading JSON always gets it.
+ */
+function failure(e: unknown, flags: ClientFlags = {}, command?: string): never {
+  if (e instanceof RealmError) {
+    switch (e.kind) {
+      case "no-daemon":
+        if (flags.json) {
+          printJson({
+            ...(command !== undefined ? { command } : {}),
+            running: false,
+            socket: realmSocketPath(realmStateDir({ statedir: flags.statedir })),
+            error: e.message,
+          });
+        }
+        throw new CliError(e.message, REALMS_CLIENT_EXIT.NOT_RUNNING);
+      case "path":
+        throw new CliError(e.message, REALMS_CLIENT_EXIT.STATEDIR_TOO_LONG);
+      case "invalid":
+        throw usageError(e.message);
+      default:
+        throw new CliError(e.message, REALMS_CLIENT_EXIT.NO_ANSWER);
+    }
+  }
+  throw e;
+}
+
+async function ask(flags: ClientFlags, command: string, data = ""): Promise<RealmReply> {
+  try {
+    return await client(flags).send(command, data);
+  } catch (e) {
+    failure(e, flags, command);
+  }
+}
+
+function replyJson(command: string, reply: RealmReply, extra: Record<string, unknown> = {}) {
+  return {
+    command,
+    code: reply.code,
+    name: realmReturnCodeName(reply.code) ?? null,
+    ok: reply.code === REALM_RC.OKAY,
+    message: reply.message,
+    ...extra,
+  };
+}
+
+/** Print a reply's message: stdout on success, stderr (prefixed) otherwise; exit = its code. */
+function printReply(reply: RealmReply): void {
+  const text = reply.message.endsWith("\n") || reply.message === ""
+    ? reply.message
+    : `${reply.message}\n`;
+  if (reply.code === REALM_RC.OKAY) process.stdout.write(text);
+  else process.stderr.write(`steward: ${text}`);
+  process.exitCode = reply.code;
+}
+
+function addClientOptions(cmd: AnyCommand): void {
+  cmd.option(
+    "--statedir <dir>",
+    "state directory of the daemon (default $DT_STATEDIR or /usr/local/var)",
+  )
+    .option(
+      "--timeout <seconds>",
+      "reply deadline (default per command: 10 s, longer for start/stop)",
+    )
+    .option(
+      "--nudge",
+      "send SIGHUP after each request, as upstream clients do (for upstream dtrealms)",
+    )
+    .option("--json", "print JSON");
+}
+
+/** A verb that sends one command and prints its reply. */
+function simpleVerb(
+  realms: Command,
+  spec: { name: string; args?: string; description: string; command: RealmCommand },
+  data: (args: string[]) => string,
+  extra?: (reply: RealmReply) => Record<string, unknown>,
+): void {
+  const cmd = realms.command(spec.name).description(spec.description);
+  if (spec.args) cmd.argument(spec.args);
+  addClientOptions(cmd);
+  cmd.action(async () => {
+    const flags = cmd.opts() as ClientFlags;
+    const reply = await ask(flags, spec.command, data(cmd.args));
+    if (flags.json) {
+      printJson(replyJson(spec.command, reply, extra?.(reply) ?? {}));
+      process.exitCode = reply.code;
+    } else printReply(reply);
+  });
+}
+
+function statusRows(entries: RealmStatusEntry[]): void {
+  printTable(entries, [
+    { header: "REALM", value: (e) => e.name },
+    { header: "STATE", value: (e) => e.state },
+    { header: "NORMAL", value: (e) => e.counts ? String(e.counts.normal) : "", align: "right" },
+    { header: "ZSK", value: (e) => e.counts ? String(e.counts.zsk) : "", align: "right" },
+    { header: "KSK", value: (e) => e.counts ? String(e.counts.ksk) : "", align: "right" },
+    { header: "KSK6", value: (e) => e.counts ? String(e.counts.kskPhase6) : "", align: "right" },
+    { header: "DETAIL", value: (e) => e.detail ?? "" },
+  ]);
+}
+
+function registerVerbs(realms: Command): void {
+  const send = realms.command("send")
+    .description(
+      "Send any command (realmcmd_status, realmcmd_stoprealm…) with optional data and print the " +
+        "reply. Exit status = the reply's return code.",
+    )
+    .argument("<command>", "command string, e.g. realmcmd_status")
+    .argument("[data...]", "the data line (words are joined with spaces)")
+    .option("--no-verify", "send even a command the protocol does not know");
+  addClientOptions(send);
+  send.action(async (command, data, flags) => {
+    const f = flags as ClientFlags & { verify?: boolean };
+    if (f.verify !== false && !verifyRealmCommand(command)) {
+      throw usageError(
+        `Unknown realm manager command: ${command} (use --no-verify to send it anyway)`,
+      );
+    }
+    let reply: RealmReply;
+    try {
+      reply = await client(f).send(command, data.join(" "));
+    } catch (e) {
+      failure(e, f, command);
+    }
+    if (f.json) printJson(replyJson(command, reply));
+    else {
+      // The raw reply always goes to stdout, so that scripts can capture it whatever the code.
+      process.stdout.write(reply.message.endsWith("\n") ? reply.message : `${reply.message}\n`);
+    }
+    process.exitCode = reply.code;
+  });
+
+  const status = realms.command("status").description(
+    "Show the daemon's parameters (realmcmd_status)",
+  );
+  addClientOptions(status);
+  status.action(async (flags) => {
+    const f = flags as ClientFlags;
+    const reply = await ask(f, REALMCMD.STATUS);
+    if (f.json) {
+      const parameters = reply.code === 0 ? parseRealmManagerStatus(reply.message) : [];
+      printJson(replyJson(REALMCMD.STATUS, reply, {
+        parameters: Object.fromEntries(parameters.map((p) => [p.label, p.value])),
+      }));
+      process.exitCode = reply.code;
+    } else printReply(reply);
+  });
+
+  const realmstatus = realms.command("realmstatus")
+    .description("Show each realm's state and rollover counts (realmcmd_realmstatus)");
+  addClientOptions(realmstatus);
+  realmstatus.action(async (flags) => {
+    const f = flags as ClientFlags;
+    const reply = await ask(f, REALMCMD.REALMSTATUS);
+    const entries = reply.code === 0 ? parseRealmStatusBody(reply.message) : [];
+    if (f.json) {
+      printJson(replyJson(REALMCMD.REALMSTATUS, reply, { realms: entries }));
+      process.exitCode = reply.code;
+    } else if (reply.code !== 0) printReply(reply);
+    else if (entries.length === 0) println(reply.message.trimEnd());
+    else statusRows(entries);
+  });
+
+  for (const verb of ["start", "stop"] as const) {
+    const cmd = realms.command(verb)
+      .description(
+        `${verb === "start" ? "Start" : "Stop"} realms, one request each ` +
+          `(realmcmd_${verb}realm). Exit status = the highest return code.`,
+      )
+      .argument("<realm...>", "realm names");
+    addClientOptions(cmd);
+    cmd.action(async (names, flags) => {
+      const f = flags as ClientFlags;
+      const command = verb === "start" ? REALMCMD.STARTREALM : REALMCMD.STOPREALM;
+      const results = [];
+      let worst = 0;
+      for (const realm of names) {
+        const reply = await ask(f, command, realm);
+        worst = Math.max(worst, reply.code);
+        results.push({ realm, ...replyJson(command, reply) });
+        if (!f.json) {
+          if (reply.code === 0) println(reply.message);
+          else process.stderr.write(`steward: ${reply.message}\n`);
+        }
+      }
+      if (f.json) printJson({ command, ok: worst === 0, results });
+      process.exitCode = worst;
+    });
+  }
+
+  simpleVerb(
+    realms,
+    {
+      name: "startall",
+      description: "Start every inactive realm (realmcmd_startall)",
+      command: REALMCMD.STARTALL,
+    },
+    () => "1",
+    (r) => ({ results: parseRealmBatchBody(r.message) }),
+  );
+  simpleVerb(
+    realms,
+    {
+      name: "stopall",
+      description: "Stop every active realm (realmcmd_stopall)",
+      command: REALMCMD.STOPALL,
+    },
+    () => "0",
+    (r) => ({ results: parseRealmBatchBody(r.message) }),
+  );
+
+  const shutdown = realms.command("shutdown")
+    .description("Stop every realm and the daemon (realmcmd_shutdown)")
+    .option("--wait", "return only once the daemon has stopped serving");
+  addClientOptions(shutdown);
+  shutdown.action(async (flags) => {
+    const f = flags as ClientFlags & { wait?: boolean };
+    const reply = await ask(f, REALMCMD.SHUTDOWN);
+    if (reply.code === 0 && f.wait) {
+      const stateDir = realmStateDir({ statedir: f.statedir });
+      const deadline = Date.now() + (f.timeout ? Number(f.timeout) * 1000 : 180_000);
+      while ((await isRealmmgrRunning({ stateDir })).running) {
+        if (Date.now() > deadline) {
+          throw new CliError(
+            "The daemon is still running after shutdown",
+            REALMS_CLIENT_EXIT.NO_ANSWER,
+          );
+        }
+        await sleep(50);
+      }
+    }
+    if (f.json) {
+      printJson(replyJson(REALMCMD.SHUTDOWN, reply));
+      process.exitCode = reply.code;
+    } else printReply(reply);
+  });
+
+  simpleVerb(realms, {
+    name: "logfile",
+    args: "<file>",
+    description:
+      "Switch the daemon's log file (realmcmd_logfile; relative to the daemon's directory)",
+    command: REALMCMD.LOGFILE,
+  }, (a) => a[0] ?? "");
+
+  const loglevel = realms.command("loglevel")
+    .description("Set the daemon's log level (realmcmd_loglevel); without LEVEL, list the levels")
+    .argument("[level]", "tmi, expire, info, phase, err, fatal, or 1 3 4 6 8 9");
+  addClientOptions(loglevel);
+  loglevel.action(async (level, flags) => {
+    const f = flags as ClientFlags;
+    if (level === undefined) {
+      const levels = REALM_USER_LOG_LEVELS.map((name) => ({ name, level: REALM_LOG_LEVELS[name] }));
+      if (f.json) printJson(levels);
+      else {printTable(levels, [{ header: "LEVEL", value: (l) => l.name }, {
+          header: "NUMBER",
+          value: (l) => String(l.level),
+          align: "right",
+        }]);}
+      return;
+    }
+    if (parseRealmLogLevel(level) === undefined) {
+      throw usageError(`Invalid log level: ${level} (tmi, expire, info, phase, err, fatal)`);
+    }
+    const reply = await ask(f, REALMCMD.LOGLEVEL, level);
+    if (f.json) {
+      printJson(replyJson(REALMCMD.LOGLEVEL, reply));
+      process.exitCode = reply.code;
+    } else printReply(reply);
+  });
+
+  const logtz = realms.command("logtz")
+    .description("Set the time zone of log timestamps (realmcmd_logtz)")
+    .argument("<tz>", "gmt or local");
+  addClientOptions(logtz);
+  logtz.action(async (tz, flags) => {
+    const f = flags as ClientFlags;
+    if (parseRealmLogTz(tz) === undefined || tz === "") {
+      throw usageError(`Invalid log time zone: ${tz} (gmt or local)`);
+    }
+    const reply = await ask(f, REALMCMD.LOGTZ, tz);
+    if (f.json) {
+      printJson(replyJson(REALMCMD.LOGTZ, reply));
+      process.exitCode = reply.code;
+    } else printReply(reply);
+  });
+
+  const logmsg = realms.command("logmsg")
+    .description("Write a message into the daemon's log at a level (realmcmd_logmsg)")
+    .argument("<level>", "log level")
+    .argument("<message...>", "the message");
+  addClientOptions(logmsg);
+  logmsg.action(async (level, words, flags) => {
+    const f = flags as ClientFlags;
+    if (parseRealmLogLevel(level) === undefined) {
+      throw usageError(`Invalid log level: ${level} (tmi, expire, info, phase, err, fatal)`);
+    }
+    const reply = await ask(f, REALMCMD.LOGMSG, `(${level})${words.join(" ")}`);
+    if (f.json) {
+      printJson(replyJson(REALMCMD.LOGMSG, reply));
+      process.exitCode = reply.code;
+    } else printReply(reply);
+  });
+
+  const command = realms.command("command")
+    .description(
+      "Run a command inside a realm (realmcmd_command), if the realm allows it: " +
+        "steward realms command REALM -- CMD [ARGS…]. Prints the command's output.",
+    )
+    .argument("<realm>", "realm name")
+    .argument("<cmd...>", "command and arguments (after --); words cannot contain spaces");
+  addClientOptions(command);
+  command.action(async (realm, argv, flags) => {
+    const f = flags as ClientFlags;
+    for (const w of [realm, ...argv]) {
+      if (w === "" || /\s/.test(w)) {
+        throw usageError(
+          `Command words cannot be empty or contain whitespace: ${JSON.stringify(w)}`,
+        );
+      }
+    }
+    const reply = await ask(f, REALMCMD.COMMAND, [realm, ...argv].join(" "));
+    const parsed = reply.code === 0 ? parseRealmCommandOutput(reply.message) : undefined;
+    if (f.json) {
+      printJson(replyJson(REALMCMD.COMMAND, reply, {
+        output: parsed?.output ?? null,
+        exitCode: parsed?.exitCode ?? null,
+      }));
+      process.exitCode = reply.code;
+      return;
+    }
+    if (reply.code !== 0 || !parsed) return printReply(reply);
+    process.stdout.write(
+      parsed.output === "" || parsed.output.endsWith("\n") ? parsed.output : `${parsed.output}\n`,
+    );
+    if (parsed.exitCode !== 0) {
+      process.stderr.write(`steward: command exited with status ${parsed.exitCode}\n`);
+    }
+    process.exitCode = 0;
+  });
+}
+
+const stdio = {
+  stdout: (t: string) => void process.stdout.write(t),
+  stderr: (t: string) => void process.stderr.write(t),
+};
+
+function registerTools(realms: Command): void {
+  realms.command("ctl")
+    .description(
+      "realmctl: the same options (-status, -realmstatus, -startrealm R…, -stoprealm R…, -allstart, " +
+        "-allstop, -command -- R CMD…, -logfile F, -loglevel [L], -logtz TZ, -display, -nodisplay, " +
+        "-halt [now], -shutdown [now], -quiet, -Version, -help), output and exit codes, plus " +
+        "-statedir DIR and -timeout S. Run 'steward realms ctl -help' for realmctl's usage.",
+    )
+    .helpOption("--help", "show this help (-help prints the upstream usage)")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument("[options...]", "realmctl options")
+    .action(async (args) => {
+      process.exitCode = await runRealmctl(args, { io: stdio, version: VERSION });
+    });
+
+  realms.command("check")
+    .description(
+      "realmchk: check realms files (-quiet, -verbose, -Version, -help, --json). " +
+        "Exit status = the number of errors found.",
+    )
+    .helpOption("--help", "show this help (-help prints the upstream usage)")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument("[args...]", "options and realms files")
+    .action((args) => {
+      process.exitCode = runRealmchk(args, { io: stdio, version: VERSION });
+    });
+
+  realms.command("list")
+    .description(
+      "lsrealm: list the realms of realms files (-active/-inactive, -state -realmdir -configdir " +
+        "-rollrec -admin -display -manager -args -user, -count -fullpaths -headers -terse -long, " +
+        "--json). Run 'steward realms list -help' for lsrealm's usage.",
+    )
+    .helpOption("--help", "show this help (-help prints the upstream usage)")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument("[args...]", "options and realms files")
+    .action((args) => {
+      process.exitCode = runLsrealm(args, { io: stdio, version: VERSION });
+    });
+}
+
+/** Add the `realms` command group to `program`. */
+export function registerRealms(program: Command): void {
+  const realms = program.command("realms")
+    .description(
+      "Run and control supervised realms (DNSSEC-Tools dtrealms compatible). Client commands " +
+        "exit with the daemon's return code, or 200 not running, 201 state directory too long, " +
+        "202 no proper answer.",
+    )
+    .helpCommand(false);
+  registerVerbs(realms);
+  registerTools(realms);
+  registerRealmsDaemon(realms);
+}
