@@ -1,0 +1,140 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { runBatch } from "../../../lib/dhcp/admin/batch.ts";
+import { AdminError } from "../../../lib/dhcp/admin/format.ts";
+import { AdminSession } from "../../../lib/dhcp/admin/session.ts";
+import { DSVC, DsvcError } from "../../../lib/dhcp/spi.ts";
+import type { Datastore } from "../../../lib/dhcp/store-api.ts";
+import { openStore } from "../../../lib/dhcp/store.ts";
+import { tempDir } from "../../helpers.ts";
+
+/** A session whose store opener records what it was asked for and refuses to open. */
+function session(dir: string, extra: Partial<ConstructorParameters<typeof AdminSession>[0]> = {}) {
+  const opened: Datastore[] = [];
+  let out = "";
+  let err = "";
+  const s = new AdminSession({
+    confFile: path.join(dir, "dhcpsvc.conf"),
+    openStore: (ds) => {
+      opened.push(ds);
+      return Promise.reject(new DsvcError(DSVC.NO_LOCATION, ds.location));
+    },
+    stdout: (t) => (out += t),
+    stderr: (t) => (err += t),
+    networksFile: path.join(dir, "networks"),
+    netmasksFiles: [path.join(dir, "netmasks")],
+    ...extra,
+  });
+  return { s, opened, out: () => out, err: () => err };
+}
+
+describe("the admin session", () => {
+  test("takes the datastore from dhcpsvc.conf, with -r/-p/-u overrides", async () => {
+    using dir = tempDir("dhcp-session");
+    fs.writeFileSync(
+      path.join(dir.path, "dhcpsvc.conf"),
+      "RESOURCE=SUNWfiles\nPATH=./store\nCONVER=1\nRESOURCE_CONFIG=x\n",
+    );
+    const { s } = session(dir.path);
+    assert.deepEqual(await s.datastore(), {
+      resource: "SUNWfiles",
+      location: path.join(dir.path, "store"),
+      conver: 1,
+      config: "x",
+    });
+    assert.deepEqual(await s.datastore({ path: "/var/dhcp" }), {
+      resource: "SUNWfiles",
+      location: "/var/dhcp",
+      conver: 1,
+      config: "x",
+    });
+    assert.deepEqual(await s.datastore({ resource: "Other", path: "db" }), {
+      resource: "Other",
+      location: "db",
+      conver: -1,
+    });
+  });
+
+  test("without a configuration needs both -r and -p (a critical error)", async () => {
+    using dir = tempDir("dhcp-session");
+    const { s, err } = session(dir.path);
+    await assert.rejects(s.datastore(), (e: unknown) => {
+      assert.ok(e instanceof AdminError);
+      assert.equal(e.exitCode, 4);
+      assert.match(e.message, /No DHCP configuration file exists/);
+      return true;
+    });
+    assert.equal((await s.datastore({ resource: "SUNWfiles", path: "/x" })).location, "/x");
+    assert.equal(
+      err(),
+      "\nWarning: No DHCP configuration file exists. There is no way to verify the\n" +
+        "data store version for this operation.\n\n",
+      "upstream's warning, once",
+    );
+    await s.datastore({ resource: "SUNWfiles", path: "/x" });
+    assert.equal(err().split("Warning").length, 2);
+  });
+
+  test("refuses a store whose CONVER is not the module's current version", async () => {
+    using dir = tempDir("dhcp-session");
+    fs.writeFileSync(
+      path.join(dir.path, "dhcpsvc.conf"),
+      "RESOURCE=SUNWfiles\nPATH=/x\nCONVER=0\n",
+    );
+    const { s, opened } = session(dir.path, { currentVersion: () => Promise.resolve(1) });
+    await assert.rejects(s.store(), /version mismatch/);
+    assert.equal(opened.length, 0, "the store is not even opened");
+  });
+
+  test("opens each datastore once for a whole batch", async () => {
+    using dir = tempDir("dhcp-session");
+    const store = path.join(dir.path, "store");
+    fs.mkdirSync(store);
+    fs.writeFileSync(
+      path.join(dir.path, "dhcpsvc.conf"),
+      `RESOURCE=SUNWfiles\nPATH=${store}\nCONVER=1\n`,
+    );
+    let opens = 0;
+    const { s, out, err } = session(dir.path, {
+      openStore: (ds) => {
+        opens++;
+        // In-process serialization only: this test starts no lock manager.
+        return openStore(ds, { synchronizer: null });
+      },
+    });
+    try {
+      const code = await runBatch(s, {
+        readBatch: () =>
+          Promise.resolve(
+            `# one store for all\npntadm -C 10.0.0.0\npntadm -A 10.0.0.1 -s 10.0.0.254 10.0.0.0\npntadm -L\n`,
+          ),
+      });
+      assert.equal(err(), "");
+      assert.equal(code, 0);
+      assert.equal(out(), "10.0.0.0\n");
+      assert.equal(opens, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("finds networks by name and netmasks in the system databases", () => {
+    using dir = tempDir("dhcp-session");
+    fs.writeFileSync(path.join(dir.path, "networks"), "# networks\nlab 10.20 labnet\n");
+    fs.writeFileSync(path.join(dir.path, "netmasks"), "10.20.0.0 255.255.0.0\n");
+    const { s } = session(dir.path);
+    assert.equal(s.resolveNetwork("lab"), "10.20.0.0");
+    assert.equal(s.resolveNetwork("labnet"), "10.20.0.0");
+    assert.equal(s.resolveNetwork("192.168.1.0"), "192.168.1.0");
+    assert.throws(
+      () => s.resolveNetwork("nowhere"),
+      /Could not determine correct network table name/,
+    );
+    assert.equal(s.netmaskFor("10.20.0.0"), "255.255.0.0");
+    assert.equal(s.netmaskFor("10.0.0.0"), "255.0.0.0", "classful");
+    assert.equal(s.netmaskFor("192.168.10.64"), "255.255.255.192", "widest mask without host bits");
+    assert.equal(s.netmaskFor("172.16.4.0"), "255.255.252.0");
+  });
+});
