@@ -96,6 +96,12 @@ export interface LockdEvent {
 export const LOCKD_START_TRIES = 5;
 /** Interval between on-demand start tries, in ms. */
 export const LOCKD_START_INTERVAL_MS = 500;
+/**
+ * A daemon this client started that is still starting (its process has not exited) is waited
+ * for past the upstream window, up to this many ms: a loaded machine can take longer than 2.5 s
+ * to start a process, and giving up on a daemon that is about to answer helps nobody.
+ */
+export const LOCKD_START_GRACE_MS = 15_000;
 
 type Reply = Record<string, unknown>;
 
@@ -473,12 +479,16 @@ export class LockClient {
         { cause: first },
       );
     }
+    let starting = true;
     try {
-      spawnLockd({
+      const child = spawnLockd({
         runDir: this.runDir,
         socketPath: this.socketPath,
         idleMinutes: this.#idleMinutes,
-      }).unref();
+      });
+      child.once("exit", () => (starting = false));
+      child.once("error", () => (starting = false));
+      child.unref();
     } catch (e) {
       // E.g. Deno without --allow-run: no daemon can be started from here.
       throw new LockError(
@@ -488,10 +498,13 @@ export class LockClient {
         { cause: e },
       );
     }
-    // Tries are 500 ms apart as upstream, but a daemon that answers sooner is used at once.
-    const deadline = Date.now() + LOCKD_START_TRIES * LOCKD_START_INTERVAL_MS;
+    // Tries are 500 ms apart as upstream, but a daemon that answers sooner is used at once, and
+    // one that is still starting (its process lives) is given a grace period beyond that.
+    const t0 = Date.now();
+    const deadline = t0 + LOCKD_START_TRIES * LOCKD_START_INTERVAL_MS;
+    const graceDeadline = t0 + LOCKD_START_GRACE_MS;
     let last: NodeJS.ErrnoException = first;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline || (starting && Date.now() < graceDeadline)) {
       await sleep(25);
       if (this.#closed) throw new LockError("ABORTED", "Lock client is closed");
       try {

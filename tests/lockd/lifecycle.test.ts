@@ -11,6 +11,7 @@ import { identifyLockd, LockClient, LockError } from "../../lib/lockd/client.ts"
 import { alive, collect, exited, spawnSteward, waitFor } from "../helpers.ts";
 import { lockdPermissions } from "../../lib/lockd/start.ts";
 import { processesNaming, sandbox, startDaemon } from "./harness.ts";
+import { isDeno } from "../../lib/platform/runtime.ts";
 
 describe("lockd lifecycle", () => {
   test("a client starts the daemon on demand when none answers", async () => {
@@ -71,6 +72,34 @@ describe("lockd lifecycle", () => {
       for (const c of clients) c.close();
     }
   });
+
+  test(
+    "a daemon still starting after the upstream 2.5 s is waited for, not given up on",
+    {
+      skip: isDeno()
+        ? "the slow start is injected through NODE_OPTIONS, which Deno ignores"
+        : false,
+    },
+    async () => {
+      await using box = sandbox("slowstart");
+      const slow = path.join(import.meta.dirname as string, "fixtures", "slow-start.mjs");
+      const saved = process.env.NODE_OPTIONS;
+      process.env.NODE_OPTIONS = `--import=${slow}`;
+      const client = new LockClient({ runDir: box.dir, idleMinutes: 0.05 });
+      try {
+        const t0 = performance.now();
+        const lock = await client.acquire("late");
+        const ms = performance.now() - t0;
+        box.trackPid(client.daemonPid);
+        assert.ok(ms >= 3000, `the daemon answered after ${ms.toFixed(0)} ms`);
+        await lock.release();
+      } finally {
+        if (saved === undefined) delete process.env.NODE_OPTIONS;
+        else process.env.NODE_OPTIONS = saved;
+        client.close();
+      }
+    },
+  );
 
   test("a client gives up with NO_LOCKMGR when the daemon cannot start", async () => {
     await using box = sandbox("nostart");
