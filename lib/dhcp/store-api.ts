@@ -155,6 +155,14 @@ export interface DhcpStore extends AsyncDisposable {
   readonly crosshost: boolean;
   /** The lock-manager name of container `container` ("dhcptab" or a dotted network). */
   lockName(container: string): string;
+  /**
+   * Run `fn` holding the update lock of `container` ("dhcptab" or a dotted network): a second
+   * `serialize` of the same container, in this process or (for a synchronized store) in any other
+   * using the same lock manager, and on other hosts for a cross-host module, waits until `fn`
+   * ends. Single calls (lookup, add, …) are not held up. For check-then-write sequences that
+   * span several calls, such as refusing a symbol whose code another symbol already uses.
+   */
+  serialize<T>(container: string, fn: () => Promise<T>): Promise<T>;
   /** The module's status of the location (throws NO_LOCATION, ACCESS, …). */
   status(): Promise<void>;
   /** Create the location directory (EXISTS when it already exists). */

@@ -281,6 +281,14 @@ class Store implements DhcpStore {
     return containerLockName(this.loctoken, this.module.name, this.module.conver, container);
   }
 
+  serialize<T>(container: string, fn: () => Promise<T>): Promise<T> {
+    // Its own name, so that the container's per-call locks stay free while `fn` uses them.
+    const name = this.lockName(
+      container === DT_DHCPTAB ? DT_DHCPTAB : ipToString(parseNetworkName(container)),
+    );
+    return this.locked(`${name}+update`, "exclusive", false, fn);
+  }
+
   /**
    * Run `fn` under the in-process lock, then (when synchronized) the lock manager's lock, which
    * for a crosshost module first takes the host lock `<location>/.<module><ver>_<container>.lock`.

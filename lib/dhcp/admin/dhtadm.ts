@@ -19,6 +19,7 @@ import {
   DSVC_CREATE,
   DSVC_READ,
   DSVC_WRITE,
+  DT_DHCPTAB,
   DT_QKEY,
   DT_QTYPE,
   type DtRec,
@@ -213,18 +214,22 @@ export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand
     }
     case "A":
       try {
-        await using tab = await (await session.store(ds)).openDhcptab(DSVC_READ | DSVC_WRITE);
-        const existing = await all(tab);
-        const def = o.get("d") ?? "";
-        const sym = o.get("s");
-        if (sym !== undefined) {
-          checkNewSymbol(sym, def, existing);
-          await tab.add(makeDtRec(sym, "s", def));
-        } else {
-          const mac = o.get("m") ?? "";
-          checkMacro(mac, def, existing);
-          await tab.add(makeDtRec(mac, "m", def));
-        }
+        const store = await session.store(ds);
+        // The checks read the whole table: no other dhtadm may change it in between.
+        await store.serialize(DT_DHCPTAB, async () => {
+          await using tab = await store.openDhcptab(DSVC_READ | DSVC_WRITE);
+          const existing = await all(tab);
+          const def = o.get("d") ?? "";
+          const sym = o.get("s");
+          if (sym !== undefined) {
+            checkNewSymbol(sym, def, existing);
+            await tab.add(makeDtRec(sym, "s", def));
+          } else {
+            const mac = o.get("m") ?? "";
+            checkMacro(mac, def, existing);
+            await tab.add(makeDtRec(mac, "m", def));
+          }
+        });
       } catch (e) {
         throw failure(e, ADMIN_EXIT.WARNING, ADMIN_EXIT.EXISTS);
       }
@@ -233,10 +238,13 @@ export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand
       return await modifyEntry(session, cmd);
     case "D":
       try {
-        await using tab = await (await session.store(ds)).openDhcptab(DSVC_READ | DSVC_WRITE);
-        const sym = o.get("s");
-        const orig = await findEntry(tab, sym ?? o.get("m") ?? "", sym !== undefined ? "s" : "m");
-        await tab.delete(orig);
+        const store = await session.store(ds);
+        await store.serialize(DT_DHCPTAB, async () => {
+          await using tab = await store.openDhcptab(DSVC_READ | DSVC_WRITE);
+          const sym = o.get("s");
+          const orig = await findEntry(tab, sym ?? o.get("m") ?? "", sym !== undefined ? "s" : "m");
+          await tab.delete(orig);
+        });
       } catch (e) {
         throw failure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);
       }
@@ -257,22 +265,25 @@ async function modifyEntry(session: AdminSession, cmd: DhtadmCommand): Promise<n
     throw new AdminError("Only one of '-d', '-e', '-n' can be defined", ADMIN_EXIT.CRITICAL);
   }
   try {
-    await using tab = await (await session.store(overrides(o))).openDhcptab(DSVC_READ | DSVC_WRITE);
-    const existing = await all(tab);
-    const orig = await findEntry(tab, name, type);
-    let key = orig.key;
-    let value = orig.value;
-    if (o.has("n")) {
-      key = o.get("n") ?? "";
-      checkName(key, type === "s" ? "symbol" : "macro");
-    }
-    if (o.has("d")) value = o.get("d") ?? "";
-    if (o.has("e")) value = editMacroValue(orig.value, o.get("e") ?? "");
-    const others = existing.filter((r) => !(r.key === orig.key && r.type === orig.type));
-    if (type === "s") checkNewSymbol(key, value, others);
-    else if (o.has("n")) checkName(key, "macro");
-    else checkMacro(key, value, existing);
-    await tab.modify(orig, makeDtRec(key, type, value));
+    const store = await session.store(overrides(o));
+    await store.serialize(DT_DHCPTAB, async () => {
+      await using tab = await store.openDhcptab(DSVC_READ | DSVC_WRITE);
+      const existing = await all(tab);
+      const orig = await findEntry(tab, name, type);
+      let key = orig.key;
+      let value = orig.value;
+      if (o.has("n")) {
+        key = o.get("n") ?? "";
+        checkName(key, type === "s" ? "symbol" : "macro");
+      }
+      if (o.has("d")) value = o.get("d") ?? "";
+      if (o.has("e")) value = editMacroValue(orig.value, o.get("e") ?? "");
+      const others = existing.filter((r) => !(r.key === orig.key && r.type === orig.type));
+      if (type === "s") checkNewSymbol(key, value, others);
+      else if (o.has("n")) checkName(key, "macro");
+      else checkMacro(key, value, existing);
+      await tab.modify(orig, makeDtRec(key, type, value));
+    });
   } catch (e) {
     throw failure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);
   }
