@@ -16,7 +16,13 @@ import {
   LOCKD_PROTOCOL_VERSION,
   type LockdStatus,
 } from "./protocol.ts";
-import { spawnLockd } from "./start.ts";
+import {
+  claimStartMarker,
+  releaseStartMarker,
+  spawnLockd,
+  startMarkerLive,
+  startMarkerPath,
+} from "./start.ts";
 import type { LockMode } from "./table.ts";
 
 export type { LockMode };
@@ -479,46 +485,79 @@ export class LockClient {
         { cause: first },
       );
     }
-    let starting = true;
+    // Of several clients finding no daemon at once, the one that makes the start marker starts
+    // it; the others wait for that daemon, and start their own only if the marker goes away
+    // (its starter finished or died) while still nobody answers.
+    const marker = startMarkerPath(this.socketPath);
+    const firstError = first;
+    let spawned = false;
+    let childAlive = false;
+    let markerMine = false;
+    const spawnDaemon = () => {
+      spawned = true;
+      childAlive = true;
+      try {
+        const child = spawnLockd({
+          runDir: this.runDir,
+          socketPath: this.socketPath,
+          idleMinutes: this.#idleMinutes,
+        });
+        child.once("exit", () => (childAlive = false));
+        child.once("error", () => (childAlive = false));
+        child.unref();
+      } catch (e) {
+        // E.g. Deno without --allow-run: no daemon can be started from here.
+        childAlive = false;
+        throw new LockError(
+          "NO_LOCKMGR",
+          `Cannot contact lock manager: ${firstError.code ?? firstError.message} on ` +
+            `${this.socketPath}, and cannot start one: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+    };
+    const claim = claimStartMarker(marker, LOCKD_START_GRACE_MS);
+    markerMine = claim === "mine";
     try {
-      const child = spawnLockd({
-        runDir: this.runDir,
-        socketPath: this.socketPath,
-        idleMinutes: this.#idleMinutes,
-      });
-      child.once("exit", () => (starting = false));
-      child.once("error", () => (starting = false));
-      child.unref();
-    } catch (e) {
-      // E.g. Deno without --allow-run: no daemon can be started from here.
+      if (claim !== "taken") spawnDaemon();
+      // Tries are 500 ms apart as upstream, but a daemon that answers sooner is used at once,
+      // and one still starting (its process lives) is given a grace period beyond that.
+      const t0 = Date.now();
+      const deadline = t0 + LOCKD_START_TRIES * LOCKD_START_INTERVAL_MS;
+      const graceDeadline = t0 + LOCKD_START_GRACE_MS;
+      const starting = () => spawned ? childAlive : startMarkerLive(marker, LOCKD_START_GRACE_MS);
+      let last: NodeJS.ErrnoException = first;
+      while (Date.now() < deadline || (starting() && Date.now() < graceDeadline)) {
+        await sleep(25);
+        if (this.#closed) throw new LockError("ABORTED", "Lock client is closed");
+        try {
+          return await this.#hello();
+        } catch (e) {
+          if (e instanceof LockError) throw e;
+          last = e as NodeJS.ErrnoException;
+        }
+        if (!spawned && !startMarkerLive(marker, LOCKD_START_GRACE_MS)) {
+          // The other starter is done. Its daemon may have come up just now: ask once more.
+          const again = claimStartMarker(marker, LOCKD_START_GRACE_MS);
+          if (again === "taken") continue;
+          markerMine = again === "mine";
+          try {
+            return await this.#hello();
+          } catch (e) {
+            if (e instanceof LockError) throw e;
+            last = e as NodeJS.ErrnoException;
+          }
+          spawnDaemon();
+        }
+      }
       throw new LockError(
         "NO_LOCKMGR",
-        `Cannot contact lock manager: ${first.code ?? first.message} on ${this.socketPath}, ` +
-          `and cannot start one: ${(e as Error).message}`,
-        { cause: e },
+        `Cannot contact lock manager: ${last.code ?? last.message} on ${this.socketPath}`,
+        { cause: last },
       );
+    } finally {
+      if (markerMine) releaseStartMarker(marker);
     }
-    // Tries are 500 ms apart as upstream, but a daemon that answers sooner is used at once, and
-    // one that is still starting (its process lives) is given a grace period beyond that.
-    const t0 = Date.now();
-    const deadline = t0 + LOCKD_START_TRIES * LOCKD_START_INTERVAL_MS;
-    const graceDeadline = t0 + LOCKD_START_GRACE_MS;
-    let last: NodeJS.ErrnoException = first;
-    while (Date.now() < deadline || (starting && Date.now() < graceDeadline)) {
-      await sleep(25);
-      if (this.#closed) throw new LockError("ABORTED", "Lock client is closed");
-      try {
-        return await this.#hello();
-      } catch (e) {
-        if (e instanceof LockError) throw e;
-        last = e as NodeJS.ErrnoException;
-      }
-    }
-    throw new LockError(
-      "NO_LOCKMGR",
-      `Cannot contact lock manager: ${last.code ?? last.message} on ${this.socketPath}`,
-      { cause: last },
-    );
   }
 
   async #hello(): Promise<Session> {

@@ -5,6 +5,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { type DenoPermissions, selfCommand } from "../platform/runtime.ts";
 import { LOCKD_DEFAULTS_FILE } from "./defaults.ts";
@@ -75,4 +76,63 @@ export function spawnLockd(
   });
   child.on("error", () => {/* reported by the caller's connect attempts */});
   return child;
+}
+
+/**
+ * The marker a client creates while it starts a daemon for `socketPath`, so that of many clients
+ * finding no daemon at the same instant only one starts it and the others wait for it.
+ */
+export function startMarkerPath(socketPath: string): string {
+  const abs = path.resolve(socketPath);
+  return path.join(path.dirname(abs), `.${path.basename(abs)}.starting`);
+}
+
+/**
+ * Create the start marker, holding this process's pid. "mine": created, start the daemon and
+ * remove it afterwards; "taken": another live client is starting one (within `freshMs`);
+ * "unusable": the marker cannot be made here (no directory yet, no permission), start anyway.
+ */
+export function claimStartMarker(marker: string, freshMs: number): "mine" | "taken" | "unusable" {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(marker, String(process.pid), { flag: "wx", mode: 0o600 });
+      return "mine";
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") return "unusable";
+    }
+    if (startMarkerLive(marker, freshMs)) return "taken";
+    // Left by a starter that died, or older than any start takes: replace it.
+    try {
+      fs.unlinkSync(marker);
+    } catch { /* another client replaced it first */ }
+  }
+  return "unusable";
+}
+
+/** Whether a start marker exists, is younger than `freshMs` and its creator still runs. */
+export function startMarkerLive(marker: string, freshMs: number): boolean {
+  let text: string;
+  try {
+    if (Date.now() - fs.statSync(marker).mtimeMs > freshMs) return false;
+    text = fs.readFileSync(marker, "utf8");
+  } catch {
+    return false;
+  }
+  const pid = Number(text);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return text === ""; // being written right now
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: alive under another user; anything else but ESRCH (e.g. Deno without
+    // --allow-run): cannot tell, so trust the age.
+    return (e as NodeJS.ErrnoException).code !== "ESRCH";
+  }
+}
+
+/** Remove the start marker if it is still the one this process made. */
+export function releaseStartMarker(marker: string): void {
+  try {
+    if (fs.readFileSync(marker, "utf8") === String(process.pid)) fs.unlinkSync(marker);
+  } catch { /* gone already */ }
 }

@@ -4,14 +4,31 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { identifyLockd, LockClient, LockError } from "../../lib/lockd/client.ts";
 import { alive, collect, exited, spawnSteward, waitFor } from "../helpers.ts";
 import { lockdPermissions } from "../../lib/lockd/start.ts";
 import { processesNaming, sandbox, startDaemon } from "./harness.ts";
 import { isDeno } from "../../lib/platform/runtime.ts";
+
+function fixture(name: string): string {
+  return path.join(import.meta.dirname as string, "fixtures", name);
+}
+
+/** Set environment variables for the daemons this process starts; returns the undo. */
+function withEnv(vars: Record<string, string>): () => void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  return () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}
 
 describe("lockd lifecycle", () => {
   test("a client starts the daemon on demand when none answers", async () => {
@@ -51,12 +68,22 @@ describe("lockd lifecycle", () => {
 
   test("many clients starting the daemon at once end up with exactly one", async () => {
     await using box = sandbox("crowd");
+    // Under Node every daemon started notes its pid: only one may have been started at all.
+    const startLog = path.join(box.dir, "starts");
+    const restore = isDeno() ? () => {} : withEnv({
+      NODE_OPTIONS: `--import=${fixture("count-start.mjs")}`,
+      STEWARD_TEST_START_LOG: startLog,
+    });
     const clients = Array.from(
       { length: 8 },
       () => new LockClient({ runDir: box.dir, idleMinutes: 0.05 }),
     );
     try {
       const locks = await Promise.all(clients.map((c) => c.acquire("crowd", { mode: "shared" })));
+      if (!isDeno()) {
+        assert.equal(fs.readFileSync(startLog, "utf8").trim().split("\n").length, 1);
+      }
+      assert.equal(fs.existsSync(path.join(box.dir, ".lockd.sock.starting")), false);
       const pids = new Set(clients.map((c) => c.daemonPid));
       assert.equal(pids.size, 1, `daemons: ${[...pids].join(", ")}`);
       const [pid] = pids as Set<number>;
@@ -69,7 +96,48 @@ describe("lockd lifecycle", () => {
       await waitFor(() => daemons().length === 1, 15_000, "the other daemons to exit");
       assert.deepEqual(daemons(), [pid]);
     } finally {
+      restore();
       for (const c of clients) c.close();
+    }
+  });
+
+  test("a client waits for another client's start, and takes over when that one gives up", async () => {
+    await using box = sandbox("takeover");
+    const marker = path.join(box.dir, ".lockd.sock.starting");
+    // Another client (alive: a sleeping process) is starting a daemon that never comes.
+    const other = box.track(spawn("sleep", ["30"], { stdio: "ignore" }));
+    fs.writeFileSync(marker, String(other.pid));
+    const client = new LockClient({ runDir: box.dir, idleMinutes: 0.05 });
+    try {
+      const t0 = performance.now();
+      const pending = client.acquire("late");
+      await sleep(1000);
+      assert.equal(fs.existsSync(box.socket), false, "no daemon started beside the other's");
+      fs.rmSync(marker); // the other client gave up
+      const lock = await pending;
+      box.trackPid(client.daemonPid);
+      assert.ok(performance.now() - t0 >= 1000);
+      await lock.release();
+    } finally {
+      client.close();
+    }
+  });
+
+  test("a start marker left by a client that died does not hold up the next start", async () => {
+    await using box = sandbox("deadmarker");
+    const dead = spawn("true");
+    await exited(dead);
+    fs.writeFileSync(path.join(box.dir, ".lockd.sock.starting"), String(dead.pid));
+    const client = new LockClient({ runDir: box.dir, idleMinutes: 0.05 });
+    try {
+      const t0 = performance.now();
+      const lock = await client.acquire("x");
+      box.trackPid(client.daemonPid);
+      assert.ok(performance.now() - t0 < 10_000);
+      await lock.release();
+      assert.equal(fs.existsSync(path.join(box.dir, ".lockd.sock.starting")), false);
+    } finally {
+      client.close();
     }
   });
 
@@ -82,9 +150,7 @@ describe("lockd lifecycle", () => {
     },
     async () => {
       await using box = sandbox("slowstart");
-      const slow = path.join(import.meta.dirname as string, "fixtures", "slow-start.mjs");
-      const saved = process.env.NODE_OPTIONS;
-      process.env.NODE_OPTIONS = `--import=${slow}`;
+      const restore = withEnv({ NODE_OPTIONS: `--import=${fixture("slow-start.mjs")}` });
       const client = new LockClient({ runDir: box.dir, idleMinutes: 0.05 });
       try {
         const t0 = performance.now();
@@ -94,8 +160,7 @@ describe("lockd lifecycle", () => {
         assert.ok(ms >= 3000, `the daemon answered after ${ms.toFixed(0)} ms`);
         await lock.release();
       } finally {
-        if (saved === undefined) delete process.env.NODE_OPTIONS;
-        else process.env.NODE_OPTIONS = saved;
+        restore();
         client.close();
       }
     },
