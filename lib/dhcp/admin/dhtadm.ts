@@ -117,6 +117,22 @@ async function all(tab: DtContainer): Promise<DtRec[]> {
   return (await tab.lookup(qinit(), {})).records;
 }
 
+/**
+ * Run `fn` on the dhcptab opened for update, under its update lock: the checks read the whole
+ * table, so no other dhtadm may change it between the checks and the write.
+ */
+async function updateDhcptab(
+  session: AdminSession,
+  ds: DatastoreOverrides,
+  fn: (tab: DtContainer) => Promise<void>,
+): Promise<void> {
+  const store = await session.store(ds);
+  await store.serialize(DT_DHCPTAB, async () => {
+    await using tab = await store.openDhcptab(DSVC_READ | DSVC_WRITE);
+    await fn(tab);
+  });
+}
+
 async function findEntry(tab: DtContainer, key: string, type: DtType): Promise<DtRec> {
   const found = await tab.lookup(qeq(qeq(qinit(), DT_QKEY), DT_QTYPE), { key, type }, { count: 1 });
   const rec = found.records[0];
@@ -214,10 +230,7 @@ export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand
     }
     case "A":
       try {
-        const store = await session.store(ds);
-        // The checks read the whole table: no other dhtadm may change it in between.
-        await store.serialize(DT_DHCPTAB, async () => {
-          await using tab = await store.openDhcptab(DSVC_READ | DSVC_WRITE);
+        await updateDhcptab(session, ds, async (tab) => {
           const existing = await all(tab);
           const def = o.get("d") ?? "";
           const sym = o.get("s");
@@ -238,9 +251,7 @@ export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand
       return await modifyEntry(session, cmd);
     case "D":
       try {
-        const store = await session.store(ds);
-        await store.serialize(DT_DHCPTAB, async () => {
-          await using tab = await store.openDhcptab(DSVC_READ | DSVC_WRITE);
+        await updateDhcptab(session, ds, async (tab) => {
           const sym = o.get("s");
           const orig = await findEntry(tab, sym ?? o.get("m") ?? "", sym !== undefined ? "s" : "m");
           await tab.delete(orig);
@@ -265,9 +276,7 @@ async function modifyEntry(session: AdminSession, cmd: DhtadmCommand): Promise<n
     throw new AdminError("Only one of '-d', '-e', '-n' can be defined", ADMIN_EXIT.CRITICAL);
   }
   try {
-    const store = await session.store(overrides(o));
-    await store.serialize(DT_DHCPTAB, async () => {
-      await using tab = await store.openDhcptab(DSVC_READ | DSVC_WRITE);
+    await updateDhcptab(session, overrides(o), async (tab) => {
       const existing = await all(tab);
       const orig = await findEntry(tab, name, type);
       let key = orig.key;
