@@ -485,39 +485,53 @@ export class LockClient {
         { cause: first },
       );
     }
-    // Of several clients finding no daemon at once, the one that makes the start marker starts
-    // it; the others wait for that daemon, and start their own only if the marker goes away
-    // (its starter finished or died) while still nobody answers.
+    return this.#startAndWait(first);
+  }
+
+  /**
+   * Start a daemon (or wait for the one another client is starting) after `first` found none,
+   * and connect to it. Of several clients finding no daemon at once, the one that makes the start
+   * marker starts it; the others wait for that daemon, and start their own only if the marker
+   * goes away (its starter finished or died) while still nobody answers.
+   */
+  async #startAndWait(first: NodeJS.ErrnoException): Promise<Session> {
     const marker = startMarkerPath(this.socketPath);
-    const firstError = first;
+    let last = first;
     let spawned = false;
     let childAlive = false;
-    let markerMine = false;
     const spawnDaemon = () => {
       spawned = true;
-      childAlive = true;
       try {
         const child = spawnLockd({
           runDir: this.runDir,
           socketPath: this.socketPath,
           idleMinutes: this.#idleMinutes,
         });
+        childAlive = true;
         child.once("exit", () => (childAlive = false));
         child.once("error", () => (childAlive = false));
         child.unref();
       } catch (e) {
         // E.g. Deno without --allow-run: no daemon can be started from here.
-        childAlive = false;
         throw new LockError(
           "NO_LOCKMGR",
-          `Cannot contact lock manager: ${firstError.code ?? firstError.message} on ` +
-            `${this.socketPath}, and cannot start one: ${(e as Error).message}`,
+          `Cannot contact lock manager: ${first.code ?? first.message} on ${this.socketPath}, ` +
+            `and cannot start one: ${(e as Error).message}`,
           { cause: e },
         );
       }
     };
+    const attempt = async (): Promise<Session | undefined> => {
+      try {
+        return await this.#hello();
+      } catch (e) {
+        if (e instanceof LockError) throw e;
+        last = e as NodeJS.ErrnoException;
+        return undefined;
+      }
+    };
     const claim = claimStartMarker(marker, LOCKD_START_GRACE_MS);
-    markerMine = claim === "mine";
+    let markerMine = claim === "mine";
     try {
       if (claim !== "taken") spawnDaemon();
       // Tries are 500 ms apart as upstream, but a daemon that answers sooner is used at once,
@@ -526,29 +540,19 @@ export class LockClient {
       const deadline = t0 + LOCKD_START_TRIES * LOCKD_START_INTERVAL_MS;
       const graceDeadline = t0 + LOCKD_START_GRACE_MS;
       const starting = () => spawned ? childAlive : startMarkerLive(marker, LOCKD_START_GRACE_MS);
-      let last: NodeJS.ErrnoException = first;
       while (Date.now() < deadline || (starting() && Date.now() < graceDeadline)) {
         await sleep(25);
         if (this.#closed) throw new LockError("ABORTED", "Lock client is closed");
-        try {
-          return await this.#hello();
-        } catch (e) {
-          if (e instanceof LockError) throw e;
-          last = e as NodeJS.ErrnoException;
-        }
-        if (!spawned && !startMarkerLive(marker, LOCKD_START_GRACE_MS)) {
-          // The other starter is done. Its daemon may have come up just now: ask once more.
-          const again = claimStartMarker(marker, LOCKD_START_GRACE_MS);
-          if (again === "taken") continue;
-          markerMine = again === "mine";
-          try {
-            return await this.#hello();
-          } catch (e) {
-            if (e instanceof LockError) throw e;
-            last = e as NodeJS.ErrnoException;
-          }
-          spawnDaemon();
-        }
+        const session = await attempt();
+        if (session) return session;
+        if (spawned || startMarkerLive(marker, LOCKD_START_GRACE_MS)) continue;
+        // The other starter is done. Its daemon may have come up just now: ask once more.
+        const again = claimStartMarker(marker, LOCKD_START_GRACE_MS);
+        if (again === "taken") continue;
+        markerMine = again === "mine";
+        const late = await attempt();
+        if (late) return late;
+        spawnDaemon();
       }
       throw new LockError(
         "NO_LOCKMGR",
