@@ -187,3 +187,15 @@ export function symlink(target: string, linkPath: string): void {
   if ((globalThis as { Deno?: unknown }).Deno) execFileSync("ln", ["-s", target, linkPath]);
   else fs.symlinkSync(target, linkPath);
 }
+
+/** Set environment variables (for this process and what it starts); returns the undo. */
+export function withEnv(vars: Record<string, string>): () => void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  return () => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}

@@ -17,7 +17,7 @@ import {
 } from "../../lib/dhcp/spi.ts";
 import { makeDtRec } from "../../lib/dhcp/records.ts";
 import { openStore } from "../../lib/dhcp/store.ts";
-import { type TempDir, tempDir } from "../helpers.ts";
+import { type TempDir, tempDir, withEnv } from "../helpers.ts";
 import { rejectsWith } from "./conformance/suite.ts";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "modules");
@@ -107,13 +107,13 @@ describe("module discovery and loading", () => {
   });
 
   it("the module path comes from STEWARD_DHCP_MODULE_PATH when no directory is given", async () => {
-    const saved = process.env[MODULE_PATH_ENV];
-    process.env[MODULE_PATH_ENV] = `${path.join(tmp.path, "nowhere")}:${fixtures}`;
+    const restore = withEnv({
+      [MODULE_PATH_ENV]: `${path.join(tmp.path, "nowhere")}:${fixtures}`,
+    });
     try {
       assert.ok((await listModules()).some((m) => m.name === "SAMPLEjson"));
     } finally {
-      if (saved === undefined) delete process.env[MODULE_PATH_ENV];
-      else process.env[MODULE_PATH_ENV] = saved;
+      restore();
     }
   });
 

@@ -9,25 +9,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { identifyLockd, LockClient, LockError } from "../../lib/lockd/client.ts";
-import { alive, collect, exited, spawnSteward, waitFor } from "../helpers.ts";
+import { alive, collect, exited, spawnSteward, waitFor, withEnv } from "../helpers.ts";
 import { lockdPermissions } from "../../lib/lockd/start.ts";
 import { processesNaming, sandbox, startDaemon } from "./harness.ts";
 import { isDeno } from "../../lib/platform/runtime.ts";
 
 function fixture(name: string): string {
   return path.join(import.meta.dirname as string, "fixtures", name);
-}
-
-/** Set environment variables for the daemons this process starts; returns the undo. */
-function withEnv(vars: Record<string, string>): () => void {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  return () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
 }
 
 describe("lockd lifecycle", () => {
