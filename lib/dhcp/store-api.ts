@@ -32,6 +32,12 @@ export type SyncMode = "shared" | "exclusive";
 /** A granted lock. */
 export interface SyncLock {
   release(): Promise<void>;
+  /**
+   * Resolve only while the lock is still held (a lock-manager round trip for `LockClient`);
+   * reject otherwise. Writers call it right before they commit, so that a write whose lock was
+   * lost (the lock manager died) never commits. Optional for in-process synchronizers.
+   */
+  verify?(): Promise<void>;
 }
 
 /**

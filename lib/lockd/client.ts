@@ -83,6 +83,17 @@ export interface AcquireOptions {
 export interface LockHandle extends AsyncDisposable {
   readonly name: string;
   readonly mode: LockMode;
+  /**
+   * False once released, or once the connection to the lock manager that granted the lock is
+   * known to be closed (the lock manager then dropped the lock).
+   */
+  readonly held: boolean;
+  /**
+   * Confirm with a round trip to the lock manager that the lock is still held: resolves when the
+   * granting connection still answers, rejects with LockError SYNCH_ERR otherwise. Call it right
+   * before committing work that the lock protects.
+   */
+  verify(): Promise<void>;
   /** Release the lock; a second release throws LockError SYNCH_ERR. */
   release(): Promise<void>;
   /** Release unless already released; never throws for a lock the daemon already dropped. */
@@ -257,6 +268,32 @@ class Handle implements LockHandle {
     this.name = name;
     this.mode = mode;
     this.#lock = lock;
+  }
+
+  get held(): boolean {
+    return !this.#released && !this.#session.closed;
+  }
+
+  verify(): Promise<void> {
+    if (!this.held) return Promise.reject(this.#lost());
+    return this.#session.send({ op: "ping" }).reply.then(
+      (m) => {
+        // The reply may race the close; only a connection still open proves the lock is held.
+        if (m.ok !== true || !this.held) throw this.#lost();
+      },
+      () => {
+        throw this.#lost();
+      },
+    );
+  }
+
+  #lost(): LockError {
+    return new LockError(
+      "SYNCH_ERR",
+      this.#released
+        ? `Lock already released: ${this.name}`
+        : `Lock lost: the connection to the lock manager closed: ${this.name}`,
+    );
   }
 
   release(): Promise<void> {

@@ -12,17 +12,75 @@ export type LogLevel = typeof LOG_LEVELS[number];
 /** Where log lines go. */
 export interface LogSink {
   write(line: string): void;
+  /** Reopen the destination (after logrotate moved the file away, on SIGHUP). */
+  reopen?(): void;
 }
 
-/** A sink appending to a file (opened once, append mode, mode 0640). */
-export function fileSink(file: string): LogSink & { close(): void } {
-  const fd = fs.openSync(file, "a", 0o640);
+/** Options for {@link fileSink}. */
+export interface FileSinkOptions {
+  /**
+   * Rotate when the file would grow past this many bytes: the file is renamed to `<file>.1`
+   * (replacing the previous one) and a new file is started, so at most about twice this size is
+   * kept. 0 or absent: no limit (an external logrotate reopens the file with SIGHUP).
+   */
+  maxSize?: number;
+}
+
+/** The default `--log-max-size` of the daemons: 10 MiB. */
+export const DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024;
+
+/**
+ * A sink appending to a file (append mode, mode 0640), rotating at `maxSize`, reopened by
+ * `reopen()`.
+ */
+export function fileSink(
+  file: string,
+  options: FileSinkOptions = {},
+): LogSink & { reopen(): void; close(): void } {
+  const maxSize = options.maxSize ?? 0;
+  let fd = fs.openSync(file, "a", 0o640);
+  let size = fs.fstatSync(fd).size;
+  const reopen = () => {
+    const next = fs.openSync(file, "a", 0o640);
+    fs.closeSync(fd);
+    fd = next;
+    size = fs.fstatSync(fd).size;
+  };
   return {
     write: (line) => {
+      const bytes = Buffer.byteLength(line);
+      if (maxSize > 0 && size > 0 && size + bytes > maxSize) {
+        try {
+          fs.renameSync(file, `${file}.1`);
+          reopen();
+        } catch { /* keep writing to the open file rather than lose the line */ }
+      }
       fs.writeSync(fd, line);
+      size += bytes;
     },
+    reopen,
     close: () => fs.closeSync(fd),
   };
+}
+
+/** A size such as `10M`, `512k`, `1G` or a byte count; undefined when malformed. */
+export function parseLogSize(text: string): number | undefined {
+  const m = /^(\d+)([kKmMgG]?)[bB]?$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? "").toLowerCase()] ?? 1;
+  return Number(m[1]) * unit;
+}
+
+/**
+ * Escape what a terminal would act on: C0 and C1 control characters and DEL become `\xHH`
+ * (and a backslash `\\`), so a log viewer never receives raw escapes from request data.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\\\x00-\x1f\x7f-\x9f]/g,
+    (c) => c === "\\" ? "\\\\" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 /** A sink writing to standard error. */
@@ -71,12 +129,19 @@ export class Logger {
   /** Write one message at `level`. */
   log(level: LogLevel, message: string): void {
     if (!this.enabled(level)) return;
-    const clean = message.replace(/[\r\n]+/g, " ");
+    const clean = escapeControl(message);
     try {
       this.sink.write(
         `${stamp(new Date(), this.utc)} ${this.name}[${process.pid}] ${level}: ${clean}\n`,
       );
     } catch { /* logging must never take a daemon down */ }
+  }
+
+  /** Reopen the sink's destination, if it has one (SIGHUP after logrotate). */
+  reopen(): void {
+    try {
+      this.sink.reopen?.();
+    } catch { /* keep the old destination */ }
   }
 
   /** Log at debug level. */

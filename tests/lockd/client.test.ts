@@ -45,6 +45,16 @@ describe("LockClient", () => {
     await again.release();
   });
 
+  test("verify confirms a held lock and refuses once it is released", async () => {
+    const a = client();
+    const held = await a.acquire("verified");
+    assert.equal(held.held, true);
+    await held.verify();
+    await held.release();
+    assert.equal(held.held, false);
+    await assert.rejects(held.verify(), code("SYNCH_ERR"));
+  });
+
   test("shares a shared lock and keeps writers out", async () => {
     const [a, b, c] = [client(), client(), client()];
     const r1 = await a.acquire("data", { mode: "shared" });
@@ -143,5 +153,25 @@ describe("LockClient", () => {
     assert.equal(s.locks[0]?.holders[0]?.pid, process.pid);
     assert.match(s.locks[0]?.holders[0]?.since ?? "", /^\d{4}-\d\d-\d\dT/);
     await lock.release();
+  });
+});
+
+describe("LockHandle.verify", () => {
+  test("verify rejects with SYNCH_ERR when the lock manager is gone", async () => {
+    await using box = sandbox("verify");
+    const daemon = await LockDaemon.start({ runDir: box.dir, idleMinutes: 0 });
+    const c = new LockClient({ socketPath: box.socket, autoStart: false });
+    try {
+      const held = await c.acquire("doomed");
+      await held.verify();
+      await daemon.stop("request");
+      await assert.rejects(
+        held.verify(),
+        (e: unknown) => e instanceof LockError && e.code === "SYNCH_ERR" && /lost/.test(e.message),
+      );
+      assert.equal(held.held, false);
+    } finally {
+      c.close();
+    }
   });
 });
