@@ -16,6 +16,7 @@ import {
   readBatchInput,
   storeOptions,
 } from "./dhcp-common.ts";
+import { registerDhcpNetworkCheck } from "./dhcp-check.ts";
 import { registerDhcpConfig } from "./dhcp-config.ts";
 import { registerDhcpNetwork, registerDhcpTable } from "./dhcp-data.ts";
 import { CliError } from "./errors.ts";
@@ -189,6 +190,7 @@ export function registerDhcp(program: Command): void {
 
   registerDhcpConfig(dhcp, common);
   registerDhcpNetwork(dhcp, common);
+  registerDhcpNetworkCheck(dhcp, common);
   registerDhcpTable(dhcp, common);
   addCommonOptions(dhcp.commands as unknown as Command[]);
 }
