@@ -767,6 +767,8 @@ export class NetworkFile {
     }
     let tempFor = 0;
     let committed = false;
+    const wrote = new Set<number>();
+    const wroteHeads = new Set<number>();
     try {
       // Dirty before anything else (upstream's modify writes first: flaw F1).
       this.#setByte(H.dirty, 1);
@@ -777,10 +779,15 @@ export class NetworkFile {
           tempFor = id;
           this.#writePointers(id, img, old, c, c.rec, recOffset(DN_TEMPREC));
         } else {
+          // Marked first: a write cut short is undone too.
+          wrote.add(id);
           this.#writePointers(id, img, old, c, c.rec);
         }
       }
-      for (const [h, v] of heads) this.#write32(headOffset(h, ni), v);
+      for (const [h, v] of heads) {
+        wroteHeads.add(h);
+        this.#write32(headOffset(h, ni), v);
+      }
       if (tempFor) this.#setByte(H.tempimage, ni);
       this.#setByte(H.image, ni);
       committed = true;
@@ -800,7 +807,7 @@ export class NetworkFile {
       this.#dirty = 0;
       this.#tempimage = DN_NOIMAGE;
     } catch (e) {
-      if (!committed) this.#rollback(tx, heads, before, img);
+      if (!committed) this.#rollback(wrote, wroteHeads, before, img);
       // After the commit the change holds; the next update's recovery finishes the old image.
       else this.#stale = true;
       if (!committed) throw syserrToDsvc(e, this.file);
@@ -830,17 +837,22 @@ export class NetworkFile {
 
   /** Undo the inactive-image writes of a transaction that failed before its commit. */
   #rollback(
-    tx: Map<number, SlotChange>,
-    heads: Map<number, number>,
+    wrote: Set<number>,
+    heads: Set<number>,
     before: Map<number, { next: number; prev: number }>,
     img: number,
   ): void {
     try {
-      for (const id of tx.keys()) {
+      for (const id of wrote) {
         const old = before.get(id) as { next: number; prev: number };
-        this.#writePointers(id, img, old, old);
+        try {
+          this.#writePointers(id, img, old, old);
+        } catch (e) {
+          // No room for its page now: then the forward write could not reach it either.
+          if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
+        }
       }
-      for (const h of heads.keys()) this.#write32(headOffset(h, 1 - img), this.#heads[h] as number);
+      for (const h of heads) this.#write32(headOffset(h, 1 - img), this.#heads[h] as number);
       this.#setByte(H.tempimage, DN_NOIMAGE);
       this.#setByte(H.dirty, 0);
       this.#dirty = 0;
