@@ -12,6 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { matchDnRec } from "../../match.ts";
 import { copyDnRec, ipToString, newSignature, nextSignature } from "../../records.ts";
+import { RecordTable } from "./table.ts";
 import {
   DN_QCID,
   DN_QCIP,
@@ -47,22 +48,10 @@ import {
   slotCount,
 } from "./format.ts";
 
-/** One in-use record of the active image. */
-interface Entry {
-  rec: DnRec;
-  next: number;
-  prev: number;
-}
-
 /** Smallest prefix accepted for a new container (a /8 is a 4.7 GB sparse file already). */
 export const MIN_PREFIX = 8;
 
 const CHUNK_SLOTS = 14_980; // 4 MiB of records per read
-
-/** The key of a client ID in the by-client-ID index. */
-function cidKey(cid: Uint8Array): string {
-  return String.fromCharCode.apply(null, cid as unknown as number[]);
-}
 
 /** What a scan of the file found (also used by `network check`). */
 export interface ScanReport {
@@ -267,9 +256,7 @@ export class NetworkFile {
   /** Number of updates made through this handle. */
   #written = 0;
 
-  #entries = new Map<number, Entry>();
-  #heads = new Uint32Array(DN_CIDHASHSZ);
-  #byCid = new Map<string, Set<number>>();
+  #t = new RecordTable(0);
   readonly #small = Buffer.alloc(H.changes + 4);
   readonly #slotBuf = Buffer.alloc(DN_REC_SIZE);
   /** Last scan's findings. */
@@ -385,9 +372,10 @@ export class NetworkFile {
     const image = header[H.image] as number;
     const dirty = header[H.dirty] as number;
     const tempimage = header[H.tempimage] as number;
-    const entries = new Map<number, Entry>();
     const report: ScanReport = { damage: [], orphans: [], imageDiffs: 0, headDiffs: 0 };
     const nslots = slotCount(this.mask);
+    const t = new RecordTable(nslots);
+    t.reserve(Math.max(1024, this.#t.count + 64));
     const chunk = Buffer.alloc(CHUNK_SLOTS * DN_REC_SIZE);
     const pOff = image ? R.prev1 : R.prev0;
     const nOff = image ? R.next1 : R.next0;
@@ -407,28 +395,26 @@ export class NetworkFile {
         const id = first + k;
         const bad = recordDamage(chunk, at);
         if (bad) report.damage.push(`record ${id}: ${bad}`);
-        const rec = decodeDnData(chunk, at);
-        if (recId(rec.cip, this.mask) !== id || ((rec.cip & this.mask) >>> 0) !== this.network) {
-          report.damage.push(`record ${id} holds client IP ${ipToString(rec.cip)}, not its own`);
+        const cip = chunk.readUInt32BE(at + R.cip);
+        if (recId(cip, this.mask) !== id || ((cip & this.mask) >>> 0) !== this.network) {
+          report.damage.push(`record ${id} holds client IP ${ipToString(cip)}, not its own`);
         }
-        entries.set(id, { rec, next, prev });
+        t.setRaw(id, chunk, at, next, prev);
       }
     }
     // A modify that died after its commit: the temporary record is the slot's true content.
     if (dirty && tempimage === image) {
-      const t = decodeDnData(header, H.temp);
-      const id = recId(t.cip, this.mask);
+      const id = recId(header.readUInt32BE(H.temp + R.cip), this.mask);
       const prev = header.readUInt32BE(H.temp + pOff);
       if (id >= 1 && id <= nslots && prev !== 0) {
-        entries.set(id, { rec: t, next: header.readUInt32BE(H.temp + nOff), prev });
+        t.setRaw(id, header, H.temp, header.readUInt32BE(H.temp + nOff), prev);
       }
     }
-    const heads = new Uint32Array(DN_CIDHASHSZ);
     for (let h = 0; h < DN_CIDHASHSZ; h++) {
-      heads[h] = header.readUInt32BE(headOffset(h, image));
-      if (heads[h] !== header.readUInt32BE(headOffset(h, 1 - image))) report.headDiffs++;
+      t.heads[h] = header.readUInt32BE(headOffset(h, image));
+      if (t.heads[h] !== header.readUInt32BE(headOffset(h, 1 - image))) report.headDiffs++;
     }
-    this.#verifyChains(entries, heads, report);
+    this.#verifyChains(t, report);
     if (report.damage.length && !tolerant) {
       const more = report.damage.length > 3 ? ` and ${report.damage.length - 3} more` : "";
       throw this.#fail(
@@ -436,16 +422,7 @@ export class NetworkFile {
           "steward dhcp network check can repair what is repairable",
       );
     }
-    const byCid = new Map<string, Set<number>>();
-    for (const [id, e] of entries) {
-      const k = cidKey(e.rec.cid);
-      const s = byCid.get(k);
-      if (s) s.add(id);
-      else byCid.set(k, new Set([id]));
-    }
-    this.#entries = entries;
-    this.#heads = heads;
-    this.#byCid = byCid;
+    this.#t = t;
     this.#dirty = dirty;
     this.#image = image;
     this.#tempimage = tempimage;
@@ -456,34 +433,35 @@ export class NetworkFile {
   }
 
   /** Every chain well linked, every in-use record on the chain of its client ID's hash. */
-  #verifyChains(entries: Map<number, Entry>, heads: Uint32Array, report: ScanReport): void {
-    const seen = new Set<number>();
+  #verifyChains(t: RecordTable, report: ScanReport): void {
+    const seen = new Uint8Array(t.slots + 1);
+    let reached = 0;
     for (let h = 0; h < DN_CIDHASHSZ; h++) {
       let prev = DN_HASHHEAD;
-      let id = heads[h] as number;
+      let id = t.heads[h] as number;
       while (id !== 0) {
-        const e = entries.get(id);
-        if (!e) {
+        if (!t.has(id)) {
           report.damage.push(`chain ${h} leads to record ${id}, which is not in use`);
           break;
         }
-        if (seen.has(id)) {
+        if (seen[id]) {
           report.damage.push(`chain ${h} reaches record ${id} twice`);
           break;
         }
-        seen.add(id);
-        if (e.prev !== prev) {
-          report.damage.push(`record ${id} points back to ${e.prev}, not ${prev}`);
+        seen[id] = 1;
+        reached++;
+        if (t.prev[id] !== prev) {
+          report.damage.push(`record ${id} points back to ${t.prev[id]}, not ${prev}`);
         }
-        if (cidHash(e.rec.cid) !== h) {
+        if (t.hashOf(id) !== h) {
           report.damage.push(`record ${id} is on chain ${h}, its client ID hashes to another`);
         }
         prev = id;
-        id = e.next;
+        id = t.next[id] as number;
       }
     }
-    for (const id of entries.keys()) if (!seen.has(id)) report.orphans.push(id);
-    if (report.orphans.length) {
+    if (reached !== t.count) {
+      for (const id of t.ids()) if (!seen[id]) report.orphans.push(id);
       report.damage.push(
         `${report.orphans.length} record(s) in use but on no chain (first: ${report.orphans[0]})`,
       );
@@ -512,42 +490,29 @@ export class NetworkFile {
 
   /** Re-read records `ids` and the hash heads of `image`. */
   #apply(ids: Set<number>, image: number): void {
-    const nslots = slotCount(this.mask);
+    const t = this.#t;
     const buf = this.#slotBuf;
     const pOff = image ? R.prev1 : R.prev0;
     const nOff = image ? R.next1 : R.next0;
+    // The chains a change can touch: those of the old and the new client IDs of its records.
+    const buckets = new Set<number>();
     for (const id of ids) {
-      if (id < 1 || id > nslots) return this.#load(false);
+      if (id < 1 || id > t.slots) return this.#load(false);
       this.#pread(buf, DN_REC_SIZE, recOffset(id));
-      const old = this.#entries.get(id);
-      if (old) this.#unindex(id, old.rec);
+      if (t.has(id)) buckets.add(t.hashOf(id));
       const prev = buf.readUInt32BE(pOff);
       if (prev === 0) {
-        this.#entries.delete(id);
+        t.remove(id);
         continue;
       }
-      const e = { rec: decodeDnData(buf), next: buf.readUInt32BE(nOff), prev };
-      this.#entries.set(id, e);
-      this.#index(id, e.rec);
+      t.setRaw(id, buf, 0, buf.readUInt32BE(nOff), prev);
+      buckets.add(t.hashOf(id));
     }
-    const header = Buffer.alloc(DN_HEADER_SIZE - H.cidhash);
-    this.#pread(header, header.length, H.cidhash);
-    for (let h = 0; h < DN_CIDHASHSZ; h++) this.#heads[h] = header.readUInt32BE(8 * h + 4 * image);
-  }
-
-  #index(id: number, rec: DnRec): void {
-    const k = cidKey(rec.cid);
-    const s = this.#byCid.get(k);
-    if (s) s.add(id);
-    else this.#byCid.set(k, new Set([id]));
-  }
-
-  #unindex(id: number, rec: DnRec): void {
-    const k = cidKey(rec.cid);
-    const s = this.#byCid.get(k);
-    if (!s) return;
-    s.delete(id);
-    if (s.size === 0) this.#byCid.delete(k);
+    const head = this.#slotBuf;
+    for (const h of buckets) {
+      this.#pread(head, 4, headOffset(h, image));
+      t.heads[h] = head.readUInt32BE(0);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -556,24 +521,28 @@ export class NetworkFile {
   /** Records matching the request, in upstream's order (reverse walk order). */
   lookup(req: ModuleLookup<DnRec>): LookupResult<DnRec> {
     this.#refresh();
+    const t = this.#t;
     const limit = req.count < 0 ? Infinity : req.count;
     const out: DnRec[] = [];
     let n = 0;
-    const visit = (e: Entry): boolean => {
-      if (!matchDnRec(e.rec, req.query, req.target)) return true;
+    const visit = (id: number): boolean => {
+      const rec = t.rec(id);
+      if (!matchDnRec(rec, req.query, req.target)) return true;
       n++;
-      if (!req.countOnly) out.push(e.rec);
+      if (!req.countOnly) out.push(rec);
       return n < limit;
     };
     if (qiseq(req.query, DN_QCIP)) {
-      const e = this.#entries.get(recId(req.target.cip, this.mask));
-      if (e) visit(e);
+      const id = recId(req.target.cip, this.mask);
+      if (t.has(id)) visit(id);
     } else if (qiseq(req.query, DN_QCID)) {
-      const ids = this.#byCid.get(cidKey(req.target.cid));
-      if (ids?.size === 1) {
-        for (const id of ids) visit(this.#entries.get(id) as Entry);
-      } else if (ids) {
-        this.#walk(cidHash(req.target.cid), visit);
+      const cid = req.target.cid;
+      const where = t.candidates(cid);
+      if (typeof where === "number") {
+        if (t.cidIs(where, cid)) visit(where);
+      } else if (where === "walk") {
+        // Compare the stored bytes before decoding a record.
+        this.#walk(cidHash(cid), (id) => !t.cidIs(id, cid) || visit(id));
       }
     } else {
       for (let h = 0; h < DN_CIDHASHSZ; h++) if (!this.#walk(h, visit)) break;
@@ -582,14 +551,15 @@ export class NetworkFile {
   }
 
   /** Visit chain `h` head first; false when `visit` asked to stop. */
-  #walk(h: number, visit: (e: Entry) => boolean): boolean {
-    let id = this.#heads[h] as number;
-    for (let steps = 0; id !== 0 && steps <= this.#entries.size; steps++) {
-      const e = this.#entries.get(id);
-      if (!e) break;
-      if (!visit(e)) return false;
-      if (e.next === id) break;
-      id = e.next;
+  #walk(h: number, visit: (id: number) => boolean): boolean {
+    const t = this.#t;
+    let id = t.heads[h] as number;
+    for (let steps = 0; id !== 0 && steps <= t.count; steps++) {
+      if (!t.has(id)) break;
+      if (!visit(id)) return false;
+      const next = t.next[id] as number;
+      if (next === id) break;
+      id = next;
     }
     return true;
   }
@@ -613,7 +583,7 @@ export class NetworkFile {
   add(newp: DnRec): void {
     this.#prepareUpdate();
     const id = recId(newp.cip, this.mask);
-    if (this.#entries.has(id)) {
+    if (this.#t.has(id)) {
       throw new DsvcError(DSVC.EXISTS, `client IP ${ipToString(newp.cip)}`);
     }
     const rec = { ...copyDnRec(newp), sig: newSignature() };
@@ -628,11 +598,11 @@ export class NetworkFile {
   delete(dnp: DnRec): void {
     this.#prepareUpdate();
     const id = recId(dnp.cip, this.mask);
-    const e = this.#entries.get(id);
-    if (!e || e.rec.cip !== dnp.cip) {
+    const e = this.#t.has(id) ? this.#t.rec(id) : undefined;
+    if (!e || e.cip !== dnp.cip) {
       throw new DsvcError(DSVC.NOENT, `client IP ${ipToString(dnp.cip)}`);
     }
-    if (dnp.sig !== 0n && dnp.sig !== e.rec.sig) {
+    if (dnp.sig !== 0n && dnp.sig !== e.sig) {
       throw new DsvcError(
         DSVC.COLLISION,
         `record ${ipToString(dnp.cip)} changed since it was read`,
@@ -648,22 +618,22 @@ export class NetworkFile {
   modify(origp: DnRec, newp: DnRec): void {
     this.#prepareUpdate();
     const id = recId(origp.cip, this.mask);
-    const e = this.#entries.get(id);
-    if (!e || e.rec.cip !== origp.cip) {
+    const e = this.#t.has(id) ? this.#t.rec(id) : undefined;
+    if (!e || e.cip !== origp.cip) {
       throw new DsvcError(DSVC.NOENT, `client IP ${ipToString(origp.cip)}`);
     }
-    if (e.rec.sig !== origp.sig) {
+    if (e.sig !== origp.sig) {
       throw new DsvcError(
         DSVC.COLLISION,
         `record ${ipToString(origp.cip)} changed since it was read`,
       );
     }
     const newId = recId(newp.cip, this.mask);
-    if (newId !== id && this.#entries.has(newId)) {
+    if (newId !== id && this.#t.has(newId)) {
       throw new DsvcError(DSVC.EXISTS, `client IP ${ipToString(newp.cip)}`);
     }
     const rec = { ...copyDnRec(newp), sig: nextSignature(origp.sig) };
-    const hash = cidHash(e.rec.cid);
+    const hash = cidHash(e.cid);
     const newHash = cidHash(rec.cid);
     const tx = new Map<number, SlotChange>();
     const heads = new Map<number, number>();
@@ -689,8 +659,7 @@ export class NetworkFile {
   #ptr(tx: Map<number, SlotChange>, id: number): { next: number; prev: number } {
     const c = tx.get(id);
     if (c) return c;
-    const e = this.#entries.get(id);
-    return e ? { next: e.next, prev: e.prev } : { next: 0, prev: 0 };
+    return { next: this.#t.next[id] as number, prev: this.#t.prev[id] as number };
   }
 
   #set(tx: Map<number, SlotChange>, id: number, p: { next?: number; prev?: number }): void {
@@ -700,7 +669,7 @@ export class NetworkFile {
   }
 
   #headOf(heads: Map<number, number>, h: number): number {
-    return heads.get(h) ?? (this.#heads[h] as number);
+    return heads.get(h) ?? (this.#t.heads[h] as number);
   }
 
   #linkHead(
@@ -718,8 +687,7 @@ export class NetworkFile {
 
   #unlink(tx: Map<number, SlotChange>, heads: Map<number, number>, id: number): void {
     const cur = this.#ptr(tx, id);
-    const e = this.#entries.get(id) as Entry;
-    if (cur.prev === DN_HASHHEAD) heads.set(cidHash(e.rec.cid), cur.next);
+    if (cur.prev === DN_HASHHEAD) heads.set(this.#t.hashOf(id), cur.next);
     else this.#set(tx, cur.prev, { next: cur.next });
     if (cur.next !== 0) this.#set(tx, cur.next, { prev: cur.prev });
     this.#set(tx, id, { next: 0, prev: 0 });
@@ -762,8 +730,7 @@ export class NetworkFile {
     const ni = 1 - img;
     const before = new Map<number, { next: number; prev: number }>();
     for (const id of tx.keys()) {
-      const e = this.#entries.get(id);
-      before.set(id, e ? { next: e.next, prev: e.prev } : { next: 0, prev: 0 });
+      before.set(id, { next: this.#t.next[id] as number, prev: this.#t.prev[id] as number });
     }
     let tempFor = 0;
     let committed = false;
@@ -775,7 +742,7 @@ export class NetworkFile {
       this.#dirty = 1;
       for (const [id, c] of tx) {
         const old = before.get(id) as { next: number; prev: number };
-        if (c.rec && this.#entries.has(id)) {
+        if (c.rec && this.#t.has(id)) {
           tempFor = id;
           this.#writePointers(id, img, old, c, c.rec, recOffset(DN_TEMPREC));
         } else {
@@ -813,25 +780,16 @@ export class NetworkFile {
       if (!committed) throw syserrToDsvc(e, this.file);
     }
     // The cache follows the new active image.
+    const t = this.#t;
     for (const [id, c] of tx) {
-      const e = this.#entries.get(id);
-      if (c.prev === 0) {
-        if (e) {
-          this.#unindex(id, e.rec);
-          this.#entries.delete(id);
-        }
-        continue;
-      }
-      if (c.rec) {
-        if (e) this.#unindex(id, e.rec);
-        this.#entries.set(id, { rec: c.rec, next: c.next, prev: c.prev });
-        this.#index(id, c.rec);
-      } else if (e) {
-        e.next = c.next;
-        e.prev = c.prev;
+      if (c.prev === 0) t.remove(id);
+      else if (c.rec) t.setRec(id, c.rec, c.next, c.prev);
+      else {
+        t.next[id] = c.next;
+        t.prev[id] = c.prev;
       }
     }
-    for (const [h, v] of heads) this.#heads[h] = v;
+    for (const [h, v] of heads) t.heads[h] = v;
     this.#written++;
   }
 
@@ -852,7 +810,7 @@ export class NetworkFile {
           if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
         }
       }
-      for (const h of heads) this.#write32(headOffset(h, 1 - img), this.#heads[h] as number);
+      for (const h of heads) this.#write32(headOffset(h, 1 - img), this.#t.heads[h] as number);
       this.#setByte(H.tempimage, DN_NOIMAGE);
       this.#setByte(H.dirty, 0);
       this.#dirty = 0;
@@ -949,22 +907,21 @@ export class NetworkFile {
    */
   rebuildChains(): number {
     this.#needWrite();
+    const t = this.#t;
     const order: number[][] = Array.from({ length: DN_CIDHASHSZ }, () => []);
-    const placed = new Set<number>();
+    const placed = new Uint8Array(t.slots + 1);
     for (let h = 0; h < DN_CIDHASHSZ; h++) {
-      let id = this.#heads[h] as number;
-      while (id !== 0 && !placed.has(id)) {
-        const e = this.#entries.get(id);
-        if (!e || cidHash(e.rec.cid) !== h) break;
-        placed.add(id);
+      let id = t.heads[h] as number;
+      while (id !== 0 && t.has(id) && !placed[id] && t.hashOf(id) === h) {
+        placed[id] = 1;
         (order[h] as number[]).push(id);
-        id = e.next;
+        id = t.next[id] as number;
       }
     }
     let moved = 0;
-    for (const [id, e] of [...this.#entries].sort((x, y) => x[0] - y[0])) {
-      if (placed.has(id)) continue;
-      (order[cidHash(e.rec.cid)] as number[]).push(id);
+    for (const id of t.ids()) {
+      if (placed[id]) continue;
+      (order[t.hashOf(id)] as number[]).push(id);
       moved++;
     }
     const header = Buffer.alloc(DN_HEADER_SIZE - H.cidhash);
@@ -977,8 +934,7 @@ export class NetworkFile {
         header.writeUInt32BE(head, 8 * h + 4);
         ids.forEach((id, i) => {
           const p = { next: ids[i + 1] ?? 0, prev: i === 0 ? DN_HASHHEAD : (ids[i - 1] as number) };
-          const e = this.#entries.get(id) as Entry;
-          if (p.next !== e.next || p.prev !== e.prev) this.#writePointers(id, 0, p, p);
+          if (p.next !== t.next[id] || p.prev !== t.prev[id]) this.#writePointers(id, 0, p, p);
         });
       }
       this.#pwrite(header, header.length, H.cidhash);
@@ -1006,7 +962,7 @@ export class NetworkFile {
       dirty: this.#dirty !== 0,
       image: this.#image,
       tempimage: this.#tempimage,
-      records: this.#entries.size,
+      records: this.#t.count,
     };
   }
 
