@@ -23,7 +23,7 @@ function clock(seconds: number): string {
 
 /** A progress display: a bar redrawn on a terminal, one line per container otherwise. */
 function progressPrinter(tty: boolean): (p: ConvertProgress) => void {
-  const t0 = performance.now();
+  let t0 = 0;
   let last = 0;
   let lastContainer: string | undefined;
   const out = (s: string) => void process.stderr.write(s);
@@ -40,6 +40,8 @@ function progressPrinter(tty: boolean): (p: ConvertProgress) => void {
       return;
     }
     const now = performance.now();
+    // The rate counts from the first record, not from opening the stores.
+    if (t0 === 0) t0 = now;
     if (p.phase === "copy" && now - last < 100 && p.containerDone !== p.containerRecords) return;
     last = now;
     if (p.phase !== "copy") {
