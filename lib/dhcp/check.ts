@@ -33,7 +33,7 @@ export interface NetworkCheckReport {
 }
 
 /** Options of {@link checkNetwork}. */
-export interface CheckOptions {
+export interface NetworkCheckOptions {
   netmask?: string | number;
   /** Repair what can be repaired (default true). */
   repair?: boolean;
@@ -47,7 +47,7 @@ interface Lockable {
 export async function checkNetwork(
   store: DhcpStore,
   network: string,
-  options: CheckOptions = {},
+  options: NetworkCheckOptions = {},
 ): Promise<NetworkCheckReport> {
   const { net, mask } = resolveNetwork(network, options.netmask);
   const dotted = ipToString(net);

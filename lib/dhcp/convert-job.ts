@@ -76,7 +76,7 @@ interface Journal {
 }
 
 /** The journal of a conversion of the store `confFile` names. */
-export function journalFile(confFile: string): string {
+export function convertJournalFile(confFile: string): string {
   return `${confFile}.convert`;
 }
 
@@ -122,7 +122,7 @@ async function writeJournal(file: string, j: Journal): Promise<void> {
  * and `pntadm -P` lists them in their old file order), with fresh signatures.
  */
 export async function convertConfigured(o: ConvertJobOptions): Promise<ConvertJobResult> {
-  const jfile = journalFile(o.confFile);
+  const jfile = convertJournalFile(o.confFile);
   // The configuration must be readable before anything starts.
   await readDhcpsvcConf(o.confFile);
   const sameStore = (a: Datastore, b: Datastore) =>

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { datastoreFromConf, readDhcpsvcConf } from "../../../lib/dhcp/conf.ts";
-import { convertConfigured, journalFile } from "../../../lib/dhcp/convert-job.ts";
+import { convertConfigured, convertJournalFile } from "../../../lib/dhcp/convert-job.ts";
 import { cidToHex, makeDnRec, makeDtRec } from "../../../lib/dhcp/records.ts";
 import { DSVC_CREATE, DSVC_READ, DSVC_WRITE, qinit } from "../../../lib/dhcp/spi.ts";
 import type { Datastore } from "../../../lib/dhcp/store-api.ts";
@@ -119,7 +119,7 @@ describe("dhcp convert", () => {
     assert.deepEqual(fs.readdirSync(from.location), []);
     const ds = datastoreFromConf(await readDhcpsvcConf(conf));
     assert.deepEqual([ds.resource, ds.location, ds.conver], ["SUNWbinfiles", to.location, 1]);
-    assert.ok(!fs.existsSync(journalFile(conf)));
+    assert.ok(!fs.existsSync(convertJournalFile(conf)));
     const mid = await contents({ ...to, conver: 1 });
     // Upstream's order rule: records are added in lookup order, so lookups list them reversed.
     for (const k of Object.keys(before)) {

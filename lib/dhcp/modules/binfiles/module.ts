@@ -31,14 +31,7 @@ import {
   removeContainer,
 } from "../util.ts";
 import { validateDirectoryPath } from "../files/module.ts";
-import {
-  addDhcptab,
-  deleteDhcptab,
-  dhcptabFile,
-  lookupDhcptab,
-  modifyDhcptab,
-  readDhcptab,
-} from "./dhcptab.ts";
+import { addDhcptab, deleteDhcptab, dhcptabFile, lookupDhcptab, modifyDhcptab } from "./dhcptab.ts";
 import { dhcptabHeaderDamage, newDhcptabHeader } from "./format.ts";
 import { NetworkFile } from "./network.ts";
 
@@ -246,6 +239,3 @@ export function createBinfilesModule(): DsvcModule {
     },
   };
 }
-
-/** Read a dhcptab fully (for `network check`). */
-export { readDhcptab };
