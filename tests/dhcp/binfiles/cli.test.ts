@@ -7,6 +7,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { DN_QCIP, DSVC_READ, qeq, qinit } from "../../../lib/dhcp/spi.ts";
+import { openStore } from "../../../lib/dhcp/store.ts";
 import { runSteward, type TempDir, tempDir, testPermissions } from "../../helpers.ts";
 import { stopLockd } from "../cli/helpers.ts";
 
@@ -104,5 +106,26 @@ describe("SUNWbinfiles from the command line", () => {
     const check = await run(["dhcp", "network", "check", "192.168.7.0"]);
     assert.equal(check.code, 0, check.stderr);
     assert.match(check.stdout, /records: 2\nok\n$/);
+
+    // A busy process with the table open sees what an admin command in another process changed.
+    const store = await openStore(
+      { resource: "SUNWbinfiles", location: loc, config: "durability=relaxed" },
+      { lockd: { runDir } },
+    );
+    try {
+      const dn = await store.openNetwork("192.168.7.0", DSVC_READ, { netmask: 24 });
+      const one = async () =>
+        (await dn.lookup(qeq(qinit(), DN_QCIP), { cip: 0xc0a8070a })).records[0];
+      assert.equal((await one())?.comment, "");
+      const m = await run(["dhcp", "pntadm", "-M", "192.168.7.10", "-c", "changed", "192.168.7.0"]);
+      assert.equal(m.code, 0, m.stderr);
+      assert.equal((await one())?.comment, "changed");
+      const del = await run(["dhcp", "pntadm", "-D", "192.168.7.10", "192.168.7.0"]);
+      assert.equal(del.code, 0, del.stderr);
+      assert.equal(await one(), undefined);
+      await dn.close();
+    } finally {
+      await store.close();
+    }
   });
 });
