@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { checkNetwork } from "../../../lib/dhcp/check.ts";
-import { cidToHex, makeDnRec } from "../../../lib/dhcp/records.ts";
+import { cidToHex, makeDnRec, makeDtRec } from "../../../lib/dhcp/records.ts";
 import { changeLogFile } from "../../../lib/dhcp/modules/binfiles/network.ts";
 import {
   DN_QCIP,
@@ -182,6 +182,39 @@ describe("SUNWbinfiles damage and network check", () => {
       opened > 0 && refused > 0 && rebuilt > 0,
       `${opened} opened, ${refused} refused, ${rebuilt} rebuilt`,
     );
+  });
+
+  it("a bit-flipped or truncated dhcptab is a clear error naming it, never a crash", async () => {
+    const loc = path.join(tmp.path, "dt");
+    fs.mkdirSync(loc);
+    const s = await store(loc);
+    const dt = await s.openDhcptab(DSVC_CREATE | RW);
+    for (let i = 0; i < 12; i++) await dt.add(makeDtRec(`Mac${i}`, "m", `:Include=x${i}:`));
+    await dt.close();
+    const file = path.join(loc, "SUNWbinfiles1_dhcptab");
+    const good = fs.readFileSync(file);
+    const rnd = prng(7);
+    let failed = 0;
+    for (let i = 0; i < 150; i++) {
+      const b = Buffer.from(good);
+      if (i % 10 === 9) {
+        fs.writeFileSync(file, b.subarray(0, Math.floor(rnd() * b.length)));
+      } else {
+        const at = Math.floor(rnd() * b.length);
+        b[at] = (b[at] as number) ^ (1 << Math.floor(rnd() * 8));
+        fs.writeFileSync(file, b);
+      }
+      try {
+        const h = await s.openDhcptab(RW);
+        await h.lookup(qinit(), {});
+        await h.close();
+      } catch (e) {
+        assert.ok(e instanceof DsvcError, String(e));
+        assert.ok(e.message.includes(file), e.message);
+        failed++;
+      }
+    }
+    assert.ok(failed > 0);
   });
 
   it("check reports SUNWfiles lines that do not parse and addresses given twice", async () => {
