@@ -52,6 +52,12 @@ import {
 export const MIN_PREFIX = 8;
 
 const CHUNK_SLOTS = 14_980; // 4 MiB of records per read
+/**
+ * Containers up to this many slots (a /12) are read whole when opened, which also finds records
+ * no chain reaches and images that differ; larger ones are read chain by chain (the records in
+ * use only), as `network check` still reads them whole.
+ */
+const FULL_SCAN_SLOTS = 2 ** 20;
 
 /** What a scan of the file found (also used by `network check`). */
 export interface ScanReport {
@@ -376,9 +382,13 @@ export class NetworkFile {
     const nslots = slotCount(this.mask);
     const t = new RecordTable(nslots);
     t.reserve(Math.max(1024, this.#t.count + 64));
-    const chunk = Buffer.alloc(CHUNK_SLOTS * DN_REC_SIZE);
     const pOff = image ? R.prev1 : R.prev0;
     const nOff = image ? R.next1 : R.next0;
+    if (!tolerant && nslots > FULL_SCAN_SLOTS) {
+      this.#loadByChains(header, t, report);
+      return this.#loaded(header, t, report, tolerant);
+    }
+    const chunk = Buffer.alloc(CHUNK_SLOTS * DN_REC_SIZE);
     const qOff = image ? R.prev0 : R.prev1;
     const mOff = image ? R.next0 : R.next1;
     for (let first = 1; first <= nslots; first += CHUNK_SLOTS) {
@@ -415,6 +425,66 @@ export class NetworkFile {
       if (t.heads[h] !== header.readUInt32BE(headOffset(h, 1 - image))) report.headDiffs++;
     }
     this.#verifyChains(t, report);
+    this.#loaded(header, t, report, tolerant);
+  }
+
+  /** Read the records in use by walking the active image's chains (with their checks). */
+  #loadByChains(header: Buffer, t: RecordTable, report: ScanReport): void {
+    const image = header[H.image] as number;
+    const pOff = image ? R.prev1 : R.prev0;
+    const nOff = image ? R.next1 : R.next0;
+    const tempId = header[H.dirty] && header[H.tempimage] === image
+      ? recId(header.readUInt32BE(H.temp + R.cip), this.mask)
+      : 0;
+    const buf = Buffer.alloc(DN_REC_SIZE);
+    for (let h = 0; h < DN_CIDHASHSZ; h++) {
+      t.heads[h] = header.readUInt32BE(headOffset(h, image));
+      if (t.heads[h] !== header.readUInt32BE(headOffset(h, 1 - image))) report.headDiffs++;
+      let expect = DN_HASHHEAD;
+      let id = t.heads[h] as number;
+      while (id !== 0) {
+        if (id < 1 || id > t.slots) {
+          report.damage.push(`chain ${h} leads to record ${id}, outside the network`);
+          break;
+        }
+        if (t.has(id)) {
+          report.damage.push(`chain ${h} reaches record ${id} twice`);
+          break;
+        }
+        // Where a modify died after its commit, the temporary record stands for the slot.
+        const src = id === tempId ? header : buf;
+        const at = id === tempId ? H.temp : 0;
+        if (src === buf) this.#pread(buf, DN_REC_SIZE, recOffset(id));
+        const prev = src.readUInt32BE(at + pOff);
+        const next = src.readUInt32BE(at + nOff);
+        if (prev === 0) {
+          report.damage.push(`chain ${h} leads to record ${id}, which is not in use`);
+          break;
+        }
+        if (prev !== expect) {
+          report.damage.push(`record ${id} points back to ${prev}, not ${expect}`);
+        }
+        const bad = recordDamage(src, at);
+        if (bad) report.damage.push(`record ${id}: ${bad}`);
+        const cip = src.readUInt32BE(at + R.cip);
+        if (recId(cip, this.mask) !== id || ((cip & this.mask) >>> 0) !== this.network) {
+          report.damage.push(`record ${id} holds client IP ${ipToString(cip)}, not its own`);
+        }
+        t.setRaw(id, src, at, next, prev);
+        if (t.hashOf(id) !== h) {
+          report.damage.push(`record ${id} is on chain ${h}, its client ID hashes to another`);
+        }
+        expect = id;
+        id = next;
+      }
+    }
+  }
+
+  /** Take a loaded table as the cache (or refuse a damaged container). */
+  #loaded(header: Buffer, t: RecordTable, report: ScanReport, tolerant: boolean): void {
+    const image = header[H.image] as number;
+    const dirty = header[H.dirty] as number;
+    const tempimage = header[H.tempimage] as number;
     if (report.damage.length && !tolerant) {
       const more = report.damage.length > 3 ? ` and ${report.damage.length - 3} more` : "";
       throw this.#fail(
