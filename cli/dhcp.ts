@@ -16,6 +16,8 @@ import {
   readBatchInput,
   storeOptions,
 } from "./dhcp-common.ts";
+import { registerDhcpNetworkCheck } from "./dhcp-check.ts";
+import { registerDhcpConvert } from "./dhcp-convert.ts";
 import { registerDhcpConfig } from "./dhcp-config.ts";
 import { registerDhcpNetwork, registerDhcpTable } from "./dhcp-data.ts";
 import { CliError } from "./errors.ts";
@@ -189,6 +191,8 @@ export function registerDhcp(program: Command): void {
 
   registerDhcpConfig(dhcp, common);
   registerDhcpNetwork(dhcp, common);
+  registerDhcpNetworkCheck(dhcp, common);
+  registerDhcpConvert(dhcp, common);
   registerDhcpTable(dhcp, common);
   addCommonOptions(dhcp.commands as unknown as Command[]);
 }

@@ -382,6 +382,12 @@ export interface DsvcModule {
   addDn(handle: ModuleHandle, newp: DnRec): Promise<void>;
   modifyDn(handle: ModuleHandle, origp: DnRec, newp: DnRec): Promise<void>;
   deleteDn(handle: ModuleHandle, dnp: DnRec): Promise<void>;
+  /**
+   * Optional: make the updates acknowledged through `handle` durable. The framework calls it
+   * after each network update, once the container's lock is released and before the caller
+   * hears of the update, so that concurrent updates can share one flush (group commit).
+   */
+  flushDn?(handle: ModuleHandle): Promise<void>;
 }
 
 /** The 19 required functions, in upstream's function-table order (dsvc_splapi_t). */

@@ -77,6 +77,8 @@ interface Ops<R> {
   add(h: ModuleHandle, r: R): Promise<void>;
   modify(h: ModuleHandle, o: R, r: R): Promise<void>;
   delete(h: ModuleHandle, r: R): Promise<void>;
+  /** The module's flush after an update, outside the lock (group commit), if it has one. */
+  flush?(h: ModuleHandle): Promise<void>;
   checkQuery(q: Query, t: Partial<R>): void;
   full(t: Partial<R>): R;
   checkRec(r: R): void;
@@ -137,6 +139,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#ops.checkRec(rec);
     const r = this.#ops.copy(rec);
     await this.#locked("exclusive", (h) => this.#ops.add(h, r));
+    await this.#flush();
     rec.sig = r.sig;
     return this.#ops.copy(r);
   }
@@ -148,6 +151,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     const o = this.#ops.copy(orig);
     const r = this.#ops.copy(rec);
     await this.#locked("exclusive", (h) => this.#ops.modify(h, o, r));
+    await this.#flush();
     rec.sig = r.sig;
     return this.#ops.copy(r);
   }
@@ -157,6 +161,12 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#ops.checkKey(rec);
     const r = this.#ops.copy(rec);
     await this.#locked("exclusive", (h) => this.#ops.delete(h, r));
+    await this.#flush();
+  }
+
+  // Outside the lock, so that concurrent updates can share one flush.
+  async #flush(): Promise<void> {
+    if (this.#ops.flush) await this.#ops.flush(this.#open());
   }
 
   async close(): Promise<void> {
@@ -211,6 +221,9 @@ function dnOps(m: DsvcModule, net: number, mask: number): Ops<DnRec> {
     add: (h, r) => m.addDn(h, r),
     modify: (h, o, r) => m.modifyDn(h, o, r),
     delete: (h, r) => m.deleteDn(h, r),
+    ...(m.flushDn
+      ? { flush: (h: ModuleHandle) => (m.flushDn as (h: ModuleHandle) => Promise<void>)(h) }
+      : {}),
     checkQuery: checkDnQuery,
     full: fullDnTarget,
     checkRec: (r) => checkDnRec(r, net, mask),

@@ -6,7 +6,9 @@
  * acquisition), with the lock manager's local lock only, and off: the differences are the host
  * lock's and the lock manager's costs per operation. Anchors in the same run: a bare lock + unlock
  * pair through the lock manager, the same with the host lock, and a read of the container file.
- * Usage: node scripts/bench/dhcp.ts [--quick]
+ * Then the scale benchmark of scripts/bench/dhcp-scale.ts (SUNWbinfiles at 2^20 addresses against
+ * SQLite and SUNWfiles).
+ * Usage: node scripts/bench/dhcp.ts [--quick] [--scale-only | --no-scale]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -27,9 +29,12 @@ import {
 } from "../../lib/dhcp/spi.ts";
 import { openStore } from "../../lib/dhcp/store.ts";
 import type { DnContainer, Synchronizer } from "../../lib/dhcp/store-api.ts";
+import { runScaleBench } from "./dhcp-scale.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const quick = process.argv.includes("--quick");
+const scaleOnly = process.argv.includes("--scale-only");
+const noScale = process.argv.includes("--no-scale");
 const NET = 0x0a000000; // 10.0.0.0/16
 const work = fs.mkdtempSync(path.join(root, ".tmp", "bench-dhcp-"));
 const runDir = path.join(work, "run");
@@ -195,60 +200,65 @@ async function measure(size: number, sync: Synchronizer): Promise<Row[]> {
 
 const client = new LockClient({ runDir });
 try {
-  // Anchor: the lock manager alone.
-  await client.acquire("bench/warm").then((h) => h.release());
-  const n = quick ? 300 : 3000;
-  const lockMs = await timed(n, async (i) => {
-    const h = await client.acquire(`bench/anchor${i % 8}`, {
-      mode: i % 2 ? "shared" : "exclusive",
+  if (!scaleOnly) {
+    // Anchor: the lock manager alone.
+    await client.acquire("bench/warm").then((h) => h.release());
+    const n = quick ? 300 : 3000;
+    const lockMs = await timed(n, async (i) => {
+      const h = await client.acquire(`bench/anchor${i % 8}`, {
+        mode: i % 2 ? "shared" : "exclusive",
+      });
+      await h.release();
     });
-    await h.release();
-  });
-  // Anchor: the same with the host lock on a real directory, a new name each time so that every
-  // pair starts its own flock(1) child (the linger cannot help): the price of one acquisition.
-  const hostDir = path.join(work, "hostlock");
-  fs.mkdirSync(hostDir);
-  const hostLockMs = await timed(quick ? 50 : 300, async (i) => {
-    const h = await client.acquire(path.join(hostDir, `c${i}`), {
-      mode: i % 2 ? "shared" : "exclusive",
-      crosshost: true,
+    // Anchor: the same with the host lock on a real directory, a new name each time so that every
+    // pair starts its own flock(1) child (the linger cannot help): the price of one acquisition.
+    const hostDir = path.join(work, "hostlock");
+    fs.mkdirSync(hostDir);
+    const hostLockMs = await timed(quick ? 50 : 300, async (i) => {
+      const h = await client.acquire(path.join(hostDir, `c${i}`), {
+        mode: i % 2 ? "shared" : "exclusive",
+        crosshost: true,
+      });
+      await h.release();
     });
-    await h.release();
-  });
-  const rows: Row[] = [];
-  for (const size of [1000, 10_000]) rows.push(...await measure(size, client));
-  const fmt = (ms: number) => Math.round(1000 / ms).toLocaleString("en").replaceAll(",", " ");
-  const us = (ms: number) => (ms * 1000).toFixed(0);
-  process.stdout.write(
-    `DHCP data store, SUNWfiles v1, Node ${process.versions.node}, ${os.cpus().length} cores, load ${
-      os.loadavg()[0]?.toFixed(2)
-    }\n\n`,
-  );
-  process.stdout.write(
-    `| records | operation | ops/s sync on | ops/s local lock only | ops/s sync off | µs/op on | host lock µs/op | lock manager µs/op |\n`,
-  );
-  process.stdout.write(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
-  for (const r of rows) {
-    const anchor = r.op.startsWith("anchor");
-    const host = anchor ? "–" : us(Math.max(0, r.on - r.local));
-    const cost = anchor ? "–" : us(Math.max(0, r.local - r.off));
+    const rows: Row[] = [];
+    for (const size of [1000, 10_000]) rows.push(...await measure(size, client));
+    const fmt = (ms: number) => Math.round(1000 / ms).toLocaleString("en").replaceAll(",", " ");
+    const us = (ms: number) => (ms * 1000).toFixed(0);
     process.stdout.write(
-      `| ${r.size} | ${r.op} | ${fmt(r.on)} | ${fmt(r.local)} | ${fmt(r.off)} | ${
-        us(r.on)
-      } | ${host} | ${cost} |\n`,
+      `DHCP data store, SUNWfiles v1, Node ${process.versions.node}, ${os.cpus().length} cores, load ${
+        os.loadavg()[0]?.toFixed(2)
+      }\n\n`,
+    );
+    process.stdout.write(
+      `| records | operation | ops/s sync on | ops/s local lock only | ops/s sync off | µs/op on | host lock µs/op | lock manager µs/op |\n`,
+    );
+    process.stdout.write(`| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
+    for (const r of rows) {
+      const anchor = r.op.startsWith("anchor");
+      const host = anchor ? "–" : us(Math.max(0, r.on - r.local));
+      const cost = anchor ? "–" : us(Math.max(0, r.local - r.off));
+      process.stdout.write(
+        `| ${r.size} | ${r.op} | ${fmt(r.on)} | ${fmt(r.local)} | ${fmt(r.off)} | ${
+          us(r.on)
+        } | ${host} | ${cost} |\n`,
+      );
+    }
+    process.stdout.write(
+      `\nanchor: lock + unlock pair through the lock manager: ${fmt(lockMs)} pairs/s (${
+        us(lockMs)
+      } µs)\n`,
+    );
+    process.stdout.write(
+      `anchor: the same with the host lock (crosshost, a new flock each): ${
+        fmt(hostLockMs)
+      } pairs/s (${us(hostLockMs)} µs)\n`,
+    );
+    process.stdout.write(
+      `upstream dsvclockd reference: about 1 200 pairs/s on a 167 MHz Ultra 1\n`,
     );
   }
-  process.stdout.write(
-    `\nanchor: lock + unlock pair through the lock manager: ${fmt(lockMs)} pairs/s (${
-      us(lockMs)
-    } µs)\n`,
-  );
-  process.stdout.write(
-    `anchor: the same with the host lock (crosshost, a new flock each): ${
-      fmt(hostLockMs)
-    } pairs/s (${us(hostLockMs)} µs)\n`,
-  );
-  process.stdout.write(`upstream dsvclockd reference: about 1 200 pairs/s on a 167 MHz Ultra 1\n`);
+  if (!noScale) await runScaleBench({ quick, work, client });
 } finally {
   const pid = client.daemonPid;
   client.close();
