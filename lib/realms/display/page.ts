@@ -59,7 +59,8 @@ h1 { font-size: 1.3rem; margin: 0; }
 .notice { color: var(--muted); border-left: 3px solid var(--line); padding-left: 0.75rem; }
 .message { min-height: 1.4em; margin: 0.25rem 0 0.75rem; }
 .message[data-ok="false"] { color: var(--bad); }
-.realms { display: grid; gap: 0.75rem; grid-template-columns: repeat(auto-fill, minmax(19rem, 1fr)); }
+.realms { display: grid; gap: 0.75rem; align-items: start;
+  grid-template-columns: repeat(auto-fill, minmax(19rem, 1fr)); }
 .realm { background: var(--card); border: 1px solid var(--line); border-left: 5px solid var(--idle);
   border-radius: 8px; padding: 0.75rem 0.9rem; min-width: 0; }
 .realm[data-state="running"] { border-left-color: var(--ok); }
