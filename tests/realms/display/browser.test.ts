@@ -125,13 +125,16 @@ test("the status page shows the example realms and stops one live in Chromium", 
     // On a phone the cards stack in one column without sideways scrolling; dark mode follows
     // the browser.
     await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = await page.evaluate(() =>
-      document.documentElement.scrollWidth - document.documentElement.clientWidth
+    // The page's own globals (document…) are not in this file's types: evaluate text.
+    const overflow = Number(
+      await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+      ),
     );
     assert.ok(overflow <= 0, `no sideways scrolling on a phone (${overflow}px)`);
-    const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const light = await page.evaluate("getComputedStyle(document.body).backgroundColor");
     await page.emulateMedia({ colorScheme: "dark" });
-    const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const dark = await page.evaluate("getComputedStyle(document.body).backgroundColor");
     assert.notEqual(light, dark, "dark theme when the browser prefers it");
   } finally {
     await context?.close();
