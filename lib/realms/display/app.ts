@@ -105,7 +105,7 @@ export class DisplayApp {
         if (!get) return text(405, "method not allowed");
         return json(200, await this.#snapshot(this.#authorized(req)));
       case "/api/events":
-        if (!get) return text(405, "method not allowed");
+        if (req.method !== "GET") return text(405, "method not allowed");
         return this.#events(this.#authorized(req));
     }
     const m = /^\/api\/realms\/([^/]+)\/([a-z]+)$/.exec(req.path);
