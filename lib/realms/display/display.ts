@@ -2,6 +2,7 @@
  * The daemon's display (upstream `realmcmd_display`, which started the grandvizier GUI): an
  * HTTP status page with live updates, actions behind a token, and `/metrics`. On and off with
  * upstream's reply texts and "already as requested" code; the reply of "on" also gives the URL.
+ * @internal
  * @module
  */
 import net from "node:net";
