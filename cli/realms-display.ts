@@ -39,7 +39,7 @@ export function registerRealmsDisplay(realms: Command): void {
   const display = realms.command("display").description(
     "The daemon's status page and metrics (realmcmd_display): on, off, or the page's URL with " +
       "its action token. on/off exit with the daemon's return code (9: already as requested).",
-  );
+  ).helpCommand(false);
   const state = "--statedir <dir>";
   const stateHelp = "state directory of the daemon (default $DT_STATEDIR or /usr/local/var)";
   const on = display.command("on")
@@ -56,8 +56,8 @@ export function registerRealmsDisplay(realms: Command): void {
   off.action((flags) => toggle(flags, "0"));
   const url = display.command("url")
     .description(
-      "Print the page's URL with its action token (readable only by who can read the state " +
-        "directory); exit 200 when the display is off",
+      "Print the page's URL with its action token (only those who can read the state " +
+        "directory can); exit 200 when the display is off",
     )
     .option(state, stateHelp);
   url.action((flags) => {
