@@ -228,6 +228,7 @@ export const PAGE_JS = String.raw`"use strict";
       }
     });
     $("empty").hidden = last.realms.length !== 0;
+    $("readonly").hidden = !!token;
     $("daemon").textContent = "daemon up " + duration((now - last.startedAt) / 1000);
   }
 

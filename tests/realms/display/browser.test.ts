@@ -116,6 +116,15 @@ test("the status page shows the example realms and stops one live in Chromium", 
       .waitFor({ timeout: 20_000 });
     await card("alpha").locator("summary").click();
     await card("alpha").locator("pre").filter({ hasText: "rollerd(alpha)" }).waitFor();
+    // Without the token (a new tab, the URL without its fragment) the page is read-only.
+    const ro = await context.newPage();
+    await ro.goto(url.replace(/#.*$/, ""));
+    const roAlpha = ro.locator('article[data-realm="alpha"]');
+    await roAlpha.and(ro.locator('[data-state="running"]')).waitFor({ timeout: 20_000 });
+    assert.equal(await ro.locator("#readonly").isVisible(), true, "the read-only notice");
+    assert.equal(await roAlpha.locator('button[data-action="stop"]').isDisabled(), true);
+    assert.equal(await roAlpha.locator("details").isVisible(), false, "no log without the token");
+    await ro.close();
     const docs = process.env.STEWARD_DOCS_SCREENSHOT === "1";
     const shot = docs
       ? path.join(ROOT, "docs", "realms-status-page.png")
