@@ -255,8 +255,10 @@ export class HttpServer {
     const finish = () => {
       done = true;
       clearTimeout(timer);
+      // Whatever the client sends from now on is read and dropped, so that its closing is seen
+      // (and the connection freed) and unread bytes do not turn our close into a reset.
       socket.removeListener("data", onData);
-      socket.pause();
+      socket.on("data", () => {});
     };
     const refuse = (status: number, why: string) => {
       if (done) return;
@@ -394,8 +396,6 @@ export class HttpServer {
     };
     this.#streams.add(stream);
     socket.once("close", close);
-    socket.resume();
-    socket.on("data", () => {}); // a stream client has nothing more to say; drain and ignore
     socket.write(head(200, {
       ...BASE_HEADERS,
       "Content-Type": "text/event-stream; charset=utf-8",
