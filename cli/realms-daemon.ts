@@ -23,6 +23,7 @@ import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/wire.ts";
 import { LogFileError } from "../lib/realms/rolllog.ts";
 import { getoptLong, type GetoptSpec } from "../lib/realms/getopt.ts";
 import { VERSION } from "../lib/platform/version.ts";
+import { type DisplayListen, parseDisplayListen } from "../lib/realms/display/display.ts";
 import { CliError, usageError } from "./errors.ts";
 
 /** The daemon's options, once parsed. */
@@ -33,6 +34,9 @@ export interface DaemonFlags {
   loglevel?: string;
   logtz?: string;
   display?: boolean;
+  /** `--display-address` / `--display-port`: where the status page listens. */
+  displayAddress?: string;
+  displayPort?: string;
   statedir?: string;
   allowCommands?: boolean;
 }
@@ -47,6 +51,19 @@ function validate(flags: DaemonFlags): void {
   if (flags.logtz !== undefined && !parseRealmLogTz(flags.logtz)) {
     throw usageError(`Invalid log time zone: ${flags.logtz} (gmt or local)`);
   }
+  if (displayListen(flags) === undefined) {
+    throw usageError(
+      `Invalid display address: ${flags.displayAddress ?? ""}:${flags.displayPort ?? ""}`,
+    );
+  }
+}
+
+function displayListen(flags: DaemonFlags): DisplayListen | undefined {
+  const host = flags.displayAddress ?? "";
+  const text = `${host.includes(":") ? `[${host}]` : host}:${flags.displayPort ?? ""}`;
+  return flags.displayPort === undefined && flags.displayAddress === undefined
+    ? {}
+    : parseDisplayListen(text.endsWith(":") ? text.slice(0, -1) : text);
 }
 
 async function foreground(file: string, flags: DaemonFlags, directory: string): Promise<void> {
@@ -76,6 +93,7 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
       ...(flags.loglevel !== undefined ? { logLevel: flags.loglevel } : {}),
       ...(flags.logtz ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local" } : {}),
       allowCommands: flags.allowCommands === true,
+      display: displayListen(flags) ?? {},
     });
   } catch (e) {
     process.off("SIGINT", onInt);
@@ -85,9 +103,7 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
     throw e;
   }
   ref.daemon = daemon;
-  if (flags.display) {
-    daemon.write(8, "dtrealms", "display is not available yet; ignoring --display");
-  }
+  if (flags.display) await daemon.display("1");
   if (ref.stopAsked) void daemon.halt(`${ref.stopAsked} received during start-up`);
   await daemon.closed;
   process.off("SIGINT", onInt);
@@ -105,6 +121,8 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
   if (flags.loglevel !== undefined) args.push("--loglevel", flags.loglevel);
   if (flags.logtz !== undefined) args.push("--logtz", flags.logtz);
   if (flags.display) args.push("--display");
+  if (flags.displayAddress !== undefined) args.push("--display-address", flags.displayAddress);
+  if (flags.displayPort !== undefined) args.push("--display-port", flags.displayPort);
   if (flags.allowCommands) args.push("--allow-commands");
   args.push(abs);
   let realms: { name: string; fields: Record<string, string> }[] = [];
@@ -122,6 +140,7 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
       logFile: flags.logfile,
       realms,
       allowCommands: flags.allowCommands === true,
+      displayHost: displayListen(flags)?.host,
     }),
   );
   // The daemon's standard error goes to a file, not a pipe: nothing it writes later can fail
@@ -188,10 +207,16 @@ const DAEMON_SPEC: GetoptSpec = {
   // steward's additions
   statedir: "required",
   "allow-commands": "flag",
+  "display-address": "required",
+  "display-port": "required",
 };
 
 // Letting any program run in any realm is never switched on by an abbreviation.
-const EXACT_ONLY: ReadonlySet<string> = new Set(["allow-commands"]);
+const EXACT_ONLY: ReadonlySet<string> = new Set([
+  "allow-commands",
+  "display-address",
+  "display-port",
+]);
 
 /** The options as `--help` lists them (parsing is {@link DAEMON_SPEC}'s). */
 const HELP_OPTIONS: [string, string][] = [
@@ -200,7 +225,9 @@ const HELP_OPTIONS: [string, string][] = [
   ["--logfile <file>", "daemon log file; - for standard output (default log.dtrealms)"],
   ["--loglevel <level>", "tmi, expire, info, phase, err or fatal (or 1 3 4 6 8 9)"],
   ["--logtz <tz>", "time zone of log timestamps: gmt or local"],
-  ["--display", "start the status display (not available yet; ignored)"],
+  ["--display", "start the status page (HTTP, see --display-address, --display-port)"],
+  ["--display-address <ip>", "address of the status page (default 127.0.0.1)"],
+  ["--display-port <port>", "port of the status page (default 9731; 0 for any free port)"],
   ["--statedir <dir>", "state directory (default $DT_STATEDIR or /usr/local/var)"],
   ["--allow-commands", "let realmcmd_command run any program in any realm (never abbreviated)"],
   ["--verbose", "accepted, as upstream; does nothing"],
@@ -230,6 +257,12 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonCommandLine {
     ...value("loglevel"),
     ...value("logtz"),
     ...value("statedir"),
+    ...(typeof o.get("display-address") === "string"
+      ? { displayAddress: o.get("display-address") as string }
+      : {}),
+    ...(typeof o.get("display-port") === "string"
+      ? { displayPort: o.get("display-port") as string }
+      : {}),
     ...(o.has("foreground") ? { foreground: true } : {}),
     ...(o.has("display") ? { display: true } : {}),
     ...(o.has("allow-commands") ? { allowCommands: true } : {}),

@@ -34,6 +34,7 @@ import { VERSION } from "../lib/platform/version.ts";
 import { CliError, usageError } from "./errors.ts";
 import { printJson, println, printTable } from "./output.ts";
 import { registerRealmsDaemon } from "./realms-daemon.ts";
+import { registerRealmsDisplay } from "./realms-display.ts";
 import type { AnyCommand } from "./program.ts";
 
 /**
@@ -488,4 +489,5 @@ export function registerRealms(program: Command): void {
   registerVerbs(realms);
   registerTools(realms);
   registerRealmsDaemon(realms);
+  registerRealmsDisplay(realms);
 }

@@ -44,6 +44,8 @@ export interface DenoPermissions {
   write?: readonly string[];
   /** Exact Unix socket paths the process may listen on or connect to. */
   unixSockets?: readonly string[];
+  /** Hosts (`host` or `host:port`) the process may listen on or connect to over TCP. */
+  net?: readonly string[];
   env?: boolean | readonly string[];
   run?: boolean | readonly string[];
   /** true for all, or the named kinds only (e.g. ["uid"] for the run-directory owner check). */
@@ -75,7 +77,7 @@ export function denoPermissionFlags(p: DenoPermissions): string[] {
   return [
     ...list("--allow-read", read),
     ...list("--allow-write", write),
-    ...list("--allow-net", sockets.map((s) => `unix:${s}`)),
+    ...list("--allow-net", [...sockets.map((s) => `unix:${s}`), ...(p.net ?? [])]),
     ...boolOrList("--allow-env", p.env),
     ...boolOrList("--allow-run", p.run),
     ...boolOrList("--allow-sys", p.sys),

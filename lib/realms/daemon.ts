@@ -35,6 +35,9 @@ import { parseRealmLogLevel } from "./wire.ts";
 import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
 import { claimRealmmgrId, removeRealmmgrId } from "./realmmgr.ts";
 import { dispatch, type HandlerContext } from "./handlers.ts";
+import { type RealmReply, type RealmRequest, verifyRealmCommand } from "./wire.ts";
+import { createDaemonDisplay } from "./display/daemon-context.ts";
+import type { DisplayListen, RealmsDisplay } from "./display/display.ts";
 
 /** Options of {@link RealmsDaemon.start}. */
 export interface RealmsDaemonOptions {
@@ -64,6 +67,8 @@ export interface RealmsDaemonOptions {
   commandTimeoutMs?: number;
   /** Also write log lines here (the foreground daemon's terminal). */
   echo?: (line: string) => void;
+  /** Where the status page listens when turned on (default 127.0.0.1:9731). */
+  display?: DisplayListen & { countsMs?: number };
 }
 
 /** Exit codes of a daemon that cannot start (upstream dtrealms uses 2 and 3 the same way). */
@@ -125,6 +130,11 @@ export class RealmsDaemon implements HandlerContext {
   #fileQueue: Promise<unknown> = Promise.resolve();
   #pendingStates = new Map<string, "active" | "inactive">();
   #stateFlush: Promise<void> | undefined;
+  /** When the daemon started, its commands by name, transition hooks, the status page. */
+  readonly startedAt = Date.now();
+  readonly commandCounts = new Map<string, number>();
+  readonly transitions = new Set<(t: Transition) => void>();
+  readonly displayer: RealmsDisplay;
 
   private constructor(options: RealmsDaemonOptions) {
     this.options = options;
@@ -143,6 +153,19 @@ export class RealmsDaemon implements HandlerContext {
     const uid = daemonUid();
     this.runningAs = uid === undefined ? "" : lookupUser(String(uid))?.name ?? String(uid);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.displayer = createDaemonDisplay(this, options.display);
+  }
+
+  /** Handle one command (socket or status page): count it, then dispatch it. */
+  handle(req: RealmRequest): ReturnType<typeof dispatch> {
+    const name = verifyRealmCommand(req.command) ? req.command : "(unknown)";
+    this.commandCounts.set(name, (this.commandCounts.get(name) ?? 0) + 1);
+    return dispatch(this, req);
+  }
+
+  /** realmcmd_display / realmcmd_nodisplay. */
+  display(data: string): Promise<RealmReply> {
+    return this.displayer.command(data);
   }
 
   /**
@@ -174,7 +197,7 @@ export class RealmsDaemon implements HandlerContext {
     try {
       d.#channel = await openRealmChannelServer({
         stateDir: d.stateDir,
-        handler: (req) => dispatch(d, req),
+        handler: (req) => d.handle(req),
         requestTimeoutMs: options.requestTimeoutMs ?? 5000,
         maxConnections: options.maxConnections ?? 128,
         onRejected: (r) =>
@@ -273,6 +296,7 @@ export class RealmsDaemon implements HandlerContext {
   #onTransition = (t: Transition): void => {
     const level = t.to === "failed" ? ERR : INFO;
     this.#log(level, t.realm, `${t.from} -> ${t.to} (${t.event}): ${t.detail}`);
+    for (const f of this.transitions) f(t);
     if (t.to === "inactive") {
       const m = this.realms.get(t.realm);
       if (m?.removed) this.realms.delete(t.realm);
@@ -447,6 +471,7 @@ export class RealmsDaemon implements HandlerContext {
     this.#halting = (async () => {
       this.#log(INFO, "dtrealms", `${reason}; shutting down child realms`);
       await this.#channel?.close();
+      await this.displayer.stop();
       const results = await Promise.all(
         this.sorted().map(async (m) => {
           if (m.sup.state === "inactive") return true;

@@ -60,6 +60,8 @@ export interface HandlerContext {
   statusBody(): string;
   write(level: number, field: string | undefined, message: string): void;
   halt(reason: string): Promise<void>;
+  /** realmcmd_display: data `1` [HOST:PORT] or `0` (lib/realms/display/). */
+  display(data: string): Promise<RealmReply>;
 }
 
 /** A reply, and what to do once it has been sent. */
@@ -113,7 +115,9 @@ export function dispatch(ctx: HandlerContext, req: RealmRequest): Promise<Handle
         afterReply: () => void ctx.halt("shutdown command received"),
       });
     case REALMCMD.DISPLAY:
+      return ctx.display(data).then((reply) => ({ reply }));
     case REALMCMD.NODISPLAY:
+      return ctx.display("0").then((reply) => ({ reply }));
     case REALMCMD.GETSTATUS:
       return Promise.resolve(fail(REALM_RC.UNAVAILABLE, REALM_REPLY.notAvailable(req.command)));
   }
@@ -282,7 +286,8 @@ function secondsFrom(ms: number): string {
   return `${Math.max(0, Math.round(ms / 100) / 10)} s`;
 }
 
-async function statusEntry(ctx: HandlerContext, m: HandledRealm): Promise<RealmStatusEntry> {
+/** One realm's realmstatus entry (the status page uses it for rollerd counts). */
+export async function statusEntry(ctx: HandlerContext, m: HandledRealm): Promise<RealmStatusEntry> {
   const name = m.entry.name;
   const s = m.sup.snapshot();
   const rollerd = (m.entry.fields.rollrec ?? "") !== "";

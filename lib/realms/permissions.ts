@@ -20,6 +20,8 @@ export interface DaemonScope {
   realms: readonly RealmEntry[];
   /** `--allow-commands`: any program may be run in a realm. */
   allowCommands?: boolean;
+  /** The status page's address (default 127.0.0.1): it may be turned on at any time. */
+  displayHost?: string | undefined;
 }
 
 /** Deno permissions for a realms daemon running with `scope`. */
@@ -56,6 +58,11 @@ export function realmsDaemonPermissions(scope: DaemonScope): DenoPermissions {
     read: [...read],
     write: [...write],
     unixSockets: [realmSocketPath(scope.stateDir)],
+    net: [
+      scope.displayHost?.includes(":")
+        ? `[${scope.displayHost}]`
+        : scope.displayHost ?? "127.0.0.1",
+    ],
     env: true,
     run: runAll ? true : [...run],
     sys: true,

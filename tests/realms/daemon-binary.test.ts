@@ -121,6 +121,8 @@ test("the binary's daemon takes dtrealms' single-dash options and their abbrevia
     "-logtz=local",
     "-verbose",
     "-display",
+    "-display-port",
+    "0",
     "realms",
   ], bin);
   const output = collect(child);
