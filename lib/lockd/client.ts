@@ -289,7 +289,7 @@ class Handle implements LockHandle {
  * A connection to the lock manager. Locks it holds are released by the daemon when the
  * connection closes, including when this process dies.
  */
-export class LockClient {
+export class LockClient implements AsyncDisposable {
   readonly socketPath: string;
   readonly runDir: string;
   #autoStart: boolean;
@@ -451,6 +451,12 @@ export class LockClient {
     for (const s of this.#mine) s.conn.close("closed by client");
     this.#mine.clear();
     this.#session = undefined;
+  }
+
+  /** Close, so that `await using` ends the client with its block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
   }
 
   #connect(signal: AbortSignal | undefined): Promise<Session> {

@@ -77,7 +77,7 @@ export interface RealmChannelServerOptions {
 }
 
 /** A listening control channel. */
-export interface RealmChannelServer {
+export interface RealmChannelServer extends AsyncDisposable {
   /** The socket's path. */
   readonly path: string;
   /** Connections open now. */
@@ -262,6 +262,11 @@ export async function openRealmChannelServer(
       { cause: e },
     );
   }
+  const close = async () => {
+    closing = true;
+    for (const s of open) s.destroy();
+    await claimed.close();
+  };
   return {
     path: socketPath,
     get connections() {
@@ -269,11 +274,8 @@ export async function openRealmChannelServer(
     },
     stillOurs: () => claimed.stillOurs(),
     drainQueue: runQueue,
-    close: async () => {
-      closing = true;
-      for (const s of open) s.destroy();
-      await claimed.close();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 

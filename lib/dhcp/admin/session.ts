@@ -74,7 +74,7 @@ function systemHostName(ip: number): Promise<string | undefined> {
 }
 
 /** A session of admin commands sharing opened stores. */
-export class AdminSession {
+export class AdminSession implements AsyncDisposable {
   readonly options: AdminSessionOptions;
   readonly confFile: string;
   readonly #stores = new Map<string, Promise<DhcpStore>>();
@@ -266,6 +266,11 @@ export class AdminSession {
   }
 
   /** Close every store opened by the session. */
+  /** Close, so that `await using` ends the session with its block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   async close(): Promise<void> {
     const stores = [...this.#stores.values()];
     this.#stores.clear();
