@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The steward executable. No top-level await and no import.meta here: this file is the entry of
  * the single-binary bundle.

@@ -3,6 +3,7 @@
  * @internal
  * @module
  */
+import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -93,16 +94,20 @@ export function selfCommand(
   const name = runtimeName();
   if (name === "binary") return { command: process.execPath, args: [...args] };
   const root = sourceRoot() as string;
-  const main = path.join(root, "cli", "main.ts");
+  // From the sources cli/main.ts; in the npm package (built JavaScript) cli/main.js. Without
+  // read permission on the root (scoped Deno) neither is seen, and the sources are assumed.
+  const built = path.join(root, "cli", "main.js");
+  const main = fs.existsSync(built) ? built : path.join(root, "cli", "main.ts");
   if (name === "deno") {
     const d = deno() as DenoLike;
+    const config = path.join(root, "deno.json");
     return {
       command: d.execPath(),
       args: [
         "run",
         "--quiet",
         "--no-prompt",
-        `--config=${path.join(root, "deno.json")}`,
+        ...(fs.existsSync(config) ? [`--config=${config}`] : []),
         ...denoPermissionFlags(permissions),
         main,
         ...args,
