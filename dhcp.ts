@@ -42,6 +42,7 @@ export {
 } from "./lib/dhcp/store.ts";
 export type {
   Datastore,
+  DhcpLockdSettings,
   DhcpStore,
   DhcpStoreOptions,
   DnContainer,
@@ -50,6 +51,8 @@ export type {
   RemoveOptions,
   StoreContainer,
   Synchronizer,
+  SyncLock,
+  SyncMode,
 } from "./lib/dhcp/store-api.ts";
 
 // Records, queries, flags and error codes (the service-provider API)
@@ -77,6 +80,7 @@ export {
   DSVC_READ,
   DSVC_WRITE,
   type DsvcCode,
+  type DsvcCodeName,
   dsvcCodeName,
   DsvcError,
   DT_MACRO,
@@ -107,6 +111,7 @@ export {
 export {
   DHCPSVC_CONF_FILE,
   DhcpsvcConf,
+  type DhcpsvcConfLine,
   readDhcpsvcConf,
   writeDhcpsvcConf,
 } from "./lib/dhcp/conf.ts";
@@ -117,8 +122,10 @@ export {
   DhcptabSyntaxError,
   formatSymbolDefinition,
   parseSymbolDefinition,
+  type SymbolContext,
   type SymbolDefinition,
 } from "./lib/dhcp/dhcptab/symbol.ts";
+export type { OptionType } from "./lib/dhcp/dhcptab/inittab.ts";
 
 // Store modules: the built-in ones, loading third-party ones, and writing one
 export {
@@ -137,11 +144,16 @@ export {
   type DsvcModuleExport,
   type ModuleDescription,
   type ModuleHandle,
+  type ModuleLookup,
 } from "./lib/dhcp/spi.ts";
 export { matchDnRec, matchDtRec } from "./lib/dhcp/match.ts";
 
 // The upstream admin tools as a library, and converting between datastores
-export { AdminSession, type AdminSessionOptions } from "./lib/dhcp/admin/session.ts";
+export {
+  AdminSession,
+  type AdminSessionOptions,
+  type DatastoreOverrides,
+} from "./lib/dhcp/admin/session.ts";
 export {
   type AdminTool,
   type BatchOptions,

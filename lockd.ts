@@ -44,12 +44,7 @@ export type {
   LockdWaiterStatus,
 } from "./lib/lockd/protocol.ts";
 
-// Running a lock manager inside a program (tests, embedded services)
-export {
-  LockDaemon,
-  type LockDaemonOptions,
-  lockdSocketPath,
-  type LockdStopReason,
-} from "./lib/lockd/daemon.ts";
+// Where the per-user lock manager listens
+export { lockdSocketPath } from "./lib/lockd/daemon.ts";
 export { defaultRunDir } from "./lib/platform/rundir.ts";
 export { VERSION } from "./lib/platform/version.ts";

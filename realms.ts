@@ -1,6 +1,6 @@
 /**
  * The realm manager: read, check and edit realms files, talk to a running realms daemon as
- * `realmctl` does, run the daemon inside a program, and serve the control channel of a realm
+ * `realmctl` does, and serve the control channel of a realm
  * manager of your own.
  *
  * @example Read a realms file and ask a running daemon for status
@@ -49,7 +49,19 @@ export {
   type RealmManagerClientOptions,
   type RealmManagerStatus,
 } from "./lib/realms/client.ts";
-export type { RealmManagerStatusParameter, RealmStatusEntry } from "./lib/realms/wire.ts";
+export {
+  type PhaseCounts,
+  REALM_COMMANDS,
+  REALM_RC,
+  type RealmBatchResult,
+  REALMCMD,
+  type RealmCommand,
+  type RealmManagerStatusParameter,
+  type RealmReply,
+  type RealmRequest,
+  type RealmStatusEntry,
+  type RealmWireLimits,
+} from "./lib/realms/wire.ts";
 export { RealmError, type RealmErrorKind } from "./lib/realms/errors.ts";
 export {
   defaultRealmsFile,
@@ -58,19 +70,15 @@ export {
   type RealmStateDirOptions,
 } from "./lib/realms/paths.ts";
 
-// Running the daemon in a program, and serving a realm manager's control channel
-export {
-  REALMS_DAEMON_EXIT,
-  RealmsDaemon,
-  type RealmsDaemonOptions,
-  RealmsDaemonStartError,
-} from "./lib/realms/daemon.ts";
+// Serving the control channel of a realm manager of your own
 export {
   openRealmChannelServer,
+  type RealmChannelClientOptions,
   type RealmChannelRequest,
   type RealmChannelServer,
   type RealmChannelServerOptions,
   type RealmCommandHandler,
   type RealmHandlerResult,
 } from "./lib/realms/channel.ts";
+export { RealmCommandQueue, type RealmmgrOptions } from "./lib/realms/realmmgr.ts";
 export { VERSION } from "./lib/platform/version.ts";

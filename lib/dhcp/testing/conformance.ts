@@ -59,9 +59,13 @@ const CRW = DSVC_CREATE | RW;
 
 /** The module under test, as the framework opens it. */
 export interface ModuleUnderTest {
+  /** RESOURCE name of the module. */
   resource: string;
+  /** Container version (default the module's current). */
   conver?: number;
+  /** RESOURCE_CONFIG passed to the module. */
   config?: string;
+  /** Module directories to load it from. */
   moduleDirs?: string[];
   /** A location the module must call invalid (default: a regular file inside `dir`). */
   invalidLocation?(dir: string): string;
