@@ -21,7 +21,7 @@ export const SERVICE_PAGES: ReadonlyArray<{ page: string; title: string; command
 export function roff(text: string): string {
   return text.replace(/\\/g, "\\e").replace(/-/g, "\\-")
     .replace(
-      /[^\x00-\x7f]/gu,
+      /[^ -~\n\t]/gu,
       (c) => `\\[u${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, "0")}]`,
     )
     .split("\n")
