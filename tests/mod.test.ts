@@ -40,7 +40,8 @@ function moduleGraph(entry: string): string[] {
   const todo = [path.join(ROOT, entry)];
   for (let i = 0; i < todo.length && i < 5000; i++) {
     const f = todo[i] as string;
-    if (seen.has(f)) continue;
+    // A path named in a doc comment (`import … from "./mod.ts"`) need not exist.
+    if (seen.has(f) || !fs.existsSync(f)) continue;
     seen.add(f);
     todo.push(...relativeImports(f));
   }
