@@ -47,7 +47,8 @@ function formatItem(
 
 /** Help layout and output width for `cmd` (applied to every command of the tree). */
 export function configureHelpLayout(cmd: AnyCommand): void {
-  cmd.configureHelp({ formatItem, minWidthToWrap: 20 });
+  // Keep what a command configured itself (e.g. the daemon's own option list).
+  cmd.configureHelp({ formatItem, minWidthToWrap: 20, ...cmd.configureHelp() });
   cmd.configureOutput({
     getOutHelpWidth: () => helpWidth(process.stdout),
     getErrHelpWidth: () => helpWidth(process.stderr),

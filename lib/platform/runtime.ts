@@ -3,7 +3,6 @@
  * @internal
  * @module
  */
-import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -94,20 +93,19 @@ export function selfCommand(
   const name = runtimeName();
   if (name === "binary") return { command: process.execPath, args: [...args] };
   const root = sourceRoot() as string;
-  // From the sources cli/main.ts; in the npm package (built JavaScript) cli/main.js. Without
-  // read permission on the root (scoped Deno) neither is seen, and the sources are assumed.
-  const built = path.join(root, "cli", "main.js");
-  const main = fs.existsSync(built) ? built : path.join(root, "cli", "main.ts");
+  // From the sources cli/main.ts; in the npm package, built as this file is, cli/main.js.
+  const built = import.meta.url.endsWith(".js");
+  const main = path.join(root, "cli", built ? "main.js" : "main.ts");
   if (name === "deno") {
     const d = deno() as DenoLike;
-    const config = path.join(root, "deno.json");
     return {
       command: d.execPath(),
       args: [
         "run",
         "--quiet",
         "--no-prompt",
-        ...(fs.existsSync(config) ? [`--config=${config}`] : []),
+        // The npm package has no deno.json.
+        ...(built ? [] : [`--config=${path.join(root, "deno.json")}`]),
         ...denoPermissionFlags(permissions),
         main,
         ...args,
