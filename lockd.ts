@@ -44,7 +44,6 @@ export type {
   LockdWaiterStatus,
 } from "./lib/lockd/protocol.ts";
 
-// Where the per-user lock manager listens
-export { lockdSocketPath } from "./lib/lockd/daemon.ts";
+// Where the per-user lock manager lives (its socket is `<runDir>/lockd.sock`)
 export { defaultRunDir } from "./lib/platform/rundir.ts";
 export { VERSION } from "./lib/platform/version.ts";

@@ -1,7 +1,6 @@
 /**
  * The realm manager: read, check and edit realms files, talk to a running realms daemon as
- * `realmctl` does, and serve the control channel of a realm
- * manager of your own.
+ * `realmctl` does, and serve the control channel of a realm manager of your own.
  *
  * @example Read a realms file and ask a running daemon for status
  * ```ts

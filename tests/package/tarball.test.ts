@@ -126,4 +126,13 @@ test("the packed tarball installs offline into a fresh project and works from No
     timeout: 60_000,
   });
   assert.deepEqual(JSON.parse(viaDeno.stdout), expected, viaDeno.stderr);
+
+  // The package's command, also through a link named after an upstream tool.
+  const main = path.join(proj, "node_modules", "steward", "dist", "npm", "cli", "main.js");
+  const version = await run(NODE, [main, "--version"], { cwd: proj, timeout: 60_000 });
+  assert.match(version.stdout, new RegExp(`^steward ${expected.version}\n`));
+  fs.symlinkSync(main, path.join(proj, "lsrealm"));
+  fs.writeFileSync(path.join(proj, "r.realm"), 'realm "a"\n\tstate "active"\n\tmanager "m"\n');
+  const lsrealm = await run(NODE, [path.join(proj, "lsrealm"), "r.realm"], { cwd: proj });
+  assert.match(lsrealm.stdout, /^a\s+active$/m);
 });
