@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCommit } from "./commit.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const out = path.join(root, "dist", "npm");
@@ -37,5 +38,11 @@ for (const file of fs.readdirSync(out, { recursive: true, encoding: "utf8" })) {
   const text = fs.readFileSync(p, "utf8");
   fs.writeFileSync(p, text.replace(/((?:from|import)\s*\(?\s*")(\.\.?\/[^"]+)\.ts"/g, '$1$2.js"'));
 }
+// The commit for `steward --version`, as esbuild's define gives it to the binary.
+const versionJs = path.join(out, "cli", "version.js");
+const before = fs.readFileSync(versionJs, "utf8");
+const after = before.replace(/\bSTEWARD_COMMIT\b/g, JSON.stringify(buildCommit(root)));
+if (after === before) throw new Error(`build-lib: no STEWARD_COMMIT in ${versionJs}`);
+fs.writeFileSync(versionJs, after);
 fs.chmodSync(path.join(out, "cli", "main.js"), 0o755);
 process.stderr.write("build-lib: done\n");

@@ -12,6 +12,7 @@ import * as esbuild from "esbuild";
 import { completionScript, SHELLS } from "../cli/completion.ts";
 import { manPages } from "../cli/man.ts";
 import { buildProgram } from "../cli/program.ts";
+import { buildCommit } from "./commit.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
@@ -22,23 +23,6 @@ const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
 
 function step(msg: string): void {
   process.stderr.write(`build: ${msg}\n`);
-}
-
-/** The commit being built, with "-dirty" when the work tree has changes; "unknown" outside git. */
-function commit(): string {
-  try {
-    const git = (args: string[]) =>
-      execFileSync("git", args, {
-        cwd: root,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "ignore"],
-      })
-        .trim();
-    const head = git(["rev-parse", "--short=12", "HEAD"]);
-    return git(["status", "--porcelain", "--untracked-files=no"]) === "" ? head : `${head}-dirty`;
-  } catch {
-    return "unknown";
-  }
 }
 
 fs.mkdirSync(dist, { recursive: true });
@@ -70,7 +54,7 @@ await esbuild.build({
   legalComments: "inline",
   define: {
     STEWARD_BUNDLED: "true",
-    STEWARD_COMMIT: JSON.stringify(commit()),
+    STEWARD_COMMIT: JSON.stringify(buildCommit(root)),
     "import.meta.url": "undefined",
   },
   logLevel: "warning",
