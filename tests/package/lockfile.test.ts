@@ -29,9 +29,12 @@ test("the lock file has an entry for every dependency, optional platform binarie
     for (const name of Object.keys(deps)) {
       // npm looks a dependency up in node_modules/ beside the package, then in each one further out.
       const candidates: string[] = [];
-      for (let base = where;; base = base.replace(/\/?node_modules\/(@[^/]+\/)?[^/]+$/, "")) {
+      let base = where;
+      for (let depth = 0; depth < 64; depth++) {
         candidates.push(`${base}${base ? "/" : ""}node_modules/${name}`);
-        if (base === "") break;
+        const outer = base.replace(/\/?node_modules\/(@[^/]+\/)?[^/]+$/, "");
+        if (base === "" || outer === base) break;
+        base = outer;
       }
       if (!candidates.some((c) => lock.packages[c])) {
         missing.push(`${where || "(root)"} -> ${name}`);
