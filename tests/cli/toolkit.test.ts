@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { MULTICALL } from "../../cli/multicall.ts";
+import { LockClient } from "../../lib/lockd/client.ts";
 import { buildProgram } from "../../cli/program.ts";
 import { allNodes, commandTree } from "../../cli/tree.ts";
 import { BINARY, requireBinary, ROOT, runSteward, symlink, tempDir } from "../helpers.ts";
@@ -62,7 +63,18 @@ describe("the multi-call binary", () => {
       assert.equal(fs.readlinkSync(path.join(bin, tool)), BINARY, tool);
     }
     const realms = path.join(ROOT, "examples", "realms", "example.realm");
-    const env = { STEWARD_DHCPSVC_CONF: path.join(ROOT, "examples", "dhcp", "dhcpsvc.conf") };
+    // A copy of examples/dhcp: the tools lock the store (a lock file beside the containers).
+    for (
+      const f of ["dhcpsvc.conf", "var-dhcp/SUNWfiles1_dhcptab", "var-dhcp/SUNWfiles1_192_168_10_0"]
+    ) {
+      fs.mkdirSync(path.dirname(path.join(tmp.path, "dhcp", f)), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, "examples", "dhcp", f), path.join(tmp.path, "dhcp", f));
+    }
+    const env = {
+      STEWARD_DHCPSVC_CONF: path.join(tmp.path, "dhcp", "dhcpsvc.conf"),
+      STEWARD_RUN_DIR: path.join(tmp.path, "run"),
+    };
+    fs.mkdirSync(env.STEWARD_RUN_DIR, { mode: 0o700 });
     const cases: Array<[string, string[]]> = [
       ["lsrealm", [realms]],
       ["realmchk", [realms]],
@@ -71,12 +83,19 @@ describe("the multi-call binary", () => {
       ["realmctl", ["-help"]],
       ["dtrealms", ["-help"]],
     ];
-    for (const [tool, args] of cases) {
-      const sub = MULTICALL[tool] as readonly string[];
-      const viaLink = await runFile(path.join(bin, tool), args, env);
-      const direct = await runFile(BINARY, [...sub, ...args], env);
-      assert.deepEqual(viaLink, direct, tool);
-      assert.notEqual(viaLink.stdout + viaLink.stderr, "", `${tool} printed nothing`);
+    try {
+      for (const [tool, args] of cases) {
+        const sub = MULTICALL[tool] as readonly string[];
+        const viaLink = await runFile(path.join(bin, tool), args, env);
+        const direct = await runFile(BINARY, [...sub, ...args], env);
+        assert.deepEqual(viaLink, direct, tool);
+        assert.notEqual(viaLink.stdout + viaLink.stderr, "", `${tool} printed nothing`);
+      }
+    } finally {
+      // The dhcp tools started a lock manager in the private run directory.
+      const locks = new LockClient({ runDir: env.STEWARD_RUN_DIR, autoStart: false });
+      await locks.stopDaemon().catch(() => {});
+      locks.close();
     }
     const lsrealm = await runFile(path.join(bin, "lsrealm"), [realms]);
     assert.match(lsrealm.stdout, /^alpha\s+active$/m);

@@ -11,6 +11,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
+import { LockClient } from "../../lib/lockd/client.ts";
 import { isDeno } from "../../lib/platform/runtime.ts";
 import { ROOT, tempDir } from "../helpers.ts";
 
@@ -119,13 +120,23 @@ test("the packed tarball installs offline into a fresh project and works from No
     realms: ["a"],
     entries: true,
   };
-  const viaNode = await run(NODE, ["use.ts"], { cwd: proj, timeout: 60_000 });
-  assert.deepEqual(JSON.parse(viaNode.stdout), expected, viaNode.stderr);
-  const viaDeno = await run(DENO, ["run", "--quiet", "--allow-all", "use.ts"], {
-    cwd: proj,
-    timeout: 60_000,
-  });
-  assert.deepEqual(JSON.parse(viaDeno.stdout), expected, viaDeno.stderr);
+  // The dhcp store starts its own lock manager: in the project's run directory too.
+  const runDir = path.join(proj, "run");
+  const runEnv = { ...process.env, STEWARD_RUN_DIR: runDir };
+  try {
+    const viaNode = await run(NODE, ["use.ts"], { cwd: proj, env: runEnv, timeout: 60_000 });
+    assert.deepEqual(JSON.parse(viaNode.stdout), expected, viaNode.stderr);
+    const viaDeno = await run(DENO, ["run", "--quiet", "--allow-all", "use.ts"], {
+      cwd: proj,
+      env: runEnv,
+      timeout: 60_000,
+    });
+    assert.deepEqual(JSON.parse(viaDeno.stdout), expected, viaDeno.stderr);
+  } finally {
+    const locks = new LockClient({ runDir, autoStart: false });
+    await locks.stopDaemon().catch(() => {});
+    locks.close();
+  }
 
   // The package's command, also through a link named after an upstream tool.
   const main = path.join(proj, "node_modules", "steward", "dist", "npm", "cli", "main.js");
