@@ -60,6 +60,16 @@ describe("printing", () => {
     assert.equal(written, "alpha\t7\nb\t1234\n");
   });
 
+  test("off a terminal a row whose last fields are empty has no trailing tabs", () => {
+    fakeStdout(false);
+    printTable([{ a: "x", b: "", c: "" }, { a: "y", b: "", c: "z" }], [
+      { header: "A", value: (r: { a: string }) => r.a },
+      { header: "B", value: (r: { b: string }) => r.b },
+      { header: "C", value: (r: { c: string }) => r.c },
+    ]);
+    assert.equal(written, "x\ny\t\tz\n");
+  });
+
   test("NO_COLOR turns colour off even on a terminal, and FORCE_COLOR turns it on off one", () => {
     fakeStdout(true);
     process.env.NO_COLOR = "1";
