@@ -62,10 +62,12 @@ describe("printing", () => {
 
   test("off a terminal a row whose last fields are empty has no trailing tabs", () => {
     fakeStdout(false);
-    printTable([{ a: "x", b: "", c: "" }, { a: "y", b: "", c: "z" }], [
-      { header: "A", value: (r: { a: string }) => r.a },
-      { header: "B", value: (r: { b: string }) => r.b },
-      { header: "C", value: (r: { c: string }) => r.c },
+    type Row = { a: string; b: string; c: string };
+    const rows3: Row[] = [{ a: "x", b: "", c: "" }, { a: "y", b: "", c: "z" }];
+    printTable(rows3, [
+      { header: "A", value: (r: Row) => r.a },
+      { header: "B", value: (r: Row) => r.b },
+      { header: "C", value: (r: Row) => r.c },
     ]);
     assert.equal(written, "x\ny\t\tz\n");
   });
