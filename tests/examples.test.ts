@@ -1,5 +1,6 @@
 /**
- * The `@module` example of every entry point, as a user copies it: extracted from the doc,
+ * The `@module` example of every entry point, and the README's library example, as a user
+ * copies them: extracted from the doc,
  * its `@steward/steward…` imports pointed at the local entry points, type-checked with
  * `deno check`, and run under Node and under Deno against a private lock manager, a copy of
  * examples/dhcp and a running realms daemon.
@@ -27,14 +28,17 @@ const ENTRIES: Record<string, string> = {
   "@steward/steward": "mod.ts",
 };
 
-/** The ```ts blocks of the file's opening doc comment, imports pointed at `ROOT`. */
+/**
+ * The ```ts blocks of the file's opening doc comment (of the whole file, for Markdown), imports
+ * of the package (`@steward/steward…` as on JSR, `steward…` as on npm) pointed at `ROOT`.
+ */
 function examples(file: string): string[] {
   const text = fs.readFileSync(path.join(ROOT, file), "utf8");
-  const doc = (/^\/\*\*([\s\S]*?)\*\//.exec(text)?.[1] ?? "").split("\n")
-    .map((l) => l.replace(/^\s*\* ?/, "")).join("\n");
+  const doc = file.endsWith(".md") ? text : (/^\/\*\*([\s\S]*?)\*\//.exec(text)?.[1] ?? "")
+    .split("\n").map((l) => l.replace(/^\s*\* ?/, "")).join("\n");
   return [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) =>
-    (m[1] as string).replace(/"(@steward\/steward(?:\/[a-z/]+)?)"/g, (_, spec: string) => {
-      const target = ENTRIES[spec];
+    (m[1] as string).replace(/"((?:@steward\/)?steward(?:\/[a-z/]+)?)"/g, (_, spec: string) => {
+      const target = ENTRIES[spec.replace(/^steward/, "@steward/steward")];
       assert.ok(target, `${file}: unknown import ${spec}`);
       return JSON.stringify(pathToFileURL(path.join(ROOT, target)).href);
     })
@@ -47,11 +51,11 @@ test("every entry point's examples type-check, and the main tasks run on Node an
 }, async () => {
   using tmp = tempDir("examples");
   const files: Record<string, string> = {};
-  for (const entry of new Set(Object.values(ENTRIES))) {
+  for (const entry of [...new Set(Object.values(ENTRIES)), "README.md"]) {
     const blocks = examples(entry);
     assert.ok(blocks.length > 0, `${entry} has no example`);
     blocks.forEach((code, i) => {
-      const f = path.join(tmp.path, `${entry.replace(/\.ts$/, "")}-${i}.ts`);
+      const f = path.join(tmp.path, `${entry.replace(/\.(ts|md)$/, "")}-${i}.ts`);
       fs.writeFileSync(f, code);
       files[`${entry}#${i}`] = f;
     });
@@ -100,6 +104,7 @@ test("every entry point's examples type-check, and the main tasks run on Node an
         /holding backup\/nightly \(exclusive\)\nlock manager pid \d+, 0 lock\(s\) held/,
       );
       assert.match(await out("mod.ts#0"), /holding backup\/nightly/);
+      assert.equal(await out("README.md#0"), "");
       assert.equal(
         await out("dhcp.ts#0"),
         "192.168.10.20 01080020ABCDEF dhcpsrv office printer\n".repeat(2),
