@@ -1,8 +1,7 @@
 /**
  * The `@module` example of every entry point, and the README's library example, as a user
- * copies them: extracted from the doc,
- * its `@steward/steward…` imports pointed at the local entry points, type-checked with
- * `deno check`, and run under Node and under Deno against a private lock manager, a copy of
+ * copies them: extracted from the doc, the package's imports pointed at the local entry points,
+ * type-checked with `deno check`, and run under Node and under Deno against a private lock manager, a copy of
  * examples/dhcp and a running realms daemon.
  */
 import { test } from "node:test";
