@@ -46,12 +46,13 @@ export interface Column<T> {
 
 /**
  * Print rows: on a terminal an aligned table with a bold header; otherwise one line per row with
- * tab-separated fields and no header, for scripts.
+ * tab-separated fields and no header, for scripts. Empty last fields leave no trailing tabs
+ * (`cut -f` and `awk -F'\t'` read a missing field as empty all the same).
  */
 export function printTable<T>(rows: readonly T[], columns: readonly Column<T>[]): void {
   const cells = rows.map((r) => columns.map((c) => c.value(r)));
   if (!stdoutIsTty()) {
-    for (const line of cells) println(line.join("\t"));
+    for (const line of cells) println(line.join("\t").replace(/\t+$/, ""));
     return;
   }
   const widths = columns.map((c, i) =>

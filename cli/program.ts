@@ -4,8 +4,11 @@
  * @module
  */
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { VERSION } from "../lib/platform/version.ts";
+import { registerCompletion } from "./completion.ts";
 import { CliError, EXIT } from "./errors.ts";
+import { configureHelpLayout, guardUnknownSubcommand, registerHelp } from "./help.ts";
+import { registerInstallLinks } from "./links.ts";
+import { versionText } from "./version.ts";
 import { registerDhcp } from "./dhcp.ts";
 import { registerLock } from "./lock.ts";
 import { registerLockd } from "./lockd.ts";
@@ -16,6 +19,8 @@ import { registerRealms } from "./realms.ts";
 export type AnyCommand = Command<any, any, any>;
 
 function applyCommon(cmd: AnyCommand): void {
+  configureHelpLayout(cmd);
+  guardUnknownSubcommand(cmd);
   cmd.exitOverride();
   cmd.showHelpAfterError(`(run '${fullName(cmd)} --help' for usage)`);
   cmd.configureOutput({
@@ -39,7 +44,11 @@ export function buildProgram(): Command {
       "Supervised realms, a DHCP data store and a lock manager for server administrators.\n" +
         "Exit codes: 0 success, 1 failure, 2 usage error; some commands add their own (see docs/cli.md).",
     )
-    .version(VERSION, "-V, --version", "print the version and exit")
+    .version(
+      versionText(),
+      "-V, --version",
+      "print the version, the Node version inside and the commit",
+    )
     .helpOption("-h, --help", "show help for a command")
     .helpCommand(false)
     // Root options only before the group: upstream-compatible commands take `-Version` etc.
@@ -49,6 +58,9 @@ export function buildProgram(): Command {
   registerDhcp(program);
   registerLockd(program);
   registerLock(program);
+  registerHelp(program);
+  registerCompletion(program);
+  registerInstallLinks(program);
   applyCommon(program);
   return program;
 }

@@ -445,6 +445,7 @@ function registerTools(realms: Command): void {
     .allowUnknownOption()
     .allowExcessArguments()
     .argument("[options...]", "realmctl options")
+    .usage("[realmctl options...]")
     .action(async (args) => {
       process.exitCode = await runRealmctl(args, { io: stdio, version: VERSION });
     });

@@ -1,6 +1,7 @@
 /**
  * Builds dist/steward: an esbuild bundle of cli/main.ts made into a Node single-executable
- * application (a stripped copy of the pinned Node 24 binary with the bundle injected).
+ * application (a stripped copy of the pinned Node 24 binary with the bundle injected), and
+ * from the command tree the man pages (dist/man/) and shell completions (dist/completion/).
  * Usage: node scripts/build.ts [--bundle-only]
  */
 import { execFileSync } from "node:child_process";
@@ -8,6 +9,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
+import { completionScript, SHELLS } from "../cli/completion.ts";
+import { manPages } from "../cli/man.ts";
+import { buildProgram } from "../cli/program.ts";
+import { buildCommit } from "./commit.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = path.join(root, "dist");
@@ -21,6 +26,22 @@ function step(msg: string): void {
 }
 
 fs.mkdirSync(dist, { recursive: true });
+step("writing man pages and shell completions");
+const program = buildProgram();
+fs.rmSync(path.join(dist, "man"), { recursive: true, force: true });
+fs.mkdirSync(path.join(dist, "man"), { recursive: true });
+for (const page of manPages(program)) {
+  fs.writeFileSync(path.join(dist, "man", page.file), page.text);
+}
+fs.mkdirSync(path.join(dist, "completion"), { recursive: true });
+const completionFile = { bash: "steward.bash", zsh: "_steward", fish: "steward.fish" } as const;
+for (const shell of SHELLS) {
+  fs.writeFileSync(
+    path.join(dist, "completion", completionFile[shell]),
+    completionScript(program, shell),
+  );
+}
+
 step("bundling cli/main.ts");
 await esbuild.build({
   entryPoints: [path.join(root, "cli", "main.ts")],
@@ -31,7 +52,11 @@ await esbuild.build({
   target: "node24",
   minifySyntax: true,
   legalComments: "inline",
-  define: { STEWARD_BUNDLED: "true", "import.meta.url": "undefined" },
+  define: {
+    STEWARD_BUNDLED: "true",
+    STEWARD_COMMIT: JSON.stringify(buildCommit(root)),
+    "import.meta.url": "undefined",
+  },
   logLevel: "warning",
 });
 if (process.argv.includes("--bundle-only")) process.exit(0);

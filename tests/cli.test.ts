@@ -19,7 +19,10 @@ describe("the built binary", () => {
     requireBinary();
     const r = await runSteward(["--version"], { via: "binary" });
     assert.equal(r.code, 0);
-    assert.equal(r.stdout.trim(), VERSION);
+    const [version, node, commit] = r.stdout.trim().split("\n");
+    assert.equal(version, `steward ${VERSION}`);
+    assert.match(node ?? "", /^Node v24\.\d+\.\d+ \(inside the binary\)$/);
+    assert.match(commit ?? "", /^commit ([0-9a-f]{12}(-dirty)?|unknown)$/);
   });
 
   test("exits 2 with one line and a usage hint on an unknown option", async () => {

@@ -86,6 +86,7 @@ export class DhcpsvcConf {
   /** The lines, in file order. */
   readonly lines: DhcpsvcConfLine[];
 
+  /** A configuration of `lines` (empty by default). */
   constructor(lines: DhcpsvcConfLine[] = []) {
     this.lines = lines;
   }
@@ -129,6 +130,7 @@ export class DhcpsvcConf {
     return new DhcpsvcConf(lines);
   }
 
+  /** The parameter line for `key`, case-insensitive. */
   private find(key: string): (DhcpsvcConfLine & { kind: "param" }) | undefined {
     const k = key.toUpperCase();
     for (const l of this.lines) if (l.kind === "param" && l.key.toUpperCase() === k) return l;

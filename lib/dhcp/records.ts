@@ -143,12 +143,19 @@ export function makeDtRec(key: string, type: DtType, value: string): DtRec {
 
 /** Fields of {@link makeDnRec}; the client ID may be bytes or hex. */
 export interface DnRecInit {
+  /** Client identifier, bytes or hex (default empty). */
   cid?: Uint8Array | string;
+  /** DN_F* flags (default 0). */
   flags?: number;
+  /** Client IP address, number or dotted. */
   cip: number | string;
+  /** Server IP address, number or dotted (default 0). */
   sip?: number | string;
+  /** Lease expiry in seconds since the epoch (default 0). */
   lease?: number;
+  /** Macro name (default empty). */
   macro?: string;
+  /** Comment (default empty). */
   comment?: string;
 }
 

@@ -99,11 +99,13 @@ export function isDsvcCode(n: unknown): n is DsvcCode {
  * then the detail after a colon ("Update collision: record 10.0.0.5 changed since it was read").
  */
 export class DsvcError extends Error {
+  /** The error class name. */
   override name = "DsvcError";
   /** The DSVC_* number. */
   readonly code: DsvcCode;
   /** The detail given when the error was raised, if any. */
   readonly detail: string | undefined;
+  /** An error with a DSVC_* `code` and an optional detail after the upstream message. */
   constructor(code: DsvcCode, detail?: string, options?: { cause?: unknown }) {
     super(detail ? `${dsvcErrmsg(code)}: ${detail}` : dsvcErrmsg(code), options);
     this.code = code;
@@ -171,9 +173,11 @@ export type DtType = "s" | "m";
  * assigns: 0 in a record that was never stored.
  */
 export interface DtRec {
+  /** Update signature (set by the store). */
   sig: bigint;
   /** Macro or symbol name, at most 128 characters. */
   key: string;
+  /** DT_SYMBOL or DT_MACRO. */
   type: DtType;
   /** The definition; any length. */
   value: string;
@@ -185,12 +189,17 @@ export interface DtRec {
  * permanent). The client ID is binary: 1..64 bytes ("00" in text = the one byte 0x00 = free).
  */
 export interface DnRec {
+  /** Update signature (set by the store). */
   sig: bigint;
+  /** Client identifier (empty for an unassigned address). */
   cid: Uint8Array;
   /** DN_F* bits, within DN_FALL. */
   flags: number;
+  /** Client IP address, host order. */
   cip: number;
+  /** Server IP address, host order. */
   sip: number;
+  /** Lease expiry, seconds since the epoch (DHCP_PERM: permanent). */
   lease: number;
   /** At most 128 characters. */
   macro: string;
@@ -301,12 +310,15 @@ export interface LookupResult<R> {
 
 /** What the framework passes to a module's lookup: the query, its target and the rules. */
 export interface ModuleLookup<R> {
+  /** The query bits (DT_Q… or DN_Q… constants). */
   query: Query;
   /** Holds at least every field the query selects. */
   target: R;
+  /** Accept what was found if the scan could not finish. */
   partial: boolean;
   /** -1 = unlimited. Never 0 (the framework answers that itself). */
   count: number;
+  /** Only count the matches. */
   countOnly: boolean;
 }
 
@@ -348,6 +360,7 @@ export interface DsvcModule {
   readonly conver: number;
   /** DSVC_SYNCH_NONE, DSVC_SYNCH_DSVCD, or DSVC_SYNCH_DSVCD | DSVC_SYNCH_CROSSHOST. */
   readonly synchtype: number;
+  /** What the configuration wizard shows about the module. */
   readonly description: ModuleDescription;
 
   /** Called with RESOURCE_CONFIG (undefined when unset) before any other call; throw DSVC_MODULE_CFG_ERR to refuse. */
@@ -364,23 +377,36 @@ export interface DsvcModule {
 
   /** ["dhcptab"] or [] . */
   listDt(location: string): Promise<string[]>;
+  /** Open the dhcptab at `location` with DSVC_* `flags`. */
   openDt(location: string, flags: number): Promise<ModuleHandle>;
+  /** Close a dhcptab handle. */
   closeDt(handle: ModuleHandle): Promise<void>;
+  /** Remove the dhcptab at `location`. */
   removeDt(location: string): Promise<void>;
+  /** Records of the dhcptab matching the request. */
   lookupDt(handle: ModuleHandle, request: ModuleLookup<DtRec>): Promise<LookupResult<DtRec>>;
+  /** Add a dhcptab record. */
   addDt(handle: ModuleHandle, newp: DtRec): Promise<void>;
+  /** Replace `origp` (same key and signature) by `newp`. */
   modifyDt(handle: ModuleHandle, origp: DtRec, newp: DtRec): Promise<void>;
+  /** Delete a dhcptab record. */
   deleteDt(handle: ModuleHandle, dtp: DtRec): Promise<void>;
 
   /** Dotted network addresses of the network containers, e.g. ["10.0.0.0"]. */
   listDn(location: string): Promise<string[]>;
   /** `net` and `mask` are host-order numbers. */
   openDn(location: string, flags: number, net: number, mask: number): Promise<ModuleHandle>;
+  /** Close a network table handle. */
   closeDn(handle: ModuleHandle): Promise<void>;
+  /** Remove the table of network `net` at `location`. */
   removeDn(location: string, net: number): Promise<void>;
+  /** Records of a network table matching the request. */
   lookupDn(handle: ModuleHandle, request: ModuleLookup<DnRec>): Promise<LookupResult<DnRec>>;
+  /** Add a network record. */
   addDn(handle: ModuleHandle, newp: DnRec): Promise<void>;
+  /** Replace `origp` (same address and signature) by `newp`. */
   modifyDn(handle: ModuleHandle, origp: DnRec, newp: DnRec): Promise<void>;
+  /** Delete a network record. */
   deleteDn(handle: ModuleHandle, dnp: DnRec): Promise<void>;
   /**
    * Optional: make the updates acknowledged through `handle` durable. The framework calls it

@@ -31,6 +31,7 @@ export type SyncMode = "shared" | "exclusive";
 
 /** A granted lock. */
 export interface SyncLock {
+  /** Release the lock. */
   release(): Promise<void>;
   /**
    * Resolve only while the lock is still held (a lock-manager round trip for `LockClient`);
@@ -54,6 +55,7 @@ export interface Synchronizer {
     name: string,
     options: { mode: SyncMode; nonblock?: boolean; crosshost?: boolean },
   ): Promise<SyncLock>;
+  /** Close the synchronizer's connections. */
   close(): void;
 }
 
@@ -61,9 +63,11 @@ export interface Synchronizer {
 export interface DhcpLockdSettings {
   /** Run directory of lockd (socket `<runDir>/lockd.sock`); default defaultRunDir(). */
   runDir?: string;
+  /** lockd's socket; default `<runDir>/lockd.sock`. */
   socketPath?: string;
   /** Start lockd on demand (default true). */
   autoStart?: boolean;
+  /** Idle minutes of a lockd the framework starts. */
   idleMinutes?: number;
 }
 
@@ -86,6 +90,7 @@ export interface DhcpStoreOptions {
 
 /** A module as found by discovery. */
 export interface DsvcModuleInfo {
+  /** The module's RESOURCE name. */
   name: string;
   /** Container versions available, ascending. */
   versions: number[];
@@ -93,7 +98,9 @@ export interface DsvcModuleInfo {
   current: number;
   /** "builtin" or the module file's absolute path (of the current version). */
   source: string;
+  /** Its DSVC_SYNCH_* synchronization type. */
   synchtype: number;
+  /** What the configuration wizard shows about it. */
   description: ModuleDescription;
   /** Why a module file could not be loaded (the other fields are then best effort). */
   error?: string;
@@ -101,9 +108,13 @@ export interface DsvcModuleInfo {
 
 /** A module loaded, version-checked and configured for one store. */
 export interface LoadedDsvcModule {
+  /** The module object. */
   readonly module: DsvcModule;
+  /** Its RESOURCE name. */
   readonly name: string;
+  /** The container version in use. */
   readonly conver: number;
+  /** "builtin" or the module file's absolute path. */
   readonly source: string;
 }
 
@@ -152,6 +163,7 @@ export interface RemoveOptions {
 export interface DhcpStore extends AsyncDisposable {
   /** The datastore with its container version resolved. */
   readonly datastore: Readonly<Required<Omit<Datastore, "config">>> & { config?: string };
+  /** The module serving this store. */
   readonly module: LoadedDsvcModule;
   /** The canonical location used in lock names. */
   readonly loctoken: string;
@@ -177,7 +189,9 @@ export interface DhcpStore extends AsyncDisposable {
   listDhcptab(): Promise<string[]>;
   /** Dotted networks of the network containers. */
   listNetworks(): Promise<string[]>;
+  /** Open the dhcptab with DSVC_* `flags`. */
   openDhcptab(flags: number): Promise<DtContainer>;
+  /** Open the table of `network` (dotted address) with DSVC_* `flags`. */
   openNetwork(network: string, flags: number, options?: OpenNetworkOptions): Promise<DnContainer>;
   /** Remove the dhcptab, after any update in progress on it (BUSY instead of waiting with `nonblock`). */
   removeDhcptab(options?: RemoveOptions): Promise<void>;

@@ -6,6 +6,7 @@
  * @module
  */
 import fs from "node:fs";
+import path from "node:path";
 import { LockClient } from "../lockd/client.ts";
 import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "./conf.ts";
 import { loadModule } from "./modules.ts";
@@ -450,21 +451,47 @@ export async function openStore(ds: Datastore, options: DhcpStoreOptions = {}): 
   );
 }
 
-/** Open the datastore a dhcpsvc.conf names (default /etc/inet/dhcpsvc.conf). */
+/** Environment variable naming the dhcpsvc.conf to use, as the command line honours it. */
+export const DHCPSVC_CONF_ENV = "STEWARD_DHCPSVC_CONF";
+
+/** The dhcpsvc.conf path: `confFile`, else $STEWARD_DHCPSVC_CONF, else /etc/inet/dhcpsvc.conf. */
+export function configuredConfFile(confFile?: string): string {
+  if (confFile !== undefined) return confFile;
+  let env: string | undefined;
+  try {
+    env = process.env[DHCPSVC_CONF_ENV];
+  } catch {
+    // Deno without --allow-env: the default applies, as with the variable unset.
+  }
+  return env !== undefined && env !== "" ? path.resolve(env) : DHCPSVC_CONF_FILE;
+}
+
+/**
+ * Open the datastore a dhcpsvc.conf names: `confFile`, else $STEWARD_DHCPSVC_CONF, else
+ * /etc/inet/dhcpsvc.conf. A missing file is DSVC_BAD_RESOURCE "No dhcpsvc.conf at …".
+ */
 export async function openConfiguredStore(
   options: DhcpStoreOptions & { confFile?: string } = {},
 ): Promise<DhcpStore> {
-  const file = options.confFile ?? DHCPSVC_CONF_FILE;
+  const file = configuredConfFile(options.confFile);
   let conf;
   try {
     conf = await readDhcpsvcConf(file);
   } catch (e) {
     if (e instanceof DsvcError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new DsvcError(
-      code === "ENOENT" ? DSVC.BAD_RESOURCE : DSVC.ACCESS,
-      `cannot read ${file}: ${(e as Error).message}`,
-    );
+    if (code === "ENOENT") {
+      const missing =
+        `No dhcpsvc.conf at ${file} (set $${DHCPSVC_CONF_ENV} or run 'steward dhcp config')`;
+      const err = new DsvcError(DSVC.BAD_RESOURCE, missing);
+      // The file, not its RESOURCE line, is what is missing: say only that.
+      err.message = missing;
+      throw err;
+    }
+    throw new DsvcError(DSVC.ACCESS, `cannot read ${file}: ${(e as Error).message}`);
   }
-  return openStore(datastoreFromConf(conf), options);
+  const ds = datastoreFromConf(conf);
+  // As the command line does: a PATH starting with ./ or ../ is taken from the file's directory.
+  if (/^\.\.?\//.test(ds.location)) ds.location = path.resolve(path.dirname(file), ds.location);
+  return openStore(ds, options);
 }

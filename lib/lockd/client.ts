@@ -38,8 +38,11 @@ export type LockErrorCode =
 
 /** The lock manager's error, with its code. */
 export class LockError extends Error {
+  /** The error class name. */
   override name = "LockError";
+  /** What went wrong, as a code a program can test. */
   readonly code: LockErrorCode;
+  /** An error with `code` and a sentence-case message. */
   constructor(code: LockErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
@@ -81,7 +84,9 @@ export interface AcquireOptions {
 
 /** A held lock. `await using` releases it at the end of the block. */
 export interface LockHandle extends AsyncDisposable {
+  /** The lock's name. */
   readonly name: string;
+  /** Whether the lock is held shared or exclusive. */
   readonly mode: LockMode;
   /**
    * False once released, or once the connection to the lock manager that granted the lock is
@@ -105,7 +110,9 @@ export interface LockHandle extends AsyncDisposable {
  * client's own `disconnected` notice when the connection is lost (every lock it held is gone).
  */
 export interface LockdEvent {
+  /** What happened, e.g. `started` or `lost`. */
   event: string;
+  /** Details of the event. */
   [key: string]: unknown;
 }
 
@@ -326,8 +333,10 @@ class Handle implements LockHandle {
  * A connection to the lock manager. Locks it holds are released by the daemon when the
  * connection closes, including when this process dies.
  */
-export class LockClient {
+export class LockClient implements AsyncDisposable {
+  /** The socket this client talks to. */
   readonly socketPath: string;
+  /** The run directory holding the socket. */
   readonly runDir: string;
   #autoStart: boolean;
   #idleMinutes: number | undefined;
@@ -337,6 +346,7 @@ export class LockClient {
   #closed = false;
   #mine = new Set<Session>();
 
+  /** A client; connects (and starts the lock manager if needed) on first use. */
   constructor(options: LockClientOptions = {}) {
     // With only a socket path, its directory is the run directory (and no env is read).
     this.runDir = options.runDir ??
@@ -488,6 +498,12 @@ export class LockClient {
     for (const s of this.#mine) s.conn.close("closed by client");
     this.#mine.clear();
     this.#session = undefined;
+  }
+
+  /** Close, so that `await using` ends the client with its block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
   }
 
   #connect(signal: AbortSignal | undefined): Promise<Session> {

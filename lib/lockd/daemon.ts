@@ -52,7 +52,7 @@ export interface LockDaemonOptions {
 export type LockdStopReason = "idle" | "signal" | "request";
 
 /** A running lock manager. */
-export class LockDaemon {
+export class LockDaemon implements AsyncDisposable {
   readonly socketPath: string;
   readonly runDir: string;
   readonly idleMinutes: number;
@@ -213,6 +213,11 @@ export class LockDaemon {
       }
     }, every);
     this.#idleTimer.unref?.();
+  }
+
+  /** Stop as by request, so that `await using` ends the daemon with its block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop("request");
   }
 
   /** Stop: no new connections, socket removed, every connection told and closed. */

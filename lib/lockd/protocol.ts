@@ -96,6 +96,7 @@ export const LOCKD_OPS = ["hello", "lock", "unlock", "cancel", "status", "ping",
 export interface LockdHolderStatus {
   /** The grant id (the unlock token). */
   lock: number;
+  /** Process id of the holder, when the client said it. */
   pid: number | null;
   /** ISO 8601 time the lock was granted. */
   since: string;
@@ -103,7 +104,9 @@ export interface LockdHolderStatus {
 
 /** A waiter in a status reply. */
 export interface LockdWaiterStatus {
+  /** Process id of the waiter, when the client said it. */
   pid: number | null;
+  /** The mode it waits for. */
   mode: LockMode;
   /** ISO 8601 time the request was queued. */
   since: string;
@@ -111,24 +114,35 @@ export interface LockdWaiterStatus {
 
 /** One lock in a status reply. */
 export interface LockdLockStatus {
+  /** The lock's name. */
   name: string;
+  /** The mode it is held in, or null while only waited for. */
   mode: LockMode | null;
+  /** Who holds it. */
   holders: LockdHolderStatus[];
+  /** Who waits for it, in queue order. */
   waiters: LockdWaiterStatus[];
 }
 
 /** The daemon's answer to `status`. */
 export interface LockdStatus {
+  /** Process id of the lock manager. */
   pid: number;
+  /** steward version of the lock manager. */
   version: string;
+  /** Wire protocol version. */
   protocol: number;
+  /** Socket path it listens on. */
   socket: string;
+  /** When it started (ISO 8601). */
   startedAt: string;
   /** Minutes without locks or waiters before the daemon exits; 0 = never. */
   idleMinutes: number;
   /** What the daemon runs on: "node", "deno" or "binary". */
   runtime: string;
+  /** Connections open now. */
   connections: number;
+  /** Every lock held or waited for. */
   locks: LockdLockStatus[];
 }
 

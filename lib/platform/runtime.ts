@@ -95,7 +95,9 @@ export function selfCommand(
   const name = runtimeName();
   if (name === "binary") return { command: process.execPath, args: [...args] };
   const root = sourceRoot() as string;
-  const main = path.join(root, "cli", "main.ts");
+  // From the sources cli/main.ts; in the npm package, built as this file is, cli/main.js.
+  const built = import.meta.url.endsWith(".js");
+  const main = path.join(root, "cli", built ? "main.js" : "main.ts");
   if (name === "deno") {
     const d = deno() as DenoLike;
     return {
@@ -104,7 +106,8 @@ export function selfCommand(
         "run",
         "--quiet",
         "--no-prompt",
-        `--config=${path.join(root, "deno.json")}`,
+        // The npm package has no deno.json.
+        ...(built ? [] : [`--config=${path.join(root, "deno.json")}`]),
         ...denoPermissionFlags(permissions),
         main,
         ...args,

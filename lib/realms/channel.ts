@@ -39,7 +39,9 @@ import {
 
 /** A verified request, as the handler sees it (upstream `realmmgr_getcmd`'s result). */
 export interface RealmChannelRequest {
+  /** The command word. */
   command: RealmCommand;
+  /** Its data (may be empty). */
   data: string;
   /** `socket` for a client's request, `queue` for one from the in-process queue. */
   source: "socket" | "queue";
@@ -59,8 +61,11 @@ export type RealmCommandHandler = (
 
 /** Options of {@link openRealmChannelServer}. */
 export interface RealmChannelServerOptions {
+  /** State directory whose socket to listen on. */
   stateDir: string;
+  /** Answers each command. */
   handler: RealmCommandHandler;
+  /** Wire limits instead of the defaults. */
   limits?: Partial<RealmWireLimits>;
   /** A client must send its whole request within this time (default 5 s, upstream's alarm). */
   requestTimeoutMs?: number;
@@ -77,7 +82,7 @@ export interface RealmChannelServerOptions {
 }
 
 /** A listening control channel. */
-export interface RealmChannelServer {
+export interface RealmChannelServer extends AsyncDisposable {
   /** The socket's path. */
   readonly path: string;
   /** Connections open now. */
@@ -262,6 +267,11 @@ export async function openRealmChannelServer(
       { cause: e },
     );
   }
+  const close = async () => {
+    closing = true;
+    for (const s of open) s.destroy();
+    await claimed.close();
+  };
   return {
     path: socketPath,
     get connections() {
@@ -269,11 +279,8 @@ export async function openRealmChannelServer(
     },
     stillOurs: () => claimed.stillOurs(),
     drainQueue: runQueue,
-    close: async () => {
-      closing = true;
-      for (const s of open) s.destroy();
-      await claimed.close();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -296,7 +303,9 @@ export interface RealmChannelClientOptions extends RealmmgrOptions {
   nudge?: boolean;
   /** Refuse commands the protocol does not know before sending (default true). */
   verify?: boolean;
+  /** Wire limits instead of the defaults. */
   limits?: Partial<RealmWireLimits>;
+  /** Cancel the exchange. */
   signal?: AbortSignal;
 }
 

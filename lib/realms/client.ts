@@ -53,18 +53,23 @@ export interface RealmManagerClientOptions extends RealmChannelClientOptions {
 
 /** Per-call options. */
 export interface RealmCallOptions {
+  /** Give up after this long. */
   timeoutMs?: number;
+  /** Cancel the call. */
   signal?: AbortSignal;
 }
 
 /** The daemon's status (realmcmd_status): its parameters and the text as sent. */
 export interface RealmManagerStatus {
+  /** The labelled values of the status text. */
   parameters: RealmManagerStatusParameter[];
+  /** The status text as the daemon sent it. */
   text: string;
 }
 
 /** Output of a command run inside a realm (realmcmd_command). */
 export interface RealmCommandOutput {
+  /** What the command printed. */
   output: string;
   /** The command's exit status as the daemon reported it. */
   exitCode: number;
@@ -87,6 +92,7 @@ export class RealmManagerClient {
   // Channel options per deadline, built once: a status round trip allocates as little as possible.
   readonly #perTimeout = new Map<number, RealmChannelClientOptions>();
 
+  /** A client of the daemon of the state directory in `options`. */
   constructor(options: RealmManagerClientOptions = {}) {
     this.#options = options;
     this.#socketPath = options.socketPath ?? realmmgrLocation(options).socketPath;

@@ -106,7 +106,7 @@ const ERR = 8;
 const FATAL = 9;
 
 /** The realms daemon. Create it with {@link RealmsDaemon.start}. */
-export class RealmsDaemon implements HandlerContext {
+export class RealmsDaemon implements HandlerContext, AsyncDisposable {
   readonly options: RealmsDaemonOptions;
   readonly directory: string;
   readonly stateDir: string;
@@ -459,6 +459,11 @@ export class RealmsDaemon implements HandlerContext {
   /** A SIGHUP from an upstream client: requests are served continuously, so it is only logged. */
   nudge(): void {
     this.#log(TMI, undefined, "realms manager:  got a command interrupt");
+  }
+
+  /** Halt, so that `await using` ends the daemon with its block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.halt();
   }
 
   /**

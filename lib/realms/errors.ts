@@ -40,6 +40,7 @@ export interface RealmErrorOptions {
 
 /** An error of the realms service: a failed reply, a missing daemon, a protocol or file problem. */
 export class RealmError extends Error {
+  /** The error class name. */
   override name = "RealmError";
   /** What went wrong. */
   readonly kind: RealmErrorKind;
@@ -47,6 +48,7 @@ export class RealmError extends Error {
   readonly code: number | undefined;
   /** The daemon's reply text, for `reply` errors. */
   readonly replyText: string | undefined;
+  /** An error of `kind` with a sentence-case message. */
   constructor(kind: RealmErrorKind, message: string, options: RealmErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;

@@ -40,14 +40,19 @@ export interface RealmsFileIssue {
   line: number;
   /** `error`s make the file unusable; `warning`s are accepted as upstream accepts them. */
   severity: "error" | "warning";
+  /** What is wrong. */
   message: string;
 }
 
 /** Raised when a realms file cannot be read or an edit would break it; lists every problem. */
 export class RealmsFileError extends RealmError {
+  /** The error class name. */
   override name = "RealmsFileError";
+  /** The file, when read from one. */
   readonly file: string | undefined;
+  /** Every problem found. */
   readonly issues: readonly RealmsFileIssue[];
+  /** An error listing the file's problems. */
   constructor(file: string | undefined, issues: readonly RealmsFileIssue[]) {
     const where = file ?? "realms file";
     const lines = issues.filter((i) => i.severity === "error").map((i) =>
@@ -61,6 +66,7 @@ export class RealmsFileError extends RealmError {
 
 /** A realm as read from the file. */
 export interface RealmRecord {
+  /** The realm's name. */
   name: string;
   /** 1-based line of its `realm "…"` line. */
   line: number;

@@ -112,13 +112,17 @@ export const DEFAULT_REALM_WIRE_LIMITS: Readonly<RealmWireLimits> = {
 
 /** A request: the command string and its data (empty when there is none). */
 export interface RealmRequest {
+  /** The command word. */
   command: string;
+  /** Its data (may be empty). */
   data: string;
 }
 
 /** A reply: the return code and the message (which may contain `\n`). */
 export interface RealmReply {
+  /** Return code (REALM_RC). */
   code: number;
+  /** The reply's message. */
   message: string;
 }
 
@@ -501,14 +505,19 @@ export function parseRealmManagerStatus(message: string): RealmManagerStatusPara
 
 /** Rollover phase counts of a rollerd realm: normal, ZSK rolling, KSK rolling, KSK in phase 6. */
 export interface PhaseCounts {
+  /** Zones rolling nothing. */
   normal: number;
+  /** Zones in a ZSK rollover. */
   zsk: number;
+  /** Zones in a KSK rollover. */
   ksk: number;
+  /** Zones in KSK phase 6. */
   kskPhase6: number;
 }
 
 /** One line of the realmcmd_realmstatus body. */
 export interface RealmStatusEntry {
+  /** The realm's name. */
   name: string;
   /** `active`, `inactive`, or a steward supervision state such as `failed`. */
   state: string;
@@ -588,7 +597,9 @@ export function formatRealmStatusLikeRealmctl(message: string): string {
 
 /** One line of a startall/stopall body. */
 export interface RealmBatchResult {
+  /** The realm's name. */
   realm: string;
+  /** Whether it started or stopped. */
   ok: boolean;
 }
 

@@ -60,6 +60,18 @@ describe("printing", () => {
     assert.equal(written, "alpha\t7\nb\t1234\n");
   });
 
+  test("off a terminal a row whose last fields are empty has no trailing tabs", () => {
+    fakeStdout(false);
+    type Row = { a: string; b: string; c: string };
+    const rows3: Row[] = [{ a: "x", b: "", c: "" }, { a: "y", b: "", c: "z" }];
+    printTable(rows3, [
+      { header: "A", value: (r: Row) => r.a },
+      { header: "B", value: (r: Row) => r.b },
+      { header: "C", value: (r: Row) => r.c },
+    ]);
+    assert.equal(written, "x\ny\t\tz\n");
+  });
+
   test("NO_COLOR turns colour off even on a terminal, and FORCE_COLOR turns it on off one", () => {
     fakeStdout(true);
     process.env.NO_COLOR = "1";

@@ -42,7 +42,7 @@ const VERBS: VerbCase[] = [
     args: ["realmstatus"],
     request: ["realmcmd_realmstatus \r\n \r\n"],
     answer: reply(0, "alpha\tactive\t1/2/3/4\nbeta\tinactive\n"),
-    stdout: "alpha\tactive\t1\t2\t3\t4\t\nbeta\tinactive\t\t\t\t\t\n",
+    stdout: "alpha\tactive\t1\t2\t3\t4\nbeta\tinactive\n",
     json: {
       code: 0,
       realms: [

@@ -16,8 +16,11 @@ import { ADMIN_EXIT, AdminError } from "./format.ts";
 
 /** Per-command overrides of the configured datastore (upstream -r, -p, -u). */
 export interface DatastoreOverrides {
+  /** RESOURCE instead of the configured one. */
   resource?: string | undefined;
+  /** PATH instead of the configured one. */
   path?: string | undefined;
+  /** RESOURCE_CONFIG instead of the configured one. */
   config?: string | undefined;
 }
 
@@ -74,12 +77,15 @@ function systemHostName(ip: number): Promise<string | undefined> {
 }
 
 /** A session of admin commands sharing opened stores. */
-export class AdminSession {
+export class AdminSession implements AsyncDisposable {
+  /** The options the session was made with. */
   readonly options: AdminSessionOptions;
+  /** The dhcpsvc.conf it reads. */
   readonly confFile: string;
   readonly #stores = new Map<string, Promise<DhcpStore>>();
   #warnedNoConf = false;
 
+  /** A session over the configured store (opened on first use). */
   constructor(options: AdminSessionOptions) {
     this.options = options;
     this.confFile = options.confFile ?? DHCPSVC_CONF_FILE;
@@ -266,6 +272,12 @@ export class AdminSession {
   }
 
   /** Close every store opened by the session. */
+  /** Close, so that `await using` ends the session with its block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Close every store the session opened. */
   async close(): Promise<void> {
     const stores = [...this.#stores.values()];
     this.#stores.clear();

@@ -7,6 +7,7 @@ import { DhcptabSyntaxError } from "./symbol.ts";
 
 /** One `sym=value` (or boolean `sym`) item of a macro, with the value as written. */
 export interface MacroItem {
+  /** The option (symbol) name. */
   name: string;
   /** The value text exactly as written (quotes and escapes kept); null for a boolean symbol. */
   value: string | null;

@@ -7,6 +7,7 @@ import { type OptionType, parseOptionType, standardInittab } from "./inittab.ts"
 
 /** A dhcptab value or name that is not valid; the message names the bad part. */
 export class DhcptabSyntaxError extends Error {
+  /** The error class name. */
   override name = "DhcptabSyntaxError";
 }
 
@@ -15,12 +16,17 @@ export type SymbolContext = "Site" | "Vendor" | "Extend";
 
 /** A parsed symbol definition. */
 export interface SymbolDefinition {
+  /** Where the option lives: Site, Vendor=…, Extend, Field, Internal. */
   context: SymbolContext;
   /** Client classes of a Vendor symbol (empty for other contexts). */
   vendorClasses: string[];
+  /** Option code. */
   code: number;
+  /** Value type. */
   type: OptionType;
+  /** Values per item. */
   granularity: number;
+  /** Most items (0 = no limit). */
   maximum: number;
 }
 

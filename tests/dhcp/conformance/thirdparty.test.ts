@@ -4,7 +4,8 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { conformanceSuite } from "./suite.ts";
+import { conformanceSuite } from "../../../dhcp-testing.ts";
+import { TMP_ROOT } from "../../helpers.ts";
 
 const modules = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -20,5 +21,6 @@ conformanceSuite(
     lastAddress: "172.21.3.255",
     capacityPrefix: 24,
     stress: { processes: 2, threads: 2, rounds: 3 },
+    tempRoot: TMP_ROOT,
   },
 );

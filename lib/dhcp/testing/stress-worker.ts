@@ -4,12 +4,14 @@
  * records (skipping EXISTS), then ROUNDS of lookup + modify with up to three retries on
  * COLLISION, and a delete; prints its counts as one JSON line for the parent's consistency check.
  * Usage: stress-worker.ts '<json options>'
+ * @internal
+ * @module
  */
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LockClient } from "../../../lib/lockd/client.ts";
-import { cidFromHex, cidToHex, makeDnRec, makeDtRec, parseIp } from "../../../lib/dhcp/records.ts";
+import { LockClient } from "../../lockd/client.ts";
+import { cidFromHex, cidToHex, makeDnRec, makeDtRec, parseIp } from "../records.ts";
 import {
   DN_QCIP,
   type DnRec,
@@ -23,16 +25,10 @@ import {
   type DtRec,
   qeq,
   qinit,
-} from "../../../lib/dhcp/spi.ts";
-import { openStore } from "../../../lib/dhcp/store.ts";
-import type { DhcpStore, DnContainer, DtContainer } from "../../../lib/dhcp/store-api.ts";
-import {
-  netPlus,
-  TSPEC_NETWORK,
-  TSPEC_SERVER,
-  tspecDhcptab,
-  tspecNetwork,
-} from "../fixtures/tspec.ts";
+} from "../spi.ts";
+import { openStore } from "../store.ts";
+import type { DhcpStore, DnContainer, DtContainer } from "../store-api.ts";
+import { netPlus, TSPEC_NETWORK, TSPEC_SERVER, tspecDhcptab, tspecNetwork } from "./tspec.ts";
 
 const opts = JSON.parse(process.argv[2] as string) as {
   resource: string;

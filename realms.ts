@@ -1,0 +1,83 @@
+/**
+ * The realm manager: read, check and edit realms files, talk to a running realms daemon as
+ * `realmctl` does, and serve the control channel of a realm manager of your own.
+ *
+ * @example Read a realms file and ask a running daemon for status
+ * ```ts
+ * import { RealmManagerClient, readRealmsFile } from "@steward/steward/realms";
+ *
+ * const file = await readRealmsFile("example.realm");
+ * for (const realm of file.realms()) {
+ *   console.log(`${realm.name}: ${realm.fields.state ?? "active"} in the file`);
+ * }
+ *
+ * // The daemon listens on <statedir>/dnssec-tools/realmmgr.socket.
+ * const client = new RealmManagerClient({ stateDir: "state" });
+ * for (const realm of await client.realmStatus()) {
+ *   console.log(`${realm.name}: ${realm.state} in the daemon`);
+ * }
+ * ```
+ *
+ * @module
+ */
+
+// The realms file
+export {
+  parseRealmsFile,
+  readRealmsFile,
+  readRealmsFileSync,
+  REALM_FIELDS,
+  type RealmField,
+  type RealmRecord,
+  RealmsFile,
+  RealmsFileError,
+  type RealmsFileIssue,
+  type RealmsWriteOptions,
+  type ResolvedRealmPaths,
+  resolveRealmPaths,
+  updateRealmsFile,
+  writeRealmsFile,
+} from "./lib/realms/realmsfile.ts";
+export { checkRealmDefinition, type RealmCheckOptions } from "./lib/realms/realmchk.ts";
+
+// Talking to a running daemon
+export {
+  type RealmCallOptions,
+  type RealmCommandOutput,
+  RealmManagerClient,
+  type RealmManagerClientOptions,
+  type RealmManagerStatus,
+} from "./lib/realms/client.ts";
+export {
+  type PhaseCounts,
+  REALM_COMMANDS,
+  REALM_RC,
+  type RealmBatchResult,
+  REALMCMD,
+  type RealmCommand,
+  type RealmManagerStatusParameter,
+  type RealmReply,
+  type RealmRequest,
+  type RealmStatusEntry,
+  type RealmWireLimits,
+} from "./lib/realms/wire.ts";
+export { RealmError, type RealmErrorKind } from "./lib/realms/errors.ts";
+export {
+  defaultRealmsFile,
+  realmSocketPath,
+  realmStateDir,
+  type RealmStateDirOptions,
+} from "./lib/realms/paths.ts";
+
+// Serving the control channel of a realm manager of your own
+export {
+  openRealmChannelServer,
+  type RealmChannelClientOptions,
+  type RealmChannelRequest,
+  type RealmChannelServer,
+  type RealmChannelServerOptions,
+  type RealmCommandHandler,
+  type RealmHandlerResult,
+} from "./lib/realms/channel.ts";
+export { RealmCommandQueue, type RealmmgrOptions } from "./lib/realms/realmmgr.ts";
+export { VERSION } from "./lib/platform/version.ts";
