@@ -25,6 +25,11 @@ export const LOCK_EXIT = {
   CANNOT_RUN: 126,
   /** The command was not found. */
   NOT_FOUND: 127,
+  /**
+   * The lock was lost while the command ran (the lock manager stopped or died): the command was
+   * let finish, but it did not run under the lock all along. Its own status is printed.
+   */
+  LOST: 70,
 } as const;
 
 const FORWARDED: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -151,7 +156,7 @@ export function registerLock(program: Command): void {
       `
 Exit codes: COMMAND's own status (128+N when killed by signal N); ${LOCK_EXIT.BUSY} busy with --nonblock;
 ${LOCK_EXIT.TIMEOUT} timed out; ${LOCK_EXIT.NO_LOCKMGR} no lock manager; ${LOCK_EXIT.CANNOT_RUN} COMMAND cannot be run; ${LOCK_EXIT.NOT_FOUND} COMMAND not found;
-2 usage error; 1 other failure.
+${LOCK_EXIT.LOST} the lock was lost while COMMAND ran (lock manager stopped or died); 2 usage error; 1 other failure.
 
 Example: steward lock run --timeout 30 backup/nightly -- rsync -a /srv/ /backup/`,
     )
@@ -180,8 +185,18 @@ Example: steward lock run --timeout 30 backup/nightly -- rsync -a /srv/ /backup/
             );
           }
         });
-        process.exitCode = await runCommand(command);
+        const status = await runCommand(command);
+        // A round trip proves the lock was still held when the command ended.
+        const kept = !lost && await held.verify().then(() => true, () => false);
         await held[Symbol.asyncDispose]();
+        if (!kept) {
+          process.stderr.write(
+            `steward: the lock was lost while the command ran (its status was ${status}): ${
+              JSON.stringify(name).slice(1, -1)
+            }\n`,
+          );
+          process.exitCode = LOCK_EXIT.LOST;
+        } else process.exitCode = status;
       } finally {
         client.close();
       }

@@ -10,7 +10,14 @@ import { LockDaemon, lockdSocketPath } from "../lib/lockd/daemon.ts";
 import { LOCKD_DEFAULTS_FILE, parseIdleMinutes, readLockdDefaults } from "../lib/lockd/defaults.ts";
 import type { LockdStatus } from "../lib/lockd/protocol.ts";
 import { spawnLockd } from "../lib/lockd/start.ts";
-import { fileSink, Logger, nullSink, stderrSink } from "../lib/log/logger.ts";
+import {
+  DEFAULT_LOG_MAX_SIZE,
+  fileSink,
+  Logger,
+  nullSink,
+  parseLogSize,
+  stderrSink,
+} from "../lib/log/logger.ts";
 import { SocketInUseError } from "../lib/ipc/socket.ts";
 import { defaultRunDir, RunDirError } from "../lib/platform/rundir.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
@@ -42,6 +49,7 @@ interface DaemonOptions extends WhereOptions {
   defaults?: string;
   crosshostRoot?: string[];
   logFile?: string;
+  logMaxSize?: string;
   verbose?: boolean;
   notifyReady?: boolean;
 }
@@ -49,9 +57,13 @@ interface DaemonOptions extends WhereOptions {
 async function runForeground(o: DaemonOptions): Promise<number> {
   const { runDir, socketPath } = where(o);
   let sink = stderrSink;
+  const maxSize = o.logMaxSize === undefined ? DEFAULT_LOG_MAX_SIZE : parseLogSize(o.logMaxSize);
+  if (maxSize === undefined) {
+    throw usageError(`Invalid --log-max-size: not a size such as 10M: ${o.logMaxSize}`);
+  }
   if (o.logFile) {
     try {
-      sink = fileSink(path.resolve(o.logFile));
+      sink = fileSink(path.resolve(o.logFile), { maxSize });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new CliError(`Cannot open log file ${o.logFile}: ${err.code ?? err.message}`);
@@ -93,8 +105,14 @@ async function runForeground(o: DaemonOptions): Promise<number> {
     log.info(`Received ${sig}`);
     void daemon.stop("signal");
   };
-  const signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+  // SIGHUP is logrotate's "reopen your log", as for syslogd; it no longer stops the daemon.
+  const onHup = () => {
+    log.reopen();
+    log.info("Received SIGHUP; log file reopened");
+  };
+  const signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
   for (const s of signals) process.on(s, onSignal);
+  process.on("SIGHUP", onHup);
   if (o.notifyReady) {
     // The starter reads this line and goes away; from now on nobody reads our stdout/stderr.
     process.stdout.on("error", () => {});
@@ -104,6 +122,7 @@ async function runForeground(o: DaemonOptions): Promise<number> {
   }
   await daemon.done;
   for (const s of signals) process.off(s, onSignal);
+  process.off("SIGHUP", onHup);
   return EXIT.OK;
 }
 
@@ -121,6 +140,7 @@ function startDetached(o: DaemonOptions): Promise<number> {
     extraArgs: [
       "--notify-ready",
       ...(o.verbose ? ["--verbose"] : []),
+      ...(o.logMaxSize !== undefined ? ["--log-max-size", o.logMaxSize] : []),
       ...(o.crosshostRoot ?? []).flatMap((r) => ["--crosshost-root", path.resolve(r)]),
     ],
   });
@@ -238,6 +258,11 @@ export function registerLockd(program: Command): void {
       (v: string, acc: string[] = []) => [...acc, v],
     )
     .option("--log-file <file>", "append log lines to this file")
+    .option(
+      "--log-max-size <size>",
+      "rotate the log file to <file>.1 when it would grow past this size (e.g. 512k, 10M; 0 = " +
+        "never: leave it to logrotate, which sends SIGHUP) (default: 10M)",
+    )
     .option("--verbose", "log every connection problem")
     .addOption(new Option("--notify-ready").hideHelp())
     .action(async (o) => {

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connectUnix } from "../ipc/client.ts";
 import { FrameConnection } from "../ipc/connection.ts";
 import type { Decoded } from "../ipc/frames.ts";
-import { defaultRunDir } from "../platform/rundir.ts";
+import { defaultRunDir, euid, untrustedSocket } from "../platform/rundir.ts";
 import { VERSION } from "../platform/version.ts";
 import {
   checkLockName,
@@ -27,14 +27,21 @@ import type { LockMode } from "./table.ts";
 
 export type { LockMode };
 
-/** Why a lock operation failed (dhcp maps BUSY, NO_LOCKMGR and the rest to DSVC codes). */
+/**
+ * Why a lock operation failed (dhcp maps BUSY, NO_LOCKMGR and the rest to DSVC codes). LIMIT: the
+ * lock manager runs but refused this client (connection limit reached) or sent a reply too large
+ * to accept; ACCESS: permission denied, or its directory or socket is not to be trusted. Neither
+ * means "not running", so no second lock manager is started for them.
+ */
 export type LockErrorCode =
   | "BUSY"
   | "TIMEOUT"
   | "ABORTED"
   | "NO_LOCKMGR"
   | "SYNCH_ERR"
-  | "PROTOCOL";
+  | "PROTOCOL"
+  | "LIMIT"
+  | "ACCESS";
 
 /** The lock manager's error, with its code. */
 export class LockError extends Error {
@@ -129,6 +136,9 @@ interface Pending {
 
 const NO_DAEMON = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
 
+/** How many times one waiting request follows the lock manager to its successor. */
+const MAX_REQUEUES = 20;
+
 /** One connection to the daemon, after hello. */
 class Session {
   readonly conn: FrameConnection;
@@ -136,6 +146,10 @@ class Session {
   #pending = new Map<number, Pending>();
   #events: Array<(e: LockdEvent) => void>;
   shutdownReason: string | undefined;
+  /** The lock manager refused the connection (LIMIT) before any request. */
+  refusal: string | undefined;
+  /** The lock manager closed this connection because it held nothing and was idle. */
+  idleClosed = false;
   daemonPid = 0;
 
   constructor(socket: import("node:net").Socket, events: Array<(e: LockdEvent) => void>) {
@@ -148,15 +162,21 @@ class Session {
     this.conn.onClose((reason) => {
       const error = reason === "closed by client"
         ? new LockError("ABORTED", "Lock client closed")
+        : reason?.startsWith("Frame of ")
+        ? new LockError("LIMIT", `Reply from the lock manager is too large: ${reason}`)
+        : this.refusal
+        ? new LockError("LIMIT", this.refusal)
         : new LockError(
           "NO_LOCKMGR",
           this.shutdownReason
             ? `Lock manager stopped (${this.shutdownReason})`
+            : this.idleClosed
+            ? "Lock manager closed the idle connection"
             : "Connection to the lock manager closed",
         );
       for (const p of this.#pending.values()) p.reject(error);
       this.#pending.clear();
-      if (this.ready && reason !== "closed by client") {
+      if (this.ready && reason !== "closed by client" && !this.idleClosed) {
         // Not sent by the daemon: the client's own notice that every lock it held is gone.
         const why = this.shutdownReason ?? reason ?? "connection closed";
         for (const fn of this.#events) fn({ event: "disconnected", reason: why });
@@ -174,6 +194,10 @@ class Session {
   #onFrame(d: Decoded): void {
     if (!d.ok || typeof d.message !== "object" || d.message === null) return;
     const m = d.message as Reply;
+    if (m.id === null && m.ok === false && m.code === "LIMIT") {
+      this.refusal = `Connection limit reached: ${String(m.error ?? "lock manager is full")}`;
+      return;
+    }
     if (typeof m.id === "number") {
       const p = this.#pending.get(m.id);
       if (p) {
@@ -184,6 +208,11 @@ class Session {
     }
     if (typeof m.event === "string") {
       if (m.event === "shutdown") this.shutdownReason = String(m.reason ?? "unknown");
+      if (m.event === "idle") {
+        // Not for the user: this connection held nothing; the next request reconnects.
+        this.idleClosed = true;
+        return;
+      }
       for (const fn of this.#events) fn(m as LockdEvent);
     }
   }
@@ -221,6 +250,7 @@ function replyError(m: Reply): LockError {
     case "ABORTED":
     case "SYNCH_ERR":
     case "PROTOCOL":
+    case "LIMIT":
       return new LockError(m.code, message);
     case "VERSION":
       return new LockError("PROTOCOL", message);
@@ -366,6 +396,8 @@ export class LockClient {
         new LockError("PROTOCOL", `Lock mode must be "shared" or "exclusive": ${mode}`),
       );
     }
+    // A wait that loses its lock manager follows it to the next one within this deadline.
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     const session = this.#session;
     if (session && !session.closed && !this.#closed) {
       // Connected already: no extra turns of the event loop on the hot path.
@@ -374,33 +406,62 @@ export class LockClient {
         name,
         mode,
         options,
-        (e) => this.#retryAfterIdle(e, session, name, mode, options),
+        (e) => this.#requeue(e, session, name, mode, options, deadline, 1),
       );
     }
-    return this.#acquireConnecting(name, mode, options);
+    return this.#acquireConnecting(name, mode, options, deadline);
   }
 
-  #retryAfterIdle(
+  /**
+   * A request whose connection was lost before it was answered (the lock manager died, was
+   * restarted or closed an idle connection): connect to the next lock manager (started on
+   * demand) and queue again with what is left of the timeout. Not after an explicit `stop`.
+   */
+  async #requeue(
     e: unknown,
     session: Session,
     name: string,
     mode: LockMode,
     options: AcquireOptions,
+    deadline: number | undefined,
+    attempt: number,
   ): Promise<LockHandle> {
-    // A daemon that stopped because it was idle held nothing of ours: ask the next one.
     if (
-      e instanceof LockError && e.code === "NO_LOCKMGR" && session.shutdownReason === "idle" &&
-      !this.#closed
+      !(e instanceof LockError && e.code === "NO_LOCKMGR") || this.#closed ||
+      session.shutdownReason === "request" || attempt > MAX_REQUEUES || options.signal?.aborted
     ) {
-      return this.#connect(options.signal).then((s) => this.#acquireOn(s, name, mode, options));
+      throw e;
     }
-    return Promise.reject(e);
+    const timedOut = () =>
+      new LockError("TIMEOUT", `Timed out waiting for lock (the lock manager restarted): ${name}`);
+    let left = deadline === undefined ? undefined : deadline - Date.now();
+    if (left !== undefined && left <= 0) throw timedOut();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let next: Session;
+    try {
+      next = await (left === undefined ? this.#connect(options.signal) : Promise.race([
+        this.#connect(options.signal),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timedOut()), left))),
+      ]));
+    } finally {
+      clearTimeout(timer);
+    }
+    left = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+    const rest: AcquireOptions = left === undefined ? options : { ...options, timeoutMs: left };
+    return this.#acquireOn(
+      next,
+      name,
+      mode,
+      rest,
+      (e2) => this.#requeue(e2, next, name, mode, options, deadline, attempt + 1),
+    );
   }
 
   async #acquireConnecting(
     name: string,
     mode: LockMode,
     options: AcquireOptions,
+    deadline: number | undefined,
   ): Promise<LockHandle> {
     const session = await this.#connect(options.signal);
     return this.#acquireOn(
@@ -408,7 +469,7 @@ export class LockClient {
       name,
       mode,
       options,
-      (e) => this.#retryAfterIdle(e, session, name, mode, options),
+      (e) => this.#requeue(e, session, name, mode, options, deadline, 1),
     );
   }
 
@@ -602,7 +663,24 @@ export class LockClient {
   }
 
   async #hello(): Promise<Session> {
-    const session = new Session(await connectUnix(this.socketPath, 2000), this.#events);
+    const uid = euid();
+    const untrusted = uid === undefined ? undefined : untrustedSocket(this.socketPath, uid);
+    if (untrusted) throw new LockError("ACCESS", `Refusing the lock manager: ${untrusted}`);
+    let socket;
+    try {
+      socket = await connectUnix(this.socketPath, 2000);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") {
+        throw new LockError(
+          "ACCESS",
+          `Permission denied connecting to the lock manager: ${this.socketPath}`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    const session = new Session(socket, this.#events);
     this.#mine.add(session);
     session.conn.onClose(() => this.#mine.delete(session));
     if (this.#closed) {
@@ -618,6 +696,8 @@ export class LockClient {
         client: `steward ${VERSION}`,
       }).reply;
     } catch (e) {
+      // Full: a lock manager runs; starting another one would not help.
+      if (e instanceof LockError && e.code === "LIMIT") throw e;
       // Closed before answering hello: a daemon on its way out; count it as absent.
       throw Object.assign(new Error("Lock manager closed the connection"), {
         code: "ECONNREFUSED",

@@ -16,6 +16,12 @@ export const LOCKD_MAX_REQUEST_FRAME = 16 * 1024;
 /** Largest reply or event frame body a client accepts, in bytes (status lists can be long). */
 export const LOCKD_MAX_REPLY_FRAME = 64 * 1024 * 1024;
 
+/** A status reply lists at most this many locks (by name); `truncated` counts the rest. */
+export const LOCKD_STATUS_MAX_LOCKS = 5000;
+
+/** A status reply lists at most this many holders and waiters in all. */
+export const LOCKD_STATUS_MAX_ENTRIES = 10_000;
+
 /** Lock names are 1..1024 bytes of UTF-8. */
 export const LOCKD_MAX_NAME_BYTES = 1024;
 
@@ -115,6 +121,10 @@ export interface LockdLockStatus {
   mode: LockMode | null;
   holders: LockdHolderStatus[];
   waiters: LockdWaiterStatus[];
+  /** Holders left out of `holders` (the reply's entry limit). */
+  moreHolders?: number;
+  /** Waiters left out of `waiters`. */
+  moreWaiters?: number;
 }
 
 /** The daemon's answer to `status`. */
@@ -129,7 +139,11 @@ export interface LockdStatus {
   /** What the daemon runs on: "node", "deno" or "binary". */
   runtime: string;
   connections: number;
+  /** Everything in the table, including what the reply leaves out. */
+  totals: { locks: number; held: number; waiting: number };
   locks: LockdLockStatus[];
+  /** Locks left out of `locks` (more than {@link LOCKD_STATUS_MAX_LOCKS}). */
+  truncated?: number;
 }
 
 function isId(v: unknown): v is number {

@@ -8,6 +8,9 @@
 import type { Decoded } from "../ipc/frames.ts";
 import {
   LOCKD_PROTOCOL_VERSION,
+  LOCKD_STATUS_MAX_ENTRIES,
+  LOCKD_STATUS_MAX_LOCKS,
+  type LockdLockStatus,
   type LockdRequest,
   type LockdStatus,
   type LockdWireCode,
@@ -29,10 +32,15 @@ export interface ServiceTransport {
   disarmTimer(conn: OwnerId, request: number): void;
   /** A client asked the daemon to stop (after its reply was sent). */
   stop(): void;
+  /**
+   * A connection said hello naming `pid`: undefined admits it, a message refuses it (LIMIT, a
+   * connection cap). Absent: everyone is admitted.
+   */
+  admit?(conn: OwnerId, pid: number | undefined): string | undefined;
 }
 
 /** Facts about the daemon for status replies. */
-export type ServiceInfo = Omit<LockdStatus, "locks" | "connections">;
+export type ServiceInfo = Omit<LockdStatus, "locks" | "connections" | "totals" | "truncated">;
 
 /** Options for {@link LockService}. */
 export interface LockServiceOptions {
@@ -102,6 +110,12 @@ export class LockService {
     });
   }
 
+  /** Whether `conn` holds a lock or waits for one. */
+  busy(conn: OwnerId): boolean {
+    const s = this.#sessions.get(conn);
+    return s !== undefined && (s.held > 0 || s.pending.size > 0 || s.hostWaits.size > 0);
+  }
+
   /** Whether `conn` has said hello. */
   greeted(conn: OwnerId): boolean {
     return this.#sessions.get(conn)?.hello === true;
@@ -160,19 +174,43 @@ export class LockService {
     this.#granted(woken);
   }
 
-  /** The whole status, as the `status` op returns it. */
-  status(): LockdStatus {
+  /**
+   * The status, as the `status` op returns it: at most `maxLocks` locks (by name) and
+   * `maxEntries` holders and waiters in all, so that the reply stays a few megabytes whatever
+   * the size of the table; what is left out is counted (`truncated`, `moreHolders`,
+   * `moreWaiters`), and `totals` counts everything.
+   */
+  status(
+    limits: { maxLocks?: number; maxEntries?: number } = {},
+  ): LockdStatus {
+    const maxLocks = limits.maxLocks ?? LOCKD_STATUS_MAX_LOCKS;
+    let budget = limits.maxEntries ?? LOCKD_STATUS_MAX_ENTRIES;
     const iso = (ms: number) => new Date(ms).toISOString();
-    return {
-      ...this.#info(),
-      connections: this.#sessions.size,
-      locks: this.table.list().map((l) => ({
+    const count = this.table.count;
+    const locks: LockdLockStatus[] = [];
+    for (const l of this.table.list(maxLocks)) {
+      const holders = l.holders.slice(0, Math.max(0, budget));
+      budget -= holders.length;
+      const waiters = l.waiters.slice(0, Math.max(0, budget));
+      budget -= waiters.length;
+      const lock: LockdLockStatus = {
         name: l.name,
         mode: l.mode,
-        holders: l.holders.map((h) => ({ lock: h.id, pid: h.pid ?? null, since: iso(h.since) })),
-        waiters: l.waiters.map((w) => ({ pid: w.pid ?? null, mode: w.mode, since: iso(w.since) })),
-      })),
+        holders: holders.map((h) => ({ lock: h.id, pid: h.pid ?? null, since: iso(h.since) })),
+        waiters: waiters.map((w) => ({ pid: w.pid ?? null, mode: w.mode, since: iso(w.since) })),
+      };
+      if (holders.length < l.holders.length) lock.moreHolders = l.holders.length - holders.length;
+      if (waiters.length < l.waiters.length) lock.moreWaiters = l.waiters.length - waiters.length;
+      locks.push(lock);
+    }
+    const status: LockdStatus = {
+      ...this.#info(),
+      connections: this.#sessions.size,
+      totals: { locks: count, held: this.table.held, waiting: this.table.waiting },
+      locks,
     };
+    if (locks.length < count) status.truncated = count - locks.length;
+    return status;
   }
 
   #handle(conn: OwnerId, session: Session, req: LockdRequest): void {
@@ -225,6 +263,13 @@ export class LockService {
             versions: [LOCKD_PROTOCOL_VERSION],
           });
           return;
+        }
+        {
+          const refused = this.#transport.admit?.(conn, req.pid);
+          if (refused !== undefined) {
+            this.#error(conn, req.id, "LIMIT", refused);
+            return;
+          }
         }
         session.hello = true;
         session.pid = req.pid;

@@ -186,16 +186,21 @@ export class LockTable {
     return { released, cancelled, woken };
   }
 
-  /** Every lock with holders or waiters, by name. */
-  list(): LockInfo[] {
-    return [...this.#entries.values()]
-      .map((e) => ({
-        name: e.name,
-        mode: e.holders.size > 0 ? e.mode : null,
-        holders: [...e.holders.values()],
-        waiters: [...e.queue],
-      }))
+  /** Number of locks with holders or waiters. */
+  get count(): number {
+    return this.#entries.size;
+  }
+
+  /** Every lock with holders or waiters, by name; with `max`, the first `max` of them. */
+  list(max = Infinity): LockInfo[] {
+    const entries = [...this.#entries.values()]
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return entries.slice(0, max).map((e) => ({
+      name: e.name,
+      mode: e.holders.size > 0 ? e.mode : null,
+      holders: [...e.holders.values()],
+      waiters: [...e.queue],
+    }));
   }
 
   #grant(

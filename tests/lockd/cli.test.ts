@@ -233,21 +233,36 @@ describe("steward lockd and lock run (built binary)", () => {
     process.kill(holder.pid as number, "SIGKILL");
   });
 
-  test("lock run exits 69 when no lock manager can be started", async () => {
+  test("lock run refuses a symlinked run directory, and exits 69 when it cannot reach one", async () => {
     requireBinary();
     await using box = sandbox("e2enolm");
     const link = `${box.dir}/link`;
     fs.mkdirSync(`${box.dir}/real`, { mode: 0o700 });
     execFileSync("ln", ["-s", `${box.dir}/real`, link]); // a symlinked run dir is refused
     const r = await runSteward(["lock", "run", "--run-dir", link, "x", "--", "true"], bin);
-    assert.equal(r.code, 69);
+    assert.equal(r.code, 1);
     assert.match(
       r.stderr,
-      /^steward: Cannot contact lock manager: ENOENT on .*link\/lockd\.sock\n$/,
+      /^steward: Refusing the lock manager: Lock manager directory is a symbolic link: .*\/link\n$/,
+    );
+    fs.writeFileSync(`${box.dir}/file`, "");
+    const r2 = await runSteward([
+      "lock",
+      "run",
+      "--run-dir",
+      `${box.dir}/file/run`,
+      "x",
+      "--",
+      "true",
+    ], bin);
+    assert.equal(r2.code, 69, r2.stderr);
+    assert.match(
+      r2.stderr,
+      /^steward: Cannot contact lock manager: ENOTDIR on .*\/file\/run\/lockd\.sock\n$/,
     );
   });
 
-  test("lock run warns when the lock manager dies under it and keeps the command's status", async () => {
+  test("lock run warns when the lock manager dies under it and exits 70 after the command", async () => {
     requireBinary();
     await using box = sandbox("e2elost");
     const child = box.track(spawnSteward(
@@ -269,10 +284,11 @@ describe("steward lockd and lock run (built binary)", () => {
     const pid = await identifyLockd(box.socket);
     assert.ok(pid !== undefined);
     process.kill(pid, "SIGKILL");
-    assert.equal((await exited(child)).code, 3);
+    assert.equal((await exited(child)).code, 70);
     assert.equal(
       out.stderr(),
-      "steward: lost the lock manager (connection closed); lock no longer held: lost\n",
+      "steward: lost the lock manager (connection closed); lock no longer held: lost\n" +
+        "steward: the lock was lost while the command ran (its status was 3): lost\n",
     );
   });
 
