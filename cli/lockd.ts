@@ -21,6 +21,7 @@ import {
 import { SocketInUseError } from "../lib/ipc/socket.ts";
 import { defaultRunDir, RunDirError } from "../lib/platform/rundir.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
+import { heldFor } from "./lock.ts";
 import { printJson, println, printTable, stdoutIsTty } from "./output.ts";
 
 /** `lockd status` exits with this when no daemon answers (as LSB init scripts do). */
@@ -189,8 +190,14 @@ function printStatus(s: LockdStatus): void {
     mode: string;
     pid: string;
     since: string;
+    for: string;
+    commandPid: string;
+    command: string;
   }
   const rows: Row[] = [];
+  const now = Date.now();
+  const text = (c: string | null | undefined) =>
+    c === null || c === undefined ? "-" : JSON.stringify(c).slice(1, -1);
   for (const l of s.locks) {
     for (const h of l.holders) {
       rows.push({
@@ -199,6 +206,9 @@ function printStatus(s: LockdStatus): void {
         mode: l.mode ?? "",
         pid: String(h.pid ?? "-"),
         since: h.since,
+        for: heldFor(h.since, now),
+        commandPid: String(h.commandPid ?? "-"),
+        command: text(h.command),
       });
     }
     for (const w of l.waiters) {
@@ -208,6 +218,9 @@ function printStatus(s: LockdStatus): void {
         mode: w.mode,
         pid: String(w.pid ?? "-"),
         since: w.since,
+        for: heldFor(w.since, now),
+        commandPid: "-",
+        command: text(w.command),
       });
     }
   }
@@ -225,6 +238,10 @@ function printStatus(s: LockdStatus): void {
       return;
     }
     println();
+  } else if (rows.length === 0) {
+    // Said on stderr off a terminal: stdout stays one row per holder or waiter, for awk.
+    process.stderr.write("No locks held\n");
+    return;
   }
   printTable(rows, [
     { header: "NAME", value: (r) => JSON.stringify(r.name).slice(1, -1) },
@@ -232,7 +249,22 @@ function printStatus(s: LockdStatus): void {
     { header: "MODE", value: (r) => r.mode },
     { header: "PID", value: (r) => r.pid, align: "right" },
     { header: "SINCE", value: (r) => r.since },
+    { header: "FOR", value: (r) => r.for, align: "right" },
+    { header: "CMDPID", value: (r) => r.commandPid, align: "right" },
+    { header: "COMMAND", value: (r) => r.command },
   ]);
+  printTruncation(s);
+}
+
+// The reply's caps: say what was left out (on stderr off a terminal, so rows stay parseable).
+function printTruncation(s: LockdStatus): void {
+  const moreLocks = s.truncated ?? 0;
+  let moreEntries = 0;
+  for (const l of s.locks) moreEntries += (l.moreHolders ?? 0) + (l.moreWaiters ?? 0);
+  if (moreLocks === 0 && moreEntries === 0) return;
+  const line = `truncated: ${moreLocks} more lock(s), ${moreEntries} more holder(s) and waiter(s)`;
+  if (stdoutIsTty()) println(line);
+  else process.stderr.write(`${line}\n`);
 }
 
 /** Add the `lockd` command group to `program`. */
@@ -299,21 +331,32 @@ export function registerLockd(program: Command): void {
     });
 
   lockd.command("stop")
-    .description("Stop the lock manager cleanly (holders see their connection close)")
+    .description(
+      "Stop the lock manager cleanly (holders see their connection close); refused while locks " +
+        "are held unless --force",
+    )
     .option("--run-dir <dir>", "run directory of the daemon")
     .option("--socket <path>", "socket path (default: <run-dir>/lockd.sock)")
+    .option("--force", "stop even while locks are held (their holders lose them)")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExit codes: 0 stopped or was not running, 1 failed.")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 stopped or was not running, 1 failed or locks are held (without --force).",
+    )
     .action(async (sub) => {
       // Options given after the subcommand may land on the parent, which declares them too.
       const o = { ...lockd.opts(), ...sub };
       const { runDir, socketPath } = where(o);
       const client = new LockClient({ runDir, socketPath, autoStart: false });
       try {
-        const pid = await client.stopDaemon();
+        const pid = await client.stopDaemon({ force: o.force === true });
         if (o.json) printJson({ stopped: true, pid });
         else println(`lockd stopped (pid ${pid})`);
       } catch (e) {
+        if (e instanceof LockError && e.code === "BUSY") {
+          if (o.json) printJson({ stopped: false, running: true, reason: e.message });
+          throw new CliError(`lockd not stopped: ${e.message}; use --force to stop it anyway`);
+        }
         if (!notRunning(e)) throw e;
         if (o.json) printJson({ stopped: false, running: false, socket: socketPath });
         else process.stderr.write(`steward: lockd is not running on ${socketPath}\n`);

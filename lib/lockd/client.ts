@@ -12,8 +12,10 @@ import { defaultRunDir, euid, untrustedSocket } from "../platform/rundir.ts";
 import { VERSION } from "../platform/version.ts";
 import {
   checkLockName,
+  LOCKD_MAX_COMMAND,
   LOCKD_MAX_REPLY_FRAME,
   LOCKD_PROTOCOL_VERSION,
+  type LockdHolderStatus,
   type LockdStatus,
 } from "./protocol.ts";
 import {
@@ -47,9 +49,16 @@ export type LockErrorCode =
 export class LockError extends Error {
   override name = "LockError";
   readonly code: LockErrorCode;
-  constructor(code: LockErrorCode, message: string, options?: ErrorOptions) {
+  /** With BUSY: who holds the lock (pid, command, since when), as the lock manager told. */
+  readonly holders: readonly LockdHolderStatus[];
+  constructor(
+    code: LockErrorCode,
+    message: string,
+    options?: ErrorOptions & { holders?: readonly LockdHolderStatus[] },
+  ) {
     super(message, options);
     this.code = code;
+    this.holders = options?.holders ?? [];
   }
 }
 
@@ -63,6 +72,11 @@ export interface LockClientOptions {
   autoStart?: boolean;
   /** Idle minutes passed to a daemon this client starts. */
   idleMinutes?: number;
+  /**
+   * What this client runs, shown for its locks in `lockd status` and to those a lock is busy
+   * for (default: this process's command line, cut at 1024 characters).
+   */
+  command?: string;
 }
 
 /** Options for {@link LockClient.acquire}. */
@@ -84,6 +98,8 @@ export interface AcquireOptions {
    * not installed.
    */
   crosshost?: boolean;
+  /** What this lock is taken for, shown in status instead of the client's command. */
+  command?: string;
 }
 
 /** A held lock. `await using` releases it at the end of the block. */
@@ -103,6 +119,12 @@ export interface LockHandle extends AsyncDisposable {
   verify(): Promise<void>;
   /** Release the lock; a second release throws LockError SYNCH_ERR. */
   release(): Promise<void>;
+  /**
+   * Tell the lock manager the pid of the command run under this lock (and, optionally, the
+   * command), for `lockd status`. Resolves false when the lock manager does not know the
+   * request (an older one) or the lock is gone.
+   */
+  annotate(info: { commandPid?: number; command?: string }): Promise<boolean>;
   /** Release unless already released; never throws for a lock the daemon already dropped. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -246,6 +268,9 @@ function replyError(m: Reply): LockError {
   const message = typeof m.error === "string" ? m.error : "Lock manager refused the request";
   switch (m.code) {
     case "BUSY":
+      return new LockError("BUSY", message, {
+        holders: Array.isArray(m.holders) ? m.holders as LockdHolderStatus[] : [],
+      });
     case "TIMEOUT":
     case "ABORTED":
     case "SYNCH_ERR":
@@ -317,6 +342,14 @@ class Handle implements LockHandle {
     );
   }
 
+  annotate(info: { commandPid?: number; command?: string }): Promise<boolean> {
+    if (!this.held) return Promise.resolve(false);
+    const body: Reply = { op: "annotate", lock: this.#lock };
+    if (info.commandPid !== undefined) body.commandPid = info.commandPid;
+    if (info.command !== undefined) body.command = info.command.slice(0, LOCKD_MAX_COMMAND);
+    return this.#session.send(body).reply.then((m) => m.ok === true, () => false);
+  }
+
   #lost(): LockError {
     return new LockError(
       "SYNCH_ERR",
@@ -361,6 +394,7 @@ export class LockClient {
   readonly runDir: string;
   #autoStart: boolean;
   #idleMinutes: number | undefined;
+  #command: string;
   #session: Session | undefined;
   #connecting: Promise<Session> | undefined;
   #events: Array<(e: LockdEvent) => void> = [];
@@ -374,6 +408,7 @@ export class LockClient {
     this.socketPath = path.resolve(options.socketPath ?? path.join(this.runDir, "lockd.sock"));
     this.#autoStart = options.autoStart ?? true;
     this.#idleMinutes = options.idleMinutes;
+    this.#command = (options.command ?? ownCommandLine()).slice(0, LOCKD_MAX_COMMAND);
   }
 
   /** Listen to messages the daemon sends on its own. */
@@ -485,6 +520,7 @@ export class LockClient {
     const body: Reply = { op: "lock", name, mode };
     if (options.nonblock) body.nonblock = true;
     if (options.crosshost) body.crosshost = true;
+    if (options.command !== undefined) body.command = options.command.slice(0, LOCKD_MAX_COMMAND);
     if (options.timeoutMs !== undefined) {
       body.timeoutMs = Math.max(0, Math.min(2_147_483_647, Math.ceil(options.timeoutMs)));
     }
@@ -530,12 +566,20 @@ export class LockClient {
     return m.status as LockdStatus;
   }
 
-  /** Ask the daemon to stop and wait until it has closed the connection. */
-  async stopDaemon(timeoutMs = 5000): Promise<number> {
+  /**
+   * Ask the daemon to stop and wait until it has closed the connection. With `force: false` a
+   * daemon with locks held refuses (LockError BUSY, "N lock(s) held by M client(s)").
+   */
+  async stopDaemon(
+    options: number | { timeoutMs?: number; force?: boolean } = {},
+  ): Promise<number> {
+    const o = typeof options === "number" ? { timeoutMs: options } : options;
+    const timeoutMs = o.timeoutMs ?? 5000;
     const session = await this.#connect(undefined);
     const pid = session.daemonPid;
     const closed = new Promise<void>((resolve) => session.conn.onClose(() => resolve()));
-    const m = await session.send({ op: "stop" }).reply;
+    const m = await session.send(o.force === false ? { op: "stop", force: false } : { op: "stop" })
+      .reply;
     if (m.ok !== true) throw replyError(m);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
@@ -694,6 +738,7 @@ export class LockClient {
         version: LOCKD_PROTOCOL_VERSION,
         pid: process.pid,
         client: `steward ${VERSION}`,
+        command: this.#command,
       }).reply;
     } catch (e) {
       // Full: a lock manager runs; starting another one would not help.
@@ -713,6 +758,14 @@ export class LockClient {
     this.#session = session;
     return session;
   }
+}
+
+// The command line of this process, as `ps` would show it (the runtime's own path left out).
+function ownCommandLine(): string {
+  const [, script, ...rest] = process.argv;
+  return [script ? path.basename(script) : path.basename(process.argv[0] ?? "?"), ...rest].join(
+    " ",
+  );
 }
 
 function aborted(signal: AbortSignal): LockError {

@@ -10,6 +10,7 @@ import {
   LOCKD_PROTOCOL_VERSION,
   LOCKD_STATUS_MAX_ENTRIES,
   LOCKD_STATUS_MAX_LOCKS,
+  type LockdHolderStatus,
   type LockdLockStatus,
   type LockdRequest,
   type LockdStatus,
@@ -62,6 +63,7 @@ export interface LockServiceOptions {
 interface Session {
   hello: boolean;
   pid: number | undefined;
+  command: string | undefined;
   /** Queued lock requests: request id → whether a timer was armed. */
   pending: Map<number, boolean>;
   /** Crosshost requests still waiting for their host lock: request id → withdraw it. */
@@ -83,6 +85,8 @@ export class LockService {
   #max: number;
   #now: () => number;
   #crossGuard: PathGuard | undefined;
+  /** What `annotate` added to a grant: the command's pid, a command. */
+  #notes = new Map<number, { commandPid?: number; command?: string }>();
 
   constructor(transport: ServiceTransport, options: LockServiceOptions) {
     this.#transport = transport;
@@ -104,6 +108,7 @@ export class LockService {
     this.#sessions.set(conn, {
       hello: false,
       pid: undefined,
+      command: undefined,
       pending: new Map(),
       hostWaits: new Map(),
       held: 0,
@@ -132,7 +137,10 @@ export class LockService {
     for (const withdraw of session.hostWaits.values()) withdraw();
     session.hostWaits.clear();
     const { released, cancelled, woken } = this.table.releaseOwner(conn, this.#now());
-    for (const g of released) this.#dropHostGrant(g);
+    for (const g of released) {
+      this.#notes.delete(g.id);
+      this.#dropHostGrant(g);
+    }
     for (const w of cancelled) this.#dropHostWait(w);
     this.#granted(woken);
     return released;
@@ -196,8 +204,13 @@ export class LockService {
       const lock: LockdLockStatus = {
         name: l.name,
         mode: l.mode,
-        holders: holders.map((h) => ({ lock: h.id, pid: h.pid ?? null, since: iso(h.since) })),
-        waiters: waiters.map((w) => ({ pid: w.pid ?? null, mode: w.mode, since: iso(w.since) })),
+        holders: holders.map((h) => this.#holder(h)),
+        waiters: waiters.map((w) => ({
+          pid: w.pid ?? null,
+          mode: w.mode,
+          since: iso(w.since),
+          command: w.command ?? null,
+        })),
       };
       if (holders.length < l.holders.length) lock.moreHolders = l.holders.length - holders.length;
       if (waiters.length < l.waiters.length) lock.moreWaiters = l.waiters.length - waiters.length;
@@ -211,6 +224,17 @@ export class LockService {
     };
     if (locks.length < count) status.truncated = count - locks.length;
     return status;
+  }
+
+  #holder(h: Grant): LockdHolderStatus {
+    const note = this.#notes.get(h.id);
+    return {
+      lock: h.id,
+      pid: h.pid ?? null,
+      since: new Date(h.since).toISOString(),
+      command: note?.command ?? h.command ?? null,
+      commandPid: note?.commandPid ?? null,
+    };
   }
 
   #handle(conn: OwnerId, session: Session, req: LockdRequest): void {
@@ -273,6 +297,7 @@ export class LockService {
         }
         session.hello = true;
         session.pid = req.pid;
+        session.command = req.command;
         this.#transport.send(conn, {
           id: req.id,
           ok: true,
@@ -287,10 +312,41 @@ export class LockService {
       case "ping":
         this.#transport.send(conn, { id: req.id, ok: true });
         return;
-      case "stop":
+      case "stop": {
+        const held = this.table.held;
+        if (req.force === false && held > 0) {
+          const owners = this.table.holdingOwners;
+          const waiting = this.table.waiting;
+          this.#transport.send(conn, {
+            id: req.id,
+            ok: false,
+            code: "BUSY",
+            error: `${held} lock(s) held by ${owners} client(s)${
+              waiting > 0 ? `, ${waiting} waiting` : ""
+            }`,
+            held,
+            holders: owners,
+            waiting,
+          });
+          return;
+        }
         this.#transport.send(conn, { id: req.id, ok: true });
         this.#transport.stop();
         return;
+      }
+      case "annotate": {
+        const g = this.table.grant(req.lock);
+        if (!g || g.owner !== conn) {
+          this.#error(conn, req.id, "SYNCH_ERR", `No lock ${req.lock} held by this connection`);
+          return;
+        }
+        const note = this.#notes.get(g.id) ?? {};
+        if (req.commandPid !== undefined) note.commandPid = req.commandPid;
+        if (req.command !== undefined) note.command = req.command;
+        this.#notes.set(g.id, note);
+        this.#transport.send(conn, { id: req.id, ok: true });
+        return;
+      }
     }
   }
 
@@ -376,6 +432,7 @@ export class LockService {
       request: req.id,
       nonblock: req.nonblock || req.timeoutMs === 0,
       pid: session.pid,
+      command: req.command ?? session.command,
       now: this.#now(),
     });
     if (result.status === "granted") {
@@ -387,7 +444,15 @@ export class LockService {
       if (req.timeoutMs === 0 && !req.nonblock) {
         this.#error(conn, req.id, "TIMEOUT", `Timed out waiting for lock: ${req.name}`);
       } else {
-        this.#error(conn, req.id, "BUSY", `Lock is busy: ${req.name}`);
+        // Who holds it, so that the one turned away can tell the user (as `lock run` does).
+        const holders = this.table.holdersOf(req.name).slice(0, 5).map((h) => this.#holder(h));
+        this.#transport.send(conn, {
+          id: req.id,
+          ok: false,
+          code: "BUSY",
+          error: `Lock is busy: ${req.name}`,
+          holders,
+        });
       }
     } else {
       if (cross) this.#crossWaits.add(`${conn}:${req.id}`);
@@ -417,6 +482,7 @@ export class LockService {
       return;
     }
     session.held--;
+    this.#notes.delete(r.grant.id);
     const dropped = this.#dropHostGrant(r.grant);
     // The next holder first: its grant is on the critical path of a contended lock.
     this.#granted(r.woken);

@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { LockClient, LockError } from "../../lib/lockd/client.ts";
 import { LockDaemon } from "../../lib/lockd/daemon.ts";
 import { LockService, type ServiceTransport } from "../../lib/lockd/service.ts";
@@ -77,31 +78,25 @@ describe("waiters and holders across a lock manager restart", () => {
     const d = await startDaemon(box);
     const holder = new LockClient({ runDir: box.dir, autoStart: false });
     const waiter = new LockClient({ runDir: box.dir, idleMinutes: 1 });
-    const other = new LockClient({ runDir: box.dir, autoStart: false });
+    const marker = startMarkerPath(box.socket);
     try {
       await holder.acquire("db");
       const t0 = performance.now();
       const waiting = waiter.acquire("db", { timeoutMs: 4000 });
       const outcome = waiting.then(() => undefined, (e: unknown) => e);
       await waitFor(async () => (await holder.status()).locks[0]?.waiters.length === 1);
+      // The next lock manager is slow to come: another (live) starter claims to be starting it.
+      fs.writeFileSync(marker, String(process.pid));
       process.kill(d.pid, "SIGKILL");
       await exited(d.child);
-      // The next lock manager: someone else holds the lock there before the waiter comes back.
-      const taken = await waitFor(
-        () => other.acquire("db", { nonblock: true }).catch(() => undefined),
-        15_000,
-        "the next lock manager",
-      );
-      box.trackPid(other.daemonPid);
       const e = await outcome;
       const ms = performance.now() - t0;
       assert.ok(e instanceof LockError && e.code === "TIMEOUT", String(e));
-      assert.ok(ms >= 3900 && ms < 15_000, `timed out after ${ms.toFixed(0)} ms`);
-      await taken.release();
+      assert.ok(ms >= 3900 && ms < 9000, `timed out after ${ms.toFixed(0)} ms`);
     } finally {
       holder.close();
       waiter.close();
-      other.close();
+      fs.rmSync(marker, { force: true });
     }
   });
 });
@@ -307,5 +302,33 @@ describe("logs", () => {
       c.close();
       await d.stop("request");
     }
+  });
+
+  test("SIGHUP reopens the log after logrotate moved it, and --log-max-size rotates it", async () => {
+    await using box = sandbox("hup");
+    const file = path.join(box.dir, "lockd.log");
+    const d = await startDaemon(box, {
+      extra: ["--log-file", file, "--log-max-size", "1k"], // inside the run directory
+    });
+    await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, "utf8").includes("Listening"));
+    fs.renameSync(file, `${file}.old`); // what logrotate does before it sends SIGHUP
+    process.kill(d.pid, "SIGHUP");
+    await waitFor(() => fs.existsSync(file), 10_000, "the reopened log");
+    await waitFor(() => fs.readFileSync(file, "utf8").includes("log file reopened"), 10_000);
+    assert.doesNotMatch(fs.readFileSync(`${file}.old`, "utf8"), /reopened/);
+    // Every SIGHUP writes a line: past 1 KiB the file is rotated to <file>.1.
+    for (let i = 0; i < 40 && !fs.existsSync(`${file}.1`); i++) {
+      const before = fs.readFileSync(file, "utf8").length;
+      process.kill(d.pid, "SIGHUP");
+      await waitFor(
+        () =>
+          !fs.existsSync(file) || fs.readFileSync(file, "utf8").length !== before ||
+          fs.existsSync(`${file}.1`),
+        10_000,
+      );
+    }
+    assert.ok(fs.existsSync(`${file}.1`), "rotated");
+    assert.ok(fs.statSync(`${file}.1`).size <= 1024);
+    assert.equal(d.child.exitCode, null, "SIGHUP does not stop the daemon");
   });
 });

@@ -58,14 +58,16 @@ test("300 distinct cross-host names do not stall the event loop or other clients
     assert.equal(d.service.hostLocks.held, 300);
     await Promise.all(handles.map((h) => h.release()));
     const spent = performance.now() - t0;
-    // Unpaced, the 300 spawns ran back to back in one turn of the loop (seen: 1.8 s).
+    // Unpaced, the 300 spawns ran back to back in one turn of the loop (seen: 1.8 s), a stall
+    // of most of the burst; paced, the longest stall is a small part of it, however loaded the
+    // machine (which slows spawning and the burst alike).
     assert.ok(
-      maxDelay < 400,
+      maxDelay < Math.max(250, spent / 4),
       `event loop stalled ${maxDelay.toFixed(0)} ms (worst round trip ${worst.toFixed(0)} ms, ` +
         `${rounds} rounds in ${spent.toFixed(0)} ms)`,
     );
     assert.ok(
-      worst < 600,
+      worst < Math.max(400, spent / 3),
       `another client waited ${worst.toFixed(0)} ms for a free lock (event loop delay ${
         maxDelay.toFixed(0)
       } ms)`,
