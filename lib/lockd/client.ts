@@ -209,8 +209,9 @@ class Session {
   /** Set once hello succeeded. */
   ready = false;
 
+  /** Closed, or being closed by the lock manager for idleness (then not to be used again). */
   get closed(): boolean {
-    return this.conn.closed;
+    return this.conn.closed || this.idleClosed;
   }
 
   #onFrame(d: Decoded): void {
@@ -560,8 +561,16 @@ export class LockClient {
 
   /** Every lock the daemon knows, with holders and waiters. */
   async status(): Promise<LockdStatus> {
-    const session = await this.#connect(undefined);
-    const m = await session.send({ op: "status" }).reply;
+    let session = await this.#connect(undefined);
+    let m: Reply;
+    try {
+      m = await session.send({ op: "status" }).reply;
+    } catch (e) {
+      // The lock manager closed this idle connection just as the request went out: ask again.
+      if (!(e instanceof LockError && e.code === "NO_LOCKMGR" && session.idleClosed)) throw e;
+      session = await this.#connect(undefined);
+      m = await session.send({ op: "status" }).reply;
+    }
     if (m.ok !== true) throw replyError(m);
     return m.status as LockdStatus;
   }
