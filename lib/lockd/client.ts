@@ -26,6 +26,7 @@ import {
   startMarkerPath,
 } from "./start.ts";
 import type { LockMode } from "./table.ts";
+import { CacheEntry } from "./cache.ts";
 
 export type { LockMode };
 
@@ -77,6 +78,13 @@ export interface LockClientOptions {
    * for (default: this process's command line, cut at 1024 characters).
    */
   command?: string;
+  /**
+   * Lock caching (default false): keep a lock after `release()` until the lock manager asks for
+   * it back because another client wants it, so repeated operations on one name cost no round
+   * trip; concurrent operations of this client share one grant (readers together, writers one
+   * at a time, first-in first-out). Cross-host locks are never cached.
+   */
+  cache?: boolean;
 }
 
 /** Options for {@link LockClient.acquire}. */
@@ -330,6 +338,11 @@ class Handle implements LockHandle {
     return !this.#released && !this.#session.closed;
   }
 
+  /** The grant id (the unlock token). */
+  get lockId(): number {
+    return this.#lock;
+  }
+
   verify(): Promise<void> {
     if (!this.held) return Promise.reject(this.#lost());
     return this.#session.send({ op: "ping" }).reply.then(
@@ -396,6 +409,10 @@ export class LockClient {
   #autoStart: boolean;
   #idleMinutes: number | undefined;
   #command: string;
+  #cacheOn: boolean;
+  #cache = new Map<string, CacheEntry>();
+  /** Names whose cacheable grant is being asked for: local requests wait for that one. */
+  #inflight = new Map<string, Promise<unknown>>();
   #session: Session | undefined;
   #connecting: Promise<Session> | undefined;
   #events: Array<(e: LockdEvent) => void> = [];
@@ -410,6 +427,15 @@ export class LockClient {
     this.#autoStart = options.autoStart ?? true;
     this.#idleMinutes = options.idleMinutes;
     this.#command = (options.command ?? ownCommandLine()).slice(0, LOCKD_MAX_COMMAND);
+    this.#cacheOn = options.cache ?? false;
+    if (this.#cacheOn) {
+      this.#events.push((e) => {
+        if (e.event !== "revoke" || typeof e.lock !== "number") return;
+        for (const entry of this.#cache.values()) {
+          if (entry.grant.lockId === e.lock) void entry.revoke();
+        }
+      });
+    }
   }
 
   /** Listen to messages the daemon sends on its own. */
@@ -432,6 +458,99 @@ export class LockClient {
         new LockError("PROTOCOL", `Lock mode must be "shared" or "exclusive": ${mode}`),
       );
     }
+    if (this.#cacheOn && !options.crosshost) return this.#cachedAcquire(name, mode, options);
+    return this.#acquireDirect(name, mode, options);
+  }
+
+  #cachedAcquire(name: string, mode: LockMode, options: AcquireOptions): Promise<LockHandle> {
+    const entry = this.#cache.get(name);
+    if (entry?.serves(mode)) {
+      if (entry.admissible(mode)) {
+        entry.enter(mode);
+        return Promise.resolve(new CachedHandle(entry, mode));
+      }
+      if (options.nonblock || options.timeoutMs === 0) {
+        return Promise.reject(
+          new LockError(
+            options.nonblock ? "BUSY" : "TIMEOUT",
+            `Lock is busy (in this process): ${name}`,
+          ),
+        );
+      }
+      const signal = options.signal;
+      if (signal?.aborted) return Promise.reject(aborted(signal));
+      const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+      return new Promise<LockHandle>((resolve, reject) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const onAbort = () => {
+          finish();
+          withdraw();
+          reject(aborted(signal as AbortSignal));
+        };
+        const finish = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        };
+        const withdraw = entry.wait(mode, () => {
+          finish();
+          if (!entry.revoked) {
+            resolve(new CachedHandle(entry, mode));
+            return;
+          }
+          // Given back meanwhile: ask the lock manager, with what is left of the timeout.
+          const rest: AcquireOptions = deadline === undefined
+            ? options
+            : { ...options, timeoutMs: Math.max(0, deadline - Date.now()) };
+          this.#cachedAcquire(name, mode, rest).then(resolve, reject);
+        });
+        if (deadline !== undefined) {
+          timer = setTimeout(() => {
+            finish();
+            withdraw();
+            reject(new LockError("TIMEOUT", `Timed out waiting for lock: ${name}`));
+          }, deadline - Date.now());
+        }
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+    const inflight = this.#inflight.get(name);
+    if (inflight) {
+      // Another local operation is getting the grant: share it (or queue for it) once it comes.
+      const t0 = Date.now();
+      const again = () => {
+        const rest: AcquireOptions = options.timeoutMs === undefined
+          ? options
+          : { ...options, timeoutMs: Math.max(0, options.timeoutMs - (Date.now() - t0)) };
+        return this.#cachedAcquire(name, mode, rest);
+      };
+      return inflight.then(again, again);
+    }
+    // A shared grant cannot serve a writer: give it up once idle; the writer queues for its own.
+    if (entry && !entry.revoked && entry.grant.held) void entry.revoke();
+    const asked = this.#acquireDirect(name, mode, options, true);
+    const settled = asked.finally(() => {
+      if (this.#inflight.get(name) === settled) this.#inflight.delete(name);
+    });
+    settled.catch(() => {});
+    this.#inflight.set(name, settled);
+    return asked.then((h) => {
+      const grant = h as Handle;
+      const fresh = new CacheEntry(name, mode, grant, () => {
+        if (this.#cache.get(name) === fresh) this.#cache.delete(name);
+      });
+      this.#cache.set(name, fresh);
+      fresh.enter(mode);
+      return new CachedHandle(fresh, mode);
+    });
+  }
+
+  #acquireDirect(
+    name: string,
+    mode: LockMode,
+    options: AcquireOptions,
+    cache = false,
+  ): Promise<LockHandle> {
+    if (cache) options = { ...options, [CACHE]: true } as AcquireOptions;
     // A wait that loses its lock manager follows it to the next one within this deadline.
     const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     const session = this.#session;
@@ -522,6 +641,7 @@ export class LockClient {
     if (options.nonblock) body.nonblock = true;
     if (options.crosshost) body.crosshost = true;
     if (options.command !== undefined) body.command = options.command.slice(0, LOCKD_MAX_COMMAND);
+    if ((options as { [CACHE]?: boolean })[CACHE]) body.cache = true;
     if (options.timeoutMs !== undefined) {
       body.timeoutMs = Math.max(0, Math.min(2_147_483_647, Math.ceil(options.timeoutMs)));
     }
@@ -601,6 +721,7 @@ export class LockClient {
     this.#closed = true;
     for (const s of this.#mine) s.conn.close("closed by client");
     this.#mine.clear();
+    this.#cache.clear();
     this.#session = undefined;
   }
 
@@ -775,6 +896,65 @@ function ownCommandLine(): string {
   return [script ? path.basename(script) : path.basename(process.argv[0] ?? "?"), ...rest].join(
     " ",
   );
+}
+
+/** Marks an internal acquire that asks the lock manager for a cacheable grant. */
+const CACHE = Symbol("cache");
+
+/** A local use of a cached grant. */
+class CachedHandle implements LockHandle {
+  readonly name: string;
+  readonly mode: LockMode;
+  #entry: CacheEntry;
+  #released = false;
+
+  constructor(entry: CacheEntry, mode: LockMode) {
+    this.#entry = entry;
+    this.name = entry.name;
+    this.mode = mode;
+  }
+
+  get held(): boolean {
+    return !this.#released && this.#entry.grant.held;
+  }
+
+  verify(): Promise<void> {
+    if (this.#released) {
+      return Promise.reject(new LockError("SYNCH_ERR", `Lock already released: ${this.name}`));
+    }
+    return this.#entry.grant.verify();
+  }
+
+  annotate(info: { commandPid?: number; command?: string }): Promise<boolean> {
+    return this.held ? this.#entry.grant.annotate(info) : Promise.resolve(false);
+  }
+
+  release(): Promise<void> {
+    if (this.#released) {
+      return Promise.reject(new LockError("SYNCH_ERR", `Lock already released: ${this.name}`));
+    }
+    this.#released = true;
+    const lost = !this.#entry.grant.held;
+    const left = this.#entry.leave();
+    if (lost) {
+      return Promise.reject(
+        new LockError(
+          "NO_LOCKMGR",
+          `Connection to the lock manager closed, so the lock was already dropped: ${this.name}`,
+        ),
+      );
+    }
+    return left;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#released) return;
+    try {
+      await this.release();
+    } catch (e) {
+      if (!(e instanceof LockError && e.code === "NO_LOCKMGR")) throw e;
+    }
+  }
 }
 
 function aborted(signal: AbortSignal): LockError {

@@ -64,6 +64,11 @@ export interface LockRequest {
   crosshost?: true;
   /** What this lock is taken for (overrides the hello's `command`). */
   command?: string;
+  /**
+   * Lock caching: the client may keep the grant after use; the daemon sends
+   * `{"event":"revoke","lock":N,"name":…}` when another request wants the name.
+   */
+  cache?: true;
 }
 
 /** `annotate`: tell more about a held lock: the pid of the command run under it, the command. */
@@ -237,6 +242,9 @@ export function parseRequest(message: unknown): ParsedRequest {
       if (m.crosshost !== undefined && typeof m.crosshost !== "boolean") {
         return fail(id, "PROTOCOL", "crosshost must be a boolean");
       }
+      if (m.cache !== undefined && typeof m.cache !== "boolean") {
+        return fail(id, "PROTOCOL", "cache must be a boolean");
+      }
       const t = m.timeoutMs;
       if (
         t !== undefined && t !== null &&
@@ -263,6 +271,7 @@ export function parseRequest(message: unknown): ParsedRequest {
           timeoutMs: typeof t === "number" ? t : undefined,
           ...(m.crosshost === true ? { crosshost: true as const } : {}),
           ...(command !== undefined ? { command } : {}),
+          ...(m.cache === true ? { cache: true as const } : {}),
         },
       };
     }

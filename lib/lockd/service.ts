@@ -87,6 +87,11 @@ export class LockService {
   #crossGuard: PathGuard | undefined;
   /** What `annotate` added to a grant: the command's pid, a command. */
   #notes = new Map<number, { commandPid?: number; command?: string }>();
+  // Lock caching: grants their owner may keep after use, those asked back, and queued requests
+  // (`${owner}:${request}`) that asked to be cacheable once granted.
+  #cacheable = new Set<number>();
+  #revoked = new Set<number>();
+  #cacheWaits = new Set<string>();
 
   constructor(transport: ServiceTransport, options: LockServiceOptions) {
     this.#transport = transport;
@@ -138,10 +143,13 @@ export class LockService {
     session.hostWaits.clear();
     const { released, cancelled, woken } = this.table.releaseOwner(conn, this.#now());
     for (const g of released) {
-      this.#notes.delete(g.id);
+      this.#forgetGrant(g.id);
       this.#dropHostGrant(g);
     }
-    for (const w of cancelled) this.#dropHostWait(w);
+    for (const w of cancelled) {
+      this.#cacheWaits.delete(`${w.owner}:${w.request}`);
+      this.#dropHostWait(w);
+    }
     this.#granted(woken);
     return released;
   }
@@ -175,6 +183,7 @@ export class LockService {
       return;
     }
     const { waiter, woken } = this.table.cancel(conn, request, this.#now());
+    this.#cacheWaits.delete(`${conn}:${request}`);
     if (waiter) {
       this.#dropHostWait(waiter);
       this.#error(conn, request, "TIMEOUT", `Timed out waiting for lock: ${waiter.name}`);
@@ -266,6 +275,7 @@ export class LockService {
         session.hostWaits.delete(req.request);
         hostWait?.();
         const { waiter, woken } = this.table.cancel(conn, req.request, this.#now());
+        this.#cacheWaits.delete(`${conn}:${req.request}`);
         if (waiter) this.#dropHostWait(waiter);
         this.#error(conn, req.request, "ABORTED", "Lock request cancelled");
         this.#transport.send(conn, { id: req.id, ok: true, cancelled: true });
@@ -438,9 +448,11 @@ export class LockService {
     if (result.status === "granted") {
       session.held++;
       if (cross) this.#crossGrants.add(result.grant.id);
+      if (req.cache) this.#cacheable.add(result.grant.id);
       this.#transport.send(conn, { id: req.id, ok: true, lock: result.grant.id });
     } else if (result.status === "busy") {
       if (cross) void this.hostLocks.release(req.name);
+      this.#revokeFor(req.name);
       if (req.timeoutMs === 0 && !req.nonblock) {
         this.#error(conn, req.id, "TIMEOUT", `Timed out waiting for lock: ${req.name}`);
       } else {
@@ -456,6 +468,8 @@ export class LockService {
       }
     } else {
       if (cross) this.#crossWaits.add(`${conn}:${req.id}`);
+      if (req.cache) this.#cacheWaits.add(`${conn}:${req.id}`);
+      this.#revokeFor(req.name);
       const timed = req.timeoutMs !== undefined;
       session.pending.set(req.id, timed);
       if (timed) this.#transport.armTimer(conn, req.id, req.timeoutMs as number);
@@ -482,7 +496,7 @@ export class LockService {
       return;
     }
     session.held--;
-    this.#notes.delete(r.grant.id);
+    this.#forgetGrant(r.grant.id);
     const dropped = this.#dropHostGrant(r.grant);
     // The next holder first: its grant is on the critical path of a contended lock.
     this.#granted(r.woken);
@@ -491,9 +505,30 @@ export class LockService {
     else this.#transport.send(conn, { id, ok: true });
   }
 
+  #forgetGrant(id: number): void {
+    this.#notes.delete(id);
+    this.#cacheable.delete(id);
+    this.#revoked.delete(id);
+  }
+
+  // Ask the owners of cached holders of `name` to give them back: someone else wants it.
+  #revokeFor(name: string): void {
+    if (this.#cacheable.size === 0) return;
+    for (const h of this.table.holdersOf(name)) {
+      if (!this.#cacheable.has(h.id) || this.#revoked.has(h.id)) continue;
+      this.#revoked.add(h.id);
+      this.#transport.send(h.owner, { event: "revoke", lock: h.id, name });
+    }
+  }
+
   #granted(grants: Grant[]): void {
+    const names = new Set<string>();
     for (const g of grants) {
       if (this.#crossWaits.delete(`${g.owner}:${g.request}`)) this.#crossGrants.add(g.id);
+      if (this.#cacheWaits.delete(`${g.owner}:${g.request}`)) {
+        this.#cacheable.add(g.id);
+        names.add(g.name);
+      }
       const s = this.#sessions.get(g.owner);
       if (!s) continue;
       const timed = s.pending.get(g.request);
@@ -502,6 +537,8 @@ export class LockService {
       s.held++;
       this.#transport.send(g.owner, { id: g.request, ok: true, lock: g.id });
     }
+    // A cached grant with others still queued behind it is asked back at once.
+    for (const name of names) if (this.table.queuedFor(name) > 0) this.#revokeFor(name);
   }
 
   #error(conn: OwnerId, id: number | null, code: LockdWireCode, error: string): void {

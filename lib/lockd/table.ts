@@ -192,6 +192,11 @@ export class LockTable {
     return { released, cancelled, woken };
   }
 
+  /** How many requests wait for lock `name`. */
+  queuedFor(name: string): number {
+    return this.#entries.get(name)?.queue.length ?? 0;
+  }
+
   /** The grant with id `id`, if it is held. */
   grant(id: number): Grant | undefined {
     return this.#grants.get(id);
