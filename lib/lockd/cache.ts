@@ -1,11 +1,7 @@
 /**
- * Lock caching for {@link LockClient} (opt-in, `new LockClient({ cache: true })`): a lock
- * granted by the lock manager is kept after the operation that took it ends, so the next
- * operation on the same name in this process costs no round trip; concurrent operations of this
- * process share the one grant (shared with shared; an exclusive one at a time, queued here
- * first-in first-out). The lock manager asks for the lock back (`revoke` event) when another
- * client wants it; it is then given back as soon as no local operation uses it. A process that
- * dies still releases at once: its connection closes.
+ * Lock caching for {@link LockClient} (opt-in): a granted lock is kept after use until the lock
+ * manager asks for it back (`revoke`); this process's concurrent operations share the grant
+ * (readers together, writers one at a time, FIFO). A process that dies still releases at once.
  * @internal
  * @module
  */
