@@ -166,6 +166,9 @@ interface Pending {
 
 const NO_DAEMON = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
 
+/** Retries (50, 100, 200, 400 ms apart) of a connection the lock manager refused as full. */
+const LIMIT_RETRIES = 4;
+
 /** How many times one waiting request follows the lock manager to its successor. */
 const MAX_REQUEUES = 20;
 
@@ -744,11 +747,22 @@ export class LockClient {
 
   async #open(): Promise<Session> {
     let first: NodeJS.ErrnoException | undefined;
-    try {
-      return await this.#hello();
-    } catch (e) {
-      if (e instanceof LockError) throw e;
-      first = e as NodeJS.ErrnoException;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#hello();
+      } catch (e) {
+        // A full lock manager is busy, not absent: retry a burst's worth, with backoff, then
+        // say so (never start a second one).
+        if (
+          e instanceof LockError && e.code === "LIMIT" && attempt < LIMIT_RETRIES && !this.#closed
+        ) {
+          await sleep(50 * 2 ** attempt);
+          continue;
+        }
+        if (e instanceof LockError) throw e;
+        first = e as NodeJS.ErrnoException;
+        break;
+      }
     }
     if (!this.#autoStart || !NO_DAEMON.has(first.code ?? "")) {
       throw new LockError(

@@ -73,7 +73,7 @@ export interface LockDaemonOptions {
    * in hello (Node and Deno cannot read a Unix socket's peer credentials).
    */
   maxConnectionsPerUid?: number;
-  /** Most connections that have not said hello yet (default 1/4 of maxConnections). */
+  /** Most connections that have not said hello yet (default half of maxConnections). */
   maxUngreeted?: number;
   /**
    * A greeted connection with no lock held or requested and no traffic for this long is closed
@@ -135,7 +135,7 @@ export class LockDaemon {
     this.#helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
     this.#maxPerUid = options.maxConnectionsPerUid ??
       Math.max(1, Math.floor(this.#maxConnections * 3 / 4));
-    this.#maxUngreeted = options.maxUngreeted ?? Math.max(1, Math.floor(this.#maxConnections / 4));
+    this.#maxUngreeted = options.maxUngreeted ?? Math.max(1, Math.floor(this.#maxConnections / 2));
     this.#connIdleMs = options.connectionIdleMs ?? 60_000;
     this.#frameTimeoutMs = options.frameTimeoutMs ?? 5000;
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));

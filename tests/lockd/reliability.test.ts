@@ -187,7 +187,8 @@ describe("connection limits and deadlines", () => {
       for (const [i, c] of clients.entries()) await c.acquire(`l${i}`);
       const t0 = performance.now();
       await assert.rejects(extra.acquire("l9"), isLockError("LIMIT", /^Connection limit reached/));
-      assert.ok(performance.now() - t0 < 2000, "refused at once, without start attempts");
+      // A few retries with backoff (750 ms in all), then the refusal; no start attempts.
+      assert.ok(performance.now() - t0 < 5000, "refused without start attempts");
       assert.equal(fs.existsSync(startMarkerPath(box.socket)), false);
       assert.deepEqual(processesNaming(`--run-dir ${box.dir}`), []);
       clients[0]?.close();
