@@ -10,10 +10,18 @@ import { LockDaemon, lockdSocketPath } from "../lib/lockd/daemon.ts";
 import { LOCKD_DEFAULTS_FILE, parseIdleMinutes, readLockdDefaults } from "../lib/lockd/defaults.ts";
 import type { LockdStatus } from "../lib/lockd/protocol.ts";
 import { spawnLockd } from "../lib/lockd/start.ts";
-import { fileSink, Logger, nullSink, stderrSink } from "../lib/log/logger.ts";
+import {
+  DEFAULT_LOG_MAX_SIZE,
+  fileSink,
+  Logger,
+  nullSink,
+  parseLogSize,
+  stderrSink,
+} from "../lib/log/logger.ts";
 import { SocketInUseError } from "../lib/ipc/socket.ts";
 import { defaultRunDir, RunDirError } from "../lib/platform/rundir.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
+import { heldFor } from "./lock.ts";
 import { printJson, println, printTable, stdoutIsTty } from "./output.ts";
 
 /** `lockd status` exits with this when no daemon answers (as LSB init scripts do). */
@@ -42,6 +50,7 @@ interface DaemonOptions extends WhereOptions {
   defaults?: string;
   crosshostRoot?: string[];
   logFile?: string;
+  logMaxSize?: string;
   verbose?: boolean;
   notifyReady?: boolean;
 }
@@ -49,9 +58,13 @@ interface DaemonOptions extends WhereOptions {
 async function runForeground(o: DaemonOptions): Promise<number> {
   const { runDir, socketPath } = where(o);
   let sink = stderrSink;
+  const maxSize = o.logMaxSize === undefined ? DEFAULT_LOG_MAX_SIZE : parseLogSize(o.logMaxSize);
+  if (maxSize === undefined) {
+    throw usageError(`Invalid --log-max-size: not a size such as 10M: ${o.logMaxSize}`);
+  }
   if (o.logFile) {
     try {
-      sink = fileSink(path.resolve(o.logFile));
+      sink = fileSink(path.resolve(o.logFile), { maxSize });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new CliError(`Cannot open log file ${o.logFile}: ${err.code ?? err.message}`);
@@ -93,8 +106,14 @@ async function runForeground(o: DaemonOptions): Promise<number> {
     log.info(`Received ${sig}`);
     void daemon.stop("signal");
   };
-  const signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+  // SIGHUP is logrotate's "reopen your log", as for syslogd; it no longer stops the daemon.
+  const onHup = () => {
+    log.reopen();
+    log.info("Received SIGHUP; log file reopened");
+  };
+  const signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT"];
   for (const s of signals) process.on(s, onSignal);
+  process.on("SIGHUP", onHup);
   if (o.notifyReady) {
     // The starter reads this line and goes away; from now on nobody reads our stdout/stderr.
     process.stdout.on("error", () => {});
@@ -104,6 +123,7 @@ async function runForeground(o: DaemonOptions): Promise<number> {
   }
   await daemon.done;
   for (const s of signals) process.off(s, onSignal);
+  process.off("SIGHUP", onHup);
   return EXIT.OK;
 }
 
@@ -121,6 +141,7 @@ function startDetached(o: DaemonOptions): Promise<number> {
     extraArgs: [
       "--notify-ready",
       ...(o.verbose ? ["--verbose"] : []),
+      ...(o.logMaxSize !== undefined ? ["--log-max-size", o.logMaxSize] : []),
       ...(o.crosshostRoot ?? []).flatMap((r) => ["--crosshost-root", path.resolve(r)]),
     ],
   });
@@ -169,8 +190,14 @@ function printStatus(s: LockdStatus): void {
     mode: string;
     pid: string;
     since: string;
+    for: string;
+    commandPid: string;
+    command: string;
   }
   const rows: Row[] = [];
+  const now = Date.now();
+  const text = (c: string | null | undefined) =>
+    c === null || c === undefined ? "-" : JSON.stringify(c).slice(1, -1);
   for (const l of s.locks) {
     for (const h of l.holders) {
       rows.push({
@@ -179,6 +206,9 @@ function printStatus(s: LockdStatus): void {
         mode: l.mode ?? "",
         pid: String(h.pid ?? "-"),
         since: h.since,
+        for: heldFor(h.since, now),
+        commandPid: String(h.commandPid ?? "-"),
+        command: text(h.command),
       });
     }
     for (const w of l.waiters) {
@@ -188,6 +218,9 @@ function printStatus(s: LockdStatus): void {
         mode: w.mode,
         pid: String(w.pid ?? "-"),
         since: w.since,
+        for: heldFor(w.since, now),
+        commandPid: "-",
+        command: text(w.command),
       });
     }
   }
@@ -205,6 +238,10 @@ function printStatus(s: LockdStatus): void {
       return;
     }
     println();
+  } else if (rows.length === 0) {
+    // Said on stderr off a terminal: stdout stays one row per holder or waiter, for awk.
+    process.stderr.write("No locks held\n");
+    return;
   }
   printTable(rows, [
     { header: "NAME", value: (r) => JSON.stringify(r.name).slice(1, -1) },
@@ -212,7 +249,22 @@ function printStatus(s: LockdStatus): void {
     { header: "MODE", value: (r) => r.mode },
     { header: "PID", value: (r) => r.pid, align: "right" },
     { header: "SINCE", value: (r) => r.since },
+    { header: "FOR", value: (r) => r.for, align: "right" },
+    { header: "CMDPID", value: (r) => r.commandPid, align: "right" },
+    { header: "COMMAND", value: (r) => r.command },
   ]);
+  printTruncation(s);
+}
+
+// The reply's caps: say what was left out (on stderr off a terminal, so rows stay parseable).
+function printTruncation(s: LockdStatus): void {
+  const moreLocks = s.truncated ?? 0;
+  let moreEntries = 0;
+  for (const l of s.locks) moreEntries += (l.moreHolders ?? 0) + (l.moreWaiters ?? 0);
+  if (moreLocks === 0 && moreEntries === 0) return;
+  const line = `truncated: ${moreLocks} more lock(s), ${moreEntries} more holder(s) and waiter(s)`;
+  if (stdoutIsTty()) println(line);
+  else process.stderr.write(`${line}\n`);
 }
 
 /** Add the `lockd` command group to `program`. */
@@ -238,6 +290,11 @@ export function registerLockd(program: Command): void {
       (v: string, acc: string[] = []) => [...acc, v],
     )
     .option("--log-file <file>", "append log lines to this file")
+    .option(
+      "--log-max-size <size>",
+      "rotate the log file to <file>.1 when it would grow past this size (e.g. 512k, 10M; 0 = " +
+        "never: leave it to logrotate, which sends SIGHUP) (default: 10M)",
+    )
     .option("--verbose", "log every connection problem")
     .addOption(new Option("--notify-ready").hideHelp())
     .action(async (o) => {
@@ -274,21 +331,32 @@ export function registerLockd(program: Command): void {
     });
 
   lockd.command("stop")
-    .description("Stop the lock manager cleanly (holders see their connection close)")
+    .description(
+      "Stop the lock manager cleanly (holders see their connection close); refused while locks " +
+        "are held unless --force",
+    )
     .option("--run-dir <dir>", "run directory of the daemon")
     .option("--socket <path>", "socket path (default: <run-dir>/lockd.sock)")
+    .option("--force", "stop even while locks are held (their holders lose them)")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nExit codes: 0 stopped or was not running, 1 failed.")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 stopped or was not running, 1 failed or locks are held (without --force).",
+    )
     .action(async (sub) => {
       // Options given after the subcommand may land on the parent, which declares them too.
       const o = { ...lockd.opts(), ...sub };
       const { runDir, socketPath } = where(o);
       const client = new LockClient({ runDir, socketPath, autoStart: false });
       try {
-        const pid = await client.stopDaemon();
+        const pid = await client.stopDaemon({ force: o.force === true });
         if (o.json) printJson({ stopped: true, pid });
         else println(`lockd stopped (pid ${pid})`);
       } catch (e) {
+        if (e instanceof LockError && e.code === "BUSY") {
+          if (o.json) printJson({ stopped: false, running: true, reason: e.message });
+          throw new CliError(`lockd not stopped: ${e.message}; use --force to stop it anyway`);
+        }
         if (!notRunning(e)) throw e;
         if (o.json) printJson({ stopped: false, running: false, socket: socketPath });
         else process.stderr.write(`steward: lockd is not running on ${socketPath}\n`);

@@ -62,20 +62,30 @@ export class FrameConnection {
         }
         throw e;
       }
-      this.#armFrameTimer();
+      this.#armFrameTimer(frames.length > 0);
       for (const f of frames) {
         if (this.#closed) return;
-        onFrame(f, this);
+        try {
+          onFrame(f, this);
+        } catch (e) {
+          // A bug met while serving this peer ends this connection only, never the process.
+          this.close(`internal error: ${e instanceof Error ? e.message : String(e)}`);
+          return;
+        }
       }
     });
     socket.on("error", () => this.close("socket error"));
     socket.on("close", () => this.close(undefined));
   }
 
-  #armFrameTimer(): void {
-    if (this.#frameTimer) clearTimeout(this.#frameTimer);
-    this.#frameTimer = undefined;
-    if (this.#decoder.pending > 0) {
+  // The deadline runs from a frame's first byte: later chunks of the same frame never restart
+  // it, so a peer trickling one byte at a time is cut when the deadline passes.
+  #armFrameTimer(completed: boolean): void {
+    if (this.#frameTimer && (completed || this.#decoder.pending === 0)) {
+      clearTimeout(this.#frameTimer);
+      this.#frameTimer = undefined;
+    }
+    if (this.#decoder.pending > 0 && !this.#frameTimer) {
       this.#frameTimer = setTimeout(
         () => this.close("incomplete frame timed out"),
         this.#limits.frameTimeoutMs,

@@ -8,12 +8,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connectUnix } from "../ipc/client.ts";
 import { FrameConnection } from "../ipc/connection.ts";
 import type { Decoded } from "../ipc/frames.ts";
-import { defaultRunDir } from "../platform/rundir.ts";
+import { defaultRunDir, euid, untrustedSocket } from "../platform/rundir.ts";
 import { VERSION } from "../platform/version.ts";
 import {
   checkLockName,
+  LOCKD_MAX_COMMAND,
   LOCKD_MAX_REPLY_FRAME,
   LOCKD_PROTOCOL_VERSION,
+  type LockdHolderStatus,
   type LockdStatus,
 } from "./protocol.ts";
 import {
@@ -24,17 +26,25 @@ import {
   startMarkerPath,
 } from "./start.ts";
 import type { LockMode } from "./table.ts";
+import { CacheEntry } from "./cache.ts";
 
 export type { LockMode };
 
-/** Why a lock operation failed (dhcp maps BUSY, NO_LOCKMGR and the rest to DSVC codes). */
+/**
+ * Why a lock operation failed (dhcp maps BUSY, NO_LOCKMGR and the rest to DSVC codes). LIMIT: the
+ * lock manager runs but refused this client (connection limit reached) or sent a reply too large
+ * to accept; ACCESS: permission denied, or its directory or socket is not to be trusted. Neither
+ * means "not running", so no second lock manager is started for them.
+ */
 export type LockErrorCode =
   | "BUSY"
   | "TIMEOUT"
   | "ABORTED"
   | "NO_LOCKMGR"
   | "SYNCH_ERR"
-  | "PROTOCOL";
+  | "PROTOCOL"
+  | "LIMIT"
+  | "ACCESS";
 
 /** The lock manager's error, with its code. */
 export class LockError extends Error {
@@ -42,10 +52,17 @@ export class LockError extends Error {
   override name = "LockError";
   /** What went wrong, as a code a program can test. */
   readonly code: LockErrorCode;
+  /** With BUSY: who holds the lock (pid, command, since when), as the lock manager told. */
+  readonly holders: readonly LockdHolderStatus[];
   /** An error with `code` and a sentence-case message. */
-  constructor(code: LockErrorCode, message: string, options?: ErrorOptions) {
+  constructor(
+    code: LockErrorCode,
+    message: string,
+    options?: ErrorOptions & { holders?: readonly LockdHolderStatus[] },
+  ) {
     super(message, options);
     this.code = code;
+    this.holders = options?.holders ?? [];
   }
 }
 
@@ -59,6 +76,18 @@ export interface LockClientOptions {
   autoStart?: boolean;
   /** Idle minutes passed to a daemon this client starts. */
   idleMinutes?: number;
+  /**
+   * What this client runs, shown for its locks in `lockd status` and to those a lock is busy
+   * for (default: this process's command line, cut at 1024 characters).
+   */
+  command?: string;
+  /**
+   * Lock caching (default false): keep a lock after `release()` until the lock manager asks for
+   * it back because another client wants it, so repeated operations on one name cost no round
+   * trip; concurrent operations of this client share one grant (readers together, writers one
+   * at a time, first-in first-out). Cross-host locks are never cached.
+   */
+  cache?: boolean;
 }
 
 /** Options for {@link LockClient.acquire}. */
@@ -80,6 +109,8 @@ export interface AcquireOptions {
    * not installed.
    */
   crosshost?: boolean;
+  /** What this lock is taken for, shown in status instead of the client's command. */
+  command?: string;
 }
 
 /** A held lock. `await using` releases it at the end of the block. */
@@ -101,6 +132,12 @@ export interface LockHandle extends AsyncDisposable {
   verify(): Promise<void>;
   /** Release the lock; a second release throws LockError SYNCH_ERR. */
   release(): Promise<void>;
+  /**
+   * Tell the lock manager the pid of the command run under this lock (and, optionally, the
+   * command), for `lockd status`. Resolves false when the lock manager does not know the
+   * request (an older one) or the lock is gone.
+   */
+  annotate(info: { commandPid?: number; command?: string }): Promise<boolean>;
   /** Release unless already released; never throws for a lock the daemon already dropped. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -136,6 +173,12 @@ interface Pending {
 
 const NO_DAEMON = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
 
+/** Retries (50, 100, 200, 400 ms apart) of a connection the lock manager refused as full. */
+const LIMIT_RETRIES = 4;
+
+/** How many times one waiting request follows the lock manager to its successor. */
+const MAX_REQUEUES = 20;
+
 /** One connection to the daemon, after hello. */
 class Session {
   readonly conn: FrameConnection;
@@ -143,6 +186,10 @@ class Session {
   #pending = new Map<number, Pending>();
   #events: Array<(e: LockdEvent) => void>;
   shutdownReason: string | undefined;
+  /** The lock manager refused the connection (LIMIT) before any request. */
+  refusal: string | undefined;
+  /** The lock manager closed this connection because it held nothing and was idle. */
+  idleClosed = false;
   daemonPid = 0;
 
   constructor(socket: import("node:net").Socket, events: Array<(e: LockdEvent) => void>) {
@@ -155,15 +202,21 @@ class Session {
     this.conn.onClose((reason) => {
       const error = reason === "closed by client"
         ? new LockError("ABORTED", "Lock client closed")
+        : reason?.startsWith("Frame of ")
+        ? new LockError("LIMIT", `Reply from the lock manager is too large: ${reason}`)
+        : this.refusal
+        ? new LockError("LIMIT", this.refusal)
         : new LockError(
           "NO_LOCKMGR",
           this.shutdownReason
             ? `Lock manager stopped (${this.shutdownReason})`
+            : this.idleClosed
+            ? "Lock manager closed the idle connection"
             : "Connection to the lock manager closed",
         );
       for (const p of this.#pending.values()) p.reject(error);
       this.#pending.clear();
-      if (this.ready && reason !== "closed by client") {
+      if (this.ready && reason !== "closed by client" && !this.idleClosed) {
         // Not sent by the daemon: the client's own notice that every lock it held is gone.
         const why = this.shutdownReason ?? reason ?? "connection closed";
         for (const fn of this.#events) fn({ event: "disconnected", reason: why });
@@ -174,13 +227,18 @@ class Session {
   /** Set once hello succeeded. */
   ready = false;
 
+  /** Closed, or being closed by the lock manager for idleness (then not to be used again). */
   get closed(): boolean {
-    return this.conn.closed;
+    return this.conn.closed || this.idleClosed;
   }
 
   #onFrame(d: Decoded): void {
     if (!d.ok || typeof d.message !== "object" || d.message === null) return;
     const m = d.message as Reply;
+    if (m.id === null && m.ok === false && m.code === "LIMIT") {
+      this.refusal = `Connection limit reached: ${String(m.error ?? "lock manager is full")}`;
+      return;
+    }
     if (typeof m.id === "number") {
       const p = this.#pending.get(m.id);
       if (p) {
@@ -191,6 +249,11 @@ class Session {
     }
     if (typeof m.event === "string") {
       if (m.event === "shutdown") this.shutdownReason = String(m.reason ?? "unknown");
+      if (m.event === "idle") {
+        // Not for the user: this connection held nothing; the next request reconnects.
+        this.idleClosed = true;
+        return;
+      }
       for (const fn of this.#events) fn(m as LockdEvent);
     }
   }
@@ -224,10 +287,14 @@ function replyError(m: Reply): LockError {
   const message = typeof m.error === "string" ? m.error : "Lock manager refused the request";
   switch (m.code) {
     case "BUSY":
+      return new LockError("BUSY", message, {
+        holders: Array.isArray(m.holders) ? m.holders as LockdHolderStatus[] : [],
+      });
     case "TIMEOUT":
     case "ABORTED":
     case "SYNCH_ERR":
     case "PROTOCOL":
+    case "LIMIT":
       return new LockError(m.code, message);
     case "VERSION":
       return new LockError("PROTOCOL", message);
@@ -281,6 +348,11 @@ class Handle implements LockHandle {
     return !this.#released && !this.#session.closed;
   }
 
+  /** The grant id (the unlock token). */
+  get lockId(): number {
+    return this.#lock;
+  }
+
   verify(): Promise<void> {
     if (!this.held) return Promise.reject(this.#lost());
     return this.#session.send({ op: "ping" }).reply.then(
@@ -292,6 +364,14 @@ class Handle implements LockHandle {
         throw this.#lost();
       },
     );
+  }
+
+  annotate(info: { commandPid?: number; command?: string }): Promise<boolean> {
+    if (!this.held) return Promise.resolve(false);
+    const body: Reply = { op: "annotate", lock: this.#lock };
+    if (info.commandPid !== undefined) body.commandPid = info.commandPid;
+    if (info.command !== undefined) body.command = info.command.slice(0, LOCKD_MAX_COMMAND);
+    return this.#session.send(body).reply.then((m) => m.ok === true, () => false);
   }
 
   #lost(): LockError {
@@ -340,6 +420,11 @@ export class LockClient implements AsyncDisposable {
   readonly runDir: string;
   #autoStart: boolean;
   #idleMinutes: number | undefined;
+  #command: string;
+  #cacheOn: boolean;
+  #cache = new Map<string, CacheEntry>();
+  /** Names whose cacheable grant is being asked for: local requests wait for that one. */
+  #inflight = new Map<string, Promise<unknown>>();
   #session: Session | undefined;
   #connecting: Promise<Session> | undefined;
   #events: Array<(e: LockdEvent) => void> = [];
@@ -354,6 +439,16 @@ export class LockClient implements AsyncDisposable {
     this.socketPath = path.resolve(options.socketPath ?? path.join(this.runDir, "lockd.sock"));
     this.#autoStart = options.autoStart ?? true;
     this.#idleMinutes = options.idleMinutes;
+    this.#command = (options.command ?? ownCommandLine()).slice(0, LOCKD_MAX_COMMAND);
+    this.#cacheOn = options.cache ?? false;
+    if (this.#cacheOn) {
+      this.#events.push((e) => {
+        if (e.event !== "revoke" || typeof e.lock !== "number") return;
+        for (const entry of this.#cache.values()) {
+          if (entry.grant.lockId === e.lock) void entry.revoke();
+        }
+      });
+    }
   }
 
   /** Listen to messages the daemon sends on its own. */
@@ -376,6 +471,101 @@ export class LockClient implements AsyncDisposable {
         new LockError("PROTOCOL", `Lock mode must be "shared" or "exclusive": ${mode}`),
       );
     }
+    if (this.#cacheOn && !options.crosshost) return this.#cachedAcquire(name, mode, options);
+    return this.#acquireDirect(name, mode, options);
+  }
+
+  #cachedAcquire(name: string, mode: LockMode, options: AcquireOptions): Promise<LockHandle> {
+    const entry = this.#cache.get(name);
+    if (entry?.serves(mode)) {
+      if (entry.admissible(mode)) {
+        entry.enter(mode);
+        return Promise.resolve(new CachedHandle(entry, mode));
+      }
+      if (options.nonblock || options.timeoutMs === 0) {
+        return Promise.reject(
+          new LockError(
+            options.nonblock ? "BUSY" : "TIMEOUT",
+            `Lock is busy (in this process): ${name}`,
+          ),
+        );
+      }
+      const signal = options.signal;
+      if (signal?.aborted) return Promise.reject(aborted(signal));
+      const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+      return new Promise<LockHandle>((resolve, reject) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const onAbort = () => {
+          finish();
+          withdraw();
+          reject(aborted(signal as AbortSignal));
+        };
+        const finish = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        };
+        const withdraw = entry.wait(mode, () => {
+          finish();
+          if (!entry.revoked) {
+            resolve(new CachedHandle(entry, mode));
+            return;
+          }
+          // Given back meanwhile: ask the lock manager, with what is left of the timeout.
+          const rest: AcquireOptions = deadline === undefined
+            ? options
+            : { ...options, timeoutMs: Math.max(0, deadline - Date.now()) };
+          this.#cachedAcquire(name, mode, rest).then(resolve, reject);
+        });
+        if (deadline !== undefined) {
+          timer = setTimeout(() => {
+            finish();
+            withdraw();
+            reject(new LockError("TIMEOUT", `Timed out waiting for lock: ${name}`));
+          }, deadline - Date.now());
+        }
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+    const inflight = this.#inflight.get(name);
+    if (inflight) {
+      // Another local operation is getting the grant: share it (or queue for it) once it comes.
+      const t0 = Date.now();
+      const again = () => {
+        const rest: AcquireOptions = options.timeoutMs === undefined
+          ? options
+          : { ...options, timeoutMs: Math.max(0, options.timeoutMs - (Date.now() - t0)) };
+        return this.#cachedAcquire(name, mode, rest);
+      };
+      return inflight.then(again, again);
+    }
+    // A shared grant cannot serve a writer: give it up once idle; the writer queues for its own.
+    if (entry && !entry.revoked && entry.grant.held) void entry.revoke();
+    const asked = this.#acquireDirect(name, mode, options, true);
+    const settled = asked.finally(() => {
+      if (this.#inflight.get(name) === settled) this.#inflight.delete(name);
+    });
+    settled.catch(() => {});
+    this.#inflight.set(name, settled);
+    return asked.then((h) => {
+      const grant = h as Handle;
+      const fresh = new CacheEntry(name, mode, grant, () => {
+        if (this.#cache.get(name) === fresh) this.#cache.delete(name);
+      });
+      this.#cache.set(name, fresh);
+      fresh.enter(mode);
+      return new CachedHandle(fresh, mode);
+    });
+  }
+
+  #acquireDirect(
+    name: string,
+    mode: LockMode,
+    options: AcquireOptions,
+    cache = false,
+  ): Promise<LockHandle> {
+    if (cache) options = { ...options, [CACHE]: true } as AcquireOptions;
+    // A wait that loses its lock manager follows it to the next one within this deadline.
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     const session = this.#session;
     if (session && !session.closed && !this.#closed) {
       // Connected already: no extra turns of the event loop on the hot path.
@@ -384,33 +574,62 @@ export class LockClient implements AsyncDisposable {
         name,
         mode,
         options,
-        (e) => this.#retryAfterIdle(e, session, name, mode, options),
+        (e) => this.#requeue(e, session, name, mode, options, deadline, 1),
       );
     }
-    return this.#acquireConnecting(name, mode, options);
+    return this.#acquireConnecting(name, mode, options, deadline);
   }
 
-  #retryAfterIdle(
+  /**
+   * A request whose connection was lost before it was answered (the lock manager died, was
+   * restarted or closed an idle connection): connect to the next lock manager (started on
+   * demand) and queue again with what is left of the timeout. Not after an explicit `stop`.
+   */
+  async #requeue(
     e: unknown,
     session: Session,
     name: string,
     mode: LockMode,
     options: AcquireOptions,
+    deadline: number | undefined,
+    attempt: number,
   ): Promise<LockHandle> {
-    // A daemon that stopped because it was idle held nothing of ours: ask the next one.
     if (
-      e instanceof LockError && e.code === "NO_LOCKMGR" && session.shutdownReason === "idle" &&
-      !this.#closed
+      !(e instanceof LockError && e.code === "NO_LOCKMGR") || this.#closed ||
+      session.shutdownReason === "request" || attempt > MAX_REQUEUES || options.signal?.aborted
     ) {
-      return this.#connect(options.signal).then((s) => this.#acquireOn(s, name, mode, options));
+      throw e;
     }
-    return Promise.reject(e);
+    const timedOut = () =>
+      new LockError("TIMEOUT", `Timed out waiting for lock (the lock manager restarted): ${name}`);
+    let left = deadline === undefined ? undefined : deadline - Date.now();
+    if (left !== undefined && left <= 0) throw timedOut();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let next: Session;
+    try {
+      next = await (left === undefined ? this.#connect(options.signal) : Promise.race([
+        this.#connect(options.signal),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timedOut()), left))),
+      ]));
+    } finally {
+      clearTimeout(timer);
+    }
+    left = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+    const rest: AcquireOptions = left === undefined ? options : { ...options, timeoutMs: left };
+    return this.#acquireOn(
+      next,
+      name,
+      mode,
+      rest,
+      (e2) => this.#requeue(e2, next, name, mode, options, deadline, attempt + 1),
+    );
   }
 
   async #acquireConnecting(
     name: string,
     mode: LockMode,
     options: AcquireOptions,
+    deadline: number | undefined,
   ): Promise<LockHandle> {
     const session = await this.#connect(options.signal);
     return this.#acquireOn(
@@ -418,7 +637,7 @@ export class LockClient implements AsyncDisposable {
       name,
       mode,
       options,
-      (e) => this.#retryAfterIdle(e, session, name, mode, options),
+      (e) => this.#requeue(e, session, name, mode, options, deadline, 1),
     );
   }
 
@@ -434,6 +653,8 @@ export class LockClient implements AsyncDisposable {
     const body: Reply = { op: "lock", name, mode };
     if (options.nonblock) body.nonblock = true;
     if (options.crosshost) body.crosshost = true;
+    if (options.command !== undefined) body.command = options.command.slice(0, LOCKD_MAX_COMMAND);
+    if ((options as { [CACHE]?: boolean })[CACHE]) body.cache = true;
     if (options.timeoutMs !== undefined) {
       body.timeoutMs = Math.max(0, Math.min(2_147_483_647, Math.ceil(options.timeoutMs)));
     }
@@ -473,18 +694,34 @@ export class LockClient implements AsyncDisposable {
 
   /** Every lock the daemon knows, with holders and waiters. */
   async status(): Promise<LockdStatus> {
-    const session = await this.#connect(undefined);
-    const m = await session.send({ op: "status" }).reply;
+    let session = await this.#connect(undefined);
+    let m: Reply;
+    try {
+      m = await session.send({ op: "status" }).reply;
+    } catch (e) {
+      // The lock manager closed this idle connection just as the request went out: ask again.
+      if (!(e instanceof LockError && e.code === "NO_LOCKMGR" && session.idleClosed)) throw e;
+      session = await this.#connect(undefined);
+      m = await session.send({ op: "status" }).reply;
+    }
     if (m.ok !== true) throw replyError(m);
     return m.status as LockdStatus;
   }
 
-  /** Ask the daemon to stop and wait until it has closed the connection. */
-  async stopDaemon(timeoutMs = 5000): Promise<number> {
+  /**
+   * Ask the daemon to stop and wait until it has closed the connection. With `force: false` a
+   * daemon with locks held refuses (LockError BUSY, "N lock(s) held by M client(s)").
+   */
+  async stopDaemon(
+    options: number | { timeoutMs?: number; force?: boolean } = {},
+  ): Promise<number> {
+    const o = typeof options === "number" ? { timeoutMs: options } : options;
+    const timeoutMs = o.timeoutMs ?? 5000;
     const session = await this.#connect(undefined);
     const pid = session.daemonPid;
     const closed = new Promise<void>((resolve) => session.conn.onClose(() => resolve()));
-    const m = await session.send({ op: "stop" }).reply;
+    const m = await session.send(o.force === false ? { op: "stop", force: false } : { op: "stop" })
+      .reply;
     if (m.ok !== true) throw replyError(m);
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
@@ -497,6 +734,7 @@ export class LockClient implements AsyncDisposable {
     this.#closed = true;
     for (const s of this.#mine) s.conn.close("closed by client");
     this.#mine.clear();
+    this.#cache.clear();
     this.#session = undefined;
   }
 
@@ -525,11 +763,22 @@ export class LockClient implements AsyncDisposable {
 
   async #open(): Promise<Session> {
     let first: NodeJS.ErrnoException | undefined;
-    try {
-      return await this.#hello();
-    } catch (e) {
-      if (e instanceof LockError) throw e;
-      first = e as NodeJS.ErrnoException;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#hello();
+      } catch (e) {
+        // A full lock manager is busy, not absent: retry a burst's worth, with backoff, then
+        // say so (never start a second one).
+        if (
+          e instanceof LockError && e.code === "LIMIT" && attempt < LIMIT_RETRIES && !this.#closed
+        ) {
+          await sleep(50 * 2 ** attempt);
+          continue;
+        }
+        if (e instanceof LockError) throw e;
+        first = e as NodeJS.ErrnoException;
+        break;
+      }
     }
     if (!this.#autoStart || !NO_DAEMON.has(first.code ?? "")) {
       throw new LockError(
@@ -618,7 +867,24 @@ export class LockClient implements AsyncDisposable {
   }
 
   async #hello(): Promise<Session> {
-    const session = new Session(await connectUnix(this.socketPath, 2000), this.#events);
+    const uid = euid();
+    const untrusted = uid === undefined ? undefined : untrustedSocket(this.socketPath, uid);
+    if (untrusted) throw new LockError("ACCESS", `Refusing the lock manager: ${untrusted}`);
+    let socket;
+    try {
+      socket = await connectUnix(this.socketPath, 2000);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") {
+        throw new LockError(
+          "ACCESS",
+          `Permission denied connecting to the lock manager: ${this.socketPath}`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    const session = new Session(socket, this.#events);
     this.#mine.add(session);
     session.conn.onClose(() => this.#mine.delete(session));
     if (this.#closed) {
@@ -632,8 +898,11 @@ export class LockClient implements AsyncDisposable {
         version: LOCKD_PROTOCOL_VERSION,
         pid: process.pid,
         client: `steward ${VERSION}`,
+        command: this.#command,
       }).reply;
     } catch (e) {
+      // Full: a lock manager runs; starting another one would not help.
+      if (e instanceof LockError && e.code === "LIMIT") throw e;
       // Closed before answering hello: a daemon on its way out; count it as absent.
       throw Object.assign(new Error("Lock manager closed the connection"), {
         code: "ECONNREFUSED",
@@ -648,6 +917,73 @@ export class LockClient implements AsyncDisposable {
     session.ready = true;
     this.#session = session;
     return session;
+  }
+}
+
+// The command line of this process, as `ps` would show it (the runtime's own path left out).
+function ownCommandLine(): string {
+  const [, script, ...rest] = process.argv;
+  return [script ? path.basename(script) : path.basename(process.argv[0] ?? "?"), ...rest].join(
+    " ",
+  );
+}
+
+/** Marks an internal acquire that asks the lock manager for a cacheable grant. */
+const CACHE = Symbol("cache");
+
+/** A local use of a cached grant. */
+class CachedHandle implements LockHandle {
+  readonly name: string;
+  readonly mode: LockMode;
+  #entry: CacheEntry;
+  #released = false;
+
+  constructor(entry: CacheEntry, mode: LockMode) {
+    this.#entry = entry;
+    this.name = entry.name;
+    this.mode = mode;
+  }
+
+  get held(): boolean {
+    return !this.#released && this.#entry.grant.held;
+  }
+
+  verify(): Promise<void> {
+    if (this.#released) {
+      return Promise.reject(new LockError("SYNCH_ERR", `Lock already released: ${this.name}`));
+    }
+    return this.#entry.grant.verify();
+  }
+
+  annotate(info: { commandPid?: number; command?: string }): Promise<boolean> {
+    return this.held ? this.#entry.grant.annotate(info) : Promise.resolve(false);
+  }
+
+  release(): Promise<void> {
+    if (this.#released) {
+      return Promise.reject(new LockError("SYNCH_ERR", `Lock already released: ${this.name}`));
+    }
+    this.#released = true;
+    const lost = !this.#entry.grant.held;
+    const left = this.#entry.leave();
+    if (lost) {
+      return Promise.reject(
+        new LockError(
+          "NO_LOCKMGR",
+          `Connection to the lock manager closed, so the lock was already dropped: ${this.name}`,
+        ),
+      );
+    }
+    return left;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#released) return;
+    try {
+      await this.release();
+    } catch (e) {
+      if (!(e instanceof LockError && e.code === "NO_LOCKMGR")) throw e;
+    }
   }
 }
 

@@ -10,13 +10,41 @@ import { type ClaimedSocket, claimSocket } from "../ipc/socket.ts";
 import { FrameConnection } from "../ipc/connection.ts";
 import { encodeFrame } from "../ipc/frames.ts";
 import { Logger, nullSink } from "../log/logger.ts";
-import { ensurePrivateDir } from "../platform/rundir.ts";
+import { ensurePrivateDir, euid } from "../platform/rundir.ts";
 import { runtimeName } from "../platform/runtime.ts";
 import { VERSION } from "../platform/version.ts";
 import { identifyLockd } from "./client.ts";
 import { LOCKD_MAX_REQUEST_FRAME, LOCKD_PROTOCOL_VERSION } from "./protocol.ts";
 import { HostLocks } from "./hostlock.ts";
 import { LockService, type ServiceTransport } from "./service.ts";
+import type { Grant } from "./table.ts";
+
+/** Lock lines logged for one closed connection before the rest are counted. */
+const LOG_RELEASED_MAX = 5;
+/** Longest lock name written to the log (characters); longer ones are cut with "…". */
+const LOG_NAME_MAX = 200;
+
+function logName(name: string): string {
+  return name.length > LOG_NAME_MAX ? `${name.slice(0, LOG_NAME_MAX)}…` : name;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function ownUid(): number {
+  return euid() ?? -1;
+}
+
+// The owner of /proc/<pid> (Linux): who runs the process a client names in its hello.
+function processUid(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return fs.statSync(`/proc/${pid}`).uid;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The socket's file name inside the run directory. */
 export const LOCKD_SOCKET_NAME = "lockd.sock";
@@ -39,6 +67,21 @@ export interface LockDaemonOptions {
   maxConnections?: number;
   /** A connection must say hello within this time (default 10 s). */
   helloTimeoutMs?: number;
+  /**
+   * Most greeted connections of one uid (default 3/4 of maxConnections), so that one user's
+   * runaway program cannot take every slot. The uid is the owner of the process the client names
+   * in hello (Node and Deno cannot read a Unix socket's peer credentials).
+   */
+  maxConnectionsPerUid?: number;
+  /** Most connections that have not said hello yet (default half of maxConnections). */
+  maxUngreeted?: number;
+  /**
+   * A greeted connection with no lock held or requested and no traffic for this long is closed
+   * (told `{"event":"idle"}` first); 0 = never (default 60 s).
+   */
+  connectionIdleMs?: number;
+  /** A request frame must be complete this long after its first byte (default 5 s). */
+  frameTimeoutMs?: number;
   /**
    * Keep an unused cross-host lock this long (ms) before dropping it, so bursts share one flock
    * child (default HOST_LOCK_LINGER_MS, 20; 0 = drop before the unlock is answered).
@@ -71,7 +114,17 @@ export class LockDaemon implements AsyncDisposable {
   /** Resolves with the reason once the daemon has stopped. */
   readonly done: Promise<LockdStopReason>;
   #maxConnections: number;
+  #maxPerUid: number;
+  #maxUngreeted: number;
   #helloTimeoutMs: number;
+  #connIdleMs: number;
+  #frameTimeoutMs: number;
+  #connIdleTimer: ReturnType<typeof setInterval> | undefined;
+  /** Last frame received, per connection. */
+  #seen = new Map<number, number>();
+  /** The uid each greeted connection is charged to, and the count per uid. */
+  #uidOf = new Map<number, number>();
+  #perUid = new Map<number, number>();
 
   private constructor(options: LockDaemonOptions) {
     this.runDir = path.resolve(options.runDir);
@@ -80,11 +133,22 @@ export class LockDaemon implements AsyncDisposable {
     this.log = options.logger ?? new Logger("lockd", { sink: nullSink });
     this.#maxConnections = options.maxConnections ?? 1024;
     this.#helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
+    this.#maxPerUid = options.maxConnectionsPerUid ??
+      Math.max(1, Math.floor(this.#maxConnections * 3 / 4));
+    this.#maxUngreeted = options.maxUngreeted ?? Math.max(1, Math.floor(this.#maxConnections / 2));
+    this.#connIdleMs = options.connectionIdleMs ?? 60_000;
+    this.#frameTimeoutMs = options.frameTimeoutMs ?? 5000;
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
     const startedAt = new Date().toISOString();
     const transport: ServiceTransport = {
       send: (conn, message) => {
-        this.#conns.get(conn)?.send(message);
+        const c = this.#conns.get(conn);
+        if (!c) return;
+        try {
+          c.send(message);
+        } catch (e) {
+          this.#unsendable(conn, c, message, e);
+        }
       },
       armTimer: (conn, request, ms) => {
         const t = setTimeout(() => {
@@ -99,6 +163,7 @@ export class LockDaemon implements AsyncDisposable {
         this.#timers.delete(key);
       },
       stop: () => void this.stop("request"),
+      admit: (conn, pid) => this.#admit(conn, pid),
     };
     this.service = new LockService(transport, {
       info: () => ({
@@ -136,6 +201,7 @@ export class LockDaemon implements AsyncDisposable {
     // Only now: errors while claiming belong to claimSocket.
     d.#server.on("error", (e) => d.log.error(`Server error: ${e.message}`));
     d.#armIdle();
+    d.#armConnectionIdle();
     d.log.info(
       `Listening on ${d.socketPath} (idle exit ${
         d.idleMinutes > 0 ? `after ${d.idleMinutes} min` : "disabled"
@@ -154,13 +220,16 @@ export class LockDaemon implements AsyncDisposable {
       socket.destroy();
       return;
     }
-    if (this.#conns.size >= this.#maxConnections) {
+    const ungreeted = this.#conns.size - this.#uidOf.size;
+    if (this.#conns.size >= this.#maxConnections || ungreeted >= this.#maxUngreeted) {
       socket.on("error", () => {});
       socket.end(encodeFrame({
         id: null,
         ok: false,
         code: "LIMIT",
-        error: `Too many connections: limit ${this.#maxConnections}`,
+        error: this.#conns.size >= this.#maxConnections
+          ? `Connection limit reached: ${this.#maxConnections} connections`
+          : `Connection limit reached: ${this.#maxUngreeted} connections waiting to say hello`,
       }));
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
@@ -170,13 +239,15 @@ export class LockDaemon implements AsyncDisposable {
       // While stopping nothing new is granted: a client told "shutdown" retries elsewhere.
       if (this.#stopping) return;
       this.#lastActivity = Date.now();
+      this.#seen.set(id, this.#lastActivity);
       this.service.frame(id, decoded);
     }, {
       maxFrame: LOCKD_MAX_REQUEST_FRAME,
-      frameTimeoutMs: 5000,
+      frameTimeoutMs: this.#frameTimeoutMs,
       maxPendingWrite: 1024 * 1024,
     });
     this.#conns.set(id, conn);
+    this.#seen.set(id, Date.now());
     this.service.open(id);
     const hello = setTimeout(() => {
       if (!this.service.greeted(id)) conn.close("no hello in time");
@@ -184,17 +255,94 @@ export class LockDaemon implements AsyncDisposable {
     conn.onClose((reason) => {
       clearTimeout(hello);
       this.#conns.delete(id);
-      this.#lastActivity = Date.now();
-      const released = this.service.closed(id);
-      for (const g of this.#stopping ? [] : released) {
-        this.log.info(
-          `Process ${g.pid ?? "?"} went away while holding ${g.mode} lock ${g.name}; unlocking`,
-        );
+      this.#seen.delete(id);
+      const uid = this.#uidOf.get(id);
+      if (uid !== undefined) {
+        this.#uidOf.delete(id);
+        const n = (this.#perUid.get(uid) ?? 1) - 1;
+        if (n > 0) this.#perUid.set(uid, n);
+        else this.#perUid.delete(uid);
       }
-      if (reason && reason !== "closed by daemon") {
+      this.#lastActivity = Date.now();
+      let released: Grant[] = [];
+      try {
+        released = this.service.closed(id);
+      } catch (e) {
+        this.log.error(`Internal error releasing connection ${id}: ${errorText(e)}`);
+      }
+      if (!this.#stopping) this.#logReleased(released);
+      if (reason?.startsWith("internal error")) {
+        this.log.error(`Connection ${id} closed after an ${reason}`);
+      } else if (reason && reason !== "closed by daemon") {
         this.log.debug(`Connection ${id} closed: ${reason}`);
       }
     });
+  }
+
+  // One line per lock, up to a few; a connection holding thousands of long names must not write
+  // megabytes to the log when it closes.
+  #logReleased(released: Grant[]): void {
+    for (const g of released.slice(0, LOG_RELEASED_MAX)) {
+      // Upstream dsvclockd's wording, which Solaris admins grep for.
+      this.log.info(
+        g.mode === "exclusive"
+          ? `Process ${g.pid ?? "?"} went away while writing ${logName(g.name)}; unlocking; ` +
+            "note that this write operation may or may not have succeeded"
+          : `Process ${g.pid ?? "?"} went away while reading ${logName(g.name)}; unlocking`,
+      );
+    }
+    if (released.length > LOG_RELEASED_MAX) {
+      const pid = released[0]?.pid ?? "?";
+      this.log.info(
+        `Process ${pid} went away holding ${
+          released.length - LOG_RELEASED_MAX
+        } more lock(s); unlocking`,
+      );
+    }
+  }
+
+  // A hello names a pid: charge the connection to that process's uid, refuse past the cap.
+  #admit(conn: number, pid: number | undefined): string | undefined {
+    const uid = processUid(pid) ?? ownUid();
+    const n = this.#perUid.get(uid) ?? 0;
+    if (n >= this.#maxPerUid) {
+      this.log.warn(`Connection limit of uid ${uid} reached (${this.#maxPerUid}); refusing one`);
+      return `Connection limit reached: ${this.#maxPerUid} connections of uid ${uid}`;
+    }
+    this.#perUid.set(uid, n + 1);
+    this.#uidOf.set(conn, uid);
+    return undefined;
+  }
+
+  #unsendable(conn: number, c: FrameConnection, message: object, e: unknown): void {
+    this.log.error(`Cannot encode a message for connection ${conn}: ${errorText(e)}`);
+    const id = (message as { id?: unknown }).id;
+    if (typeof id === "number") {
+      try {
+        c.send({
+          id,
+          ok: false,
+          code: "LIMIT",
+          error: `Reply could not be encoded: ${errorText(e)}`,
+        });
+        return;
+      } catch { /* fall through: this connection cannot be served */ }
+    }
+    c.close("internal error: unencodable message");
+  }
+
+  #armConnectionIdle(): void {
+    if (!(this.#connIdleMs > 0)) return;
+    const every = Math.max(20, Math.min(5000, this.#connIdleMs / 4));
+    this.#connIdleTimer = setInterval(() => {
+      const now = Date.now();
+      for (const [id, conn] of this.#conns) {
+        if (!this.service.greeted(id) || this.service.busy(id)) continue;
+        if (now - (this.#seen.get(id) ?? now) < this.#connIdleMs) continue;
+        conn.end({ event: "idle" });
+      }
+    }, every);
+    this.#connIdleTimer.unref?.();
   }
 
   #armIdle(): void {
@@ -226,6 +374,7 @@ export class LockDaemon implements AsyncDisposable {
     this.#stopReason = reason;
     this.#stopping = (async () => {
       if (this.#idleTimer) clearInterval(this.#idleTimer);
+      if (this.#connIdleTimer) clearInterval(this.#connIdleTimer);
       // Free the path at once so a new daemon can start while we say goodbye.
       if (this.#claimed?.stillOurs()) fs.rmSync(this.socketPath, { force: true });
       for (const t of this.#timers.values()) clearTimeout(t);

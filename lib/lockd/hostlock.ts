@@ -61,15 +61,69 @@ interface Holder {
   exited: Promise<void>;
 }
 
-/** Spawn the flock child for `file`; resolves once the lock is held. */
+/**
+ * Starting a process blocks the event loop for a few milliseconds (fork and exec happen inside
+ * spawn()). Hundreds of cross-host requests in one burst used to spawn back to back and stall
+ * every client for a second or more; instead spawns wait in this queue, and each turn of the
+ * event loop starts only as many as fit in {@link SPAWN_SLICE_MS}, so the replies and requests of
+ * other clients are handled between them.
+ */
+const spawnQueue: Array<() => void> = [];
+let spawnDraining = false;
+
+/** Most time (ms) one turn of the event loop spends starting host-lock helpers. */
+export const SPAWN_SLICE_MS = 4;
+
+function drainSpawns(): void {
+  const t0 = performance.now();
+  do {
+    (spawnQueue.shift() as () => void)();
+  } while (spawnQueue.length > 0 && performance.now() - t0 < SPAWN_SLICE_MS);
+  if (spawnQueue.length > 0) setTimeout(drainSpawns, 0);
+  else spawnDraining = false;
+}
+
+function scheduleSpawn(fn: () => void): void {
+  spawnQueue.push(fn);
+  if (!spawnDraining) {
+    spawnDraining = true;
+    setTimeout(drainSpawns, 0);
+  }
+}
+
+/**
+ * Spawn the flock child for `file` (paced: see {@link scheduleSpawn}); resolves once the lock is
+ * held. `wanted` is asked right before the spawn: a request withdrawn meanwhile starts nothing.
+ */
 function takeHostLock(
   file: string,
   mode: LockMode,
   nonblock: boolean,
   searchPath: string,
   onChild: (c: ChildProcess) => void,
+  wanted: () => boolean = () => true,
 ): Promise<Holder> {
   return new Promise((resolve, reject) => {
+    scheduleSpawn(() => {
+      if (!wanted()) {
+        reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
+        return;
+      }
+      spawnHelper(file, mode, nonblock, searchPath, onChild, resolve, reject);
+    });
+  });
+}
+
+function spawnHelper(
+  file: string,
+  mode: LockMode,
+  nonblock: boolean,
+  searchPath: string,
+  onChild: (c: ChildProcess) => void,
+  resolve: (h: Holder) => void,
+  reject: (e: Error) => void,
+): void {
+  {
     let child: ChildProcess;
     try {
       child = spawn(
@@ -123,7 +177,7 @@ function takeHostLock(
         );
       }
     });
-  });
+  }
 }
 
 /** End a flock child: its cat sees end of input and exits, and the lock goes with it. */
@@ -373,7 +427,14 @@ export class HostLocks {
       waiter: w,
     };
     e.acquiring = attempt;
-    takeHostLock(e.file, w.mode, w.nonblock, this.#searchPath, (c) => (attempt.child = c)).then(
+    takeHostLock(
+      e.file,
+      w.mode,
+      w.nonblock,
+      this.#searchPath,
+      (c) => (attempt.child = c),
+      () => e.acquiring === attempt,
+    ).then(
       (holder) => {
         if (e.acquiring !== attempt) {
           // Withdrawn while flock was starting: let it go again.

@@ -16,6 +16,12 @@ export const LOCKD_MAX_REQUEST_FRAME = 16 * 1024;
 /** Largest reply or event frame body a client accepts, in bytes (status lists can be long). */
 export const LOCKD_MAX_REPLY_FRAME = 64 * 1024 * 1024;
 
+/** A status reply lists at most this many locks (by name); `truncated` counts the rest. */
+export const LOCKD_STATUS_MAX_LOCKS = 5000;
+
+/** A status reply lists at most this many holders and waiters in all. */
+export const LOCKD_STATUS_MAX_ENTRIES = 10_000;
+
 /** Lock names are 1..1024 bytes of UTF-8. */
 export const LOCKD_MAX_NAME_BYTES = 1024;
 
@@ -39,6 +45,8 @@ export interface HelloRequest {
   version: number;
   pid?: number;
   client?: string;
+  /** What the client runs, shown for its locks in status and in BUSY replies. */
+  command?: string;
 }
 
 /** `lock`: ask for a lock; the reply comes when it is granted, busy, timed out or cancelled. */
@@ -54,6 +62,29 @@ export interface LockRequest {
    * the local one; absent when false, so version 1 requests without it parse as before.
    */
   crosshost?: true;
+  /** What this lock is taken for (overrides the hello's `command`). */
+  command?: string;
+  /**
+   * Lock caching: the client may keep the grant after use; the daemon sends
+   * `{"event":"revoke","lock":N,"name":…}` when another request wants the name.
+   */
+  cache?: true;
+}
+
+/** `annotate`: tell more about a held lock: the pid of the command run under it, the command. */
+export interface AnnotateRequest {
+  op: "annotate";
+  id: number;
+  lock: number;
+  commandPid?: number;
+  command?: string;
+}
+
+/** `stop`: stop the daemon; with `force: false`, only when no lock is held. */
+export interface StopRequest {
+  op: "stop";
+  id: number;
+  force?: boolean;
 }
 
 /** `unlock`: release a grant (`lock` is the id the grant reply carried). */
@@ -70,9 +101,9 @@ export interface CancelRequest {
   request: number;
 }
 
-/** `status`, `ping` and `stop` carry nothing but their id. */
+/** `status` and `ping` carry nothing but their id. */
 export interface SimpleRequest {
-  op: "status" | "ping" | "stop";
+  op: "status" | "ping";
   id: number;
 }
 
@@ -82,6 +113,8 @@ export type LockdRequest =
   | LockRequest
   | UnlockRequest
   | CancelRequest
+  | AnnotateRequest
+  | StopRequest
   | SimpleRequest;
 
 /** Result of {@link parseRequest}. */
@@ -90,7 +123,19 @@ export type ParsedRequest =
   | { ok: false; id: number | null; code: LockdWireCode; error: string };
 
 /** The operations of version 1. */
-export const LOCKD_OPS = ["hello", "lock", "unlock", "cancel", "status", "ping", "stop"] as const;
+export const LOCKD_OPS = [
+  "hello",
+  "lock",
+  "unlock",
+  "cancel",
+  "annotate",
+  "status",
+  "ping",
+  "stop",
+] as const;
+
+/** Longest `command` a client may give, in characters. */
+export const LOCKD_MAX_COMMAND = 1024;
 
 /** A holder in a status reply. */
 export interface LockdHolderStatus {
@@ -100,6 +145,10 @@ export interface LockdHolderStatus {
   pid: number | null;
   /** ISO 8601 time the lock was granted. */
   since: string;
+  /** What the holder runs, as it said (hello, lock or annotate), or null. */
+  command: string | null;
+  /** The pid of the command run under the lock (`steward lock run`'s child), or null. */
+  commandPid: number | null;
 }
 
 /** A waiter in a status reply. */
@@ -110,6 +159,7 @@ export interface LockdWaiterStatus {
   mode: LockMode;
   /** ISO 8601 time the request was queued. */
   since: string;
+  command: string | null;
 }
 
 /** One lock in a status reply. */
@@ -122,6 +172,10 @@ export interface LockdLockStatus {
   holders: LockdHolderStatus[];
   /** Who waits for it, in queue order. */
   waiters: LockdWaiterStatus[];
+  /** Holders left out of `holders` (the reply's entry limit). */
+  moreHolders?: number;
+  /** Waiters left out of `waiters`. */
+  moreWaiters?: number;
 }
 
 /** The daemon's answer to `status`. */
@@ -142,8 +196,12 @@ export interface LockdStatus {
   runtime: string;
   /** Connections open now. */
   connections: number;
-  /** Every lock held or waited for. */
+  /** Everything in the table, including what the reply leaves out. */
+  totals: { locks: number; held: number; waiting: number };
+  /** Every lock held or waited for (up to the reply limit). */
   locks: LockdLockStatus[];
+  /** Locks left out of `locks` (more than {@link LOCKD_STATUS_MAX_LOCKS}). */
+  truncated?: number;
 }
 
 function isId(v: unknown): v is number {
@@ -164,6 +222,14 @@ export function checkLockName(name: unknown): string | undefined {
   }
   if (!name.isWellFormed()) return "Lock name is not valid Unicode";
   return undefined;
+}
+
+function checkCommand(v: unknown): string | { error: string } | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || v.length > LOCKD_MAX_COMMAND || !v.isWellFormed()) {
+    return { error: `command must be a string of at most ${LOCKD_MAX_COMMAND} characters` };
+  }
+  return v;
 }
 
 /** Validate one decoded frame as a request. */
@@ -190,6 +256,9 @@ export function parseRequest(message: unknown): ParsedRequest {
       if (m.crosshost !== undefined && typeof m.crosshost !== "boolean") {
         return fail(id, "PROTOCOL", "crosshost must be a boolean");
       }
+      if (m.cache !== undefined && typeof m.cache !== "boolean") {
+        return fail(id, "PROTOCOL", "cache must be a boolean");
+      }
       const t = m.timeoutMs;
       if (
         t !== undefined && t !== null &&
@@ -201,6 +270,10 @@ export function parseRequest(message: unknown): ParsedRequest {
           `timeoutMs must be an integer from 0 to ${LOCKD_MAX_TIMEOUT_MS}`,
         );
       }
+      const command = checkCommand(m.command);
+      if (command !== undefined && typeof command !== "string") {
+        return fail(id, "PROTOCOL", command.error);
+      }
       return {
         ok: true,
         request: {
@@ -211,8 +284,29 @@ export function parseRequest(message: unknown): ParsedRequest {
           nonblock: m.nonblock === true,
           timeoutMs: typeof t === "number" ? t : undefined,
           ...(m.crosshost === true ? { crosshost: true as const } : {}),
+          ...(command !== undefined ? { command } : {}),
+          ...(m.cache === true ? { cache: true as const } : {}),
         },
       };
+    }
+    case "annotate": {
+      if (!isId(m.lock)) return fail(id, "PROTOCOL", "lock must be a grant id");
+      const req: AnnotateRequest = { op: "annotate", id, lock: m.lock };
+      if (m.commandPid !== undefined) {
+        if (
+          !(typeof m.commandPid === "number" && Number.isSafeInteger(m.commandPid) &&
+            m.commandPid > 0)
+        ) {
+          return fail(id, "PROTOCOL", "commandPid must be a positive integer");
+        }
+        req.commandPid = m.commandPid;
+      }
+      const command = checkCommand(m.command);
+      if (command !== undefined && typeof command !== "string") {
+        return fail(id, "PROTOCOL", command.error);
+      }
+      if (command !== undefined) req.command = command;
+      return { ok: true, request: req };
     }
     case "unlock":
       if (!isId(m.lock)) return fail(id, "PROTOCOL", "lock must be a grant id");
@@ -237,11 +331,23 @@ export function parseRequest(message: unknown): ParsedRequest {
         }
         req.client = m.client;
       }
+      const command = checkCommand(m.command);
+      if (command !== undefined && typeof command !== "string") {
+        return fail(id, "PROTOCOL", command.error);
+      }
+      if (command !== undefined) req.command = command;
       return { ok: true, request: req };
     }
+    case "stop":
+      if (m.force !== undefined && typeof m.force !== "boolean") {
+        return fail(id, "PROTOCOL", "force must be a boolean");
+      }
+      return {
+        ok: true,
+        request: { op: "stop", id, ...(m.force === false ? { force: false } : {}) },
+      };
     case "status":
     case "ping":
-    case "stop":
       return { ok: true, request: { op: m.op, id } };
     default:
       if (typeof m.op !== "string") return fail(id, "PROTOCOL", "op must be a string");

@@ -8,6 +8,10 @@
 import type { Decoded } from "../ipc/frames.ts";
 import {
   LOCKD_PROTOCOL_VERSION,
+  LOCKD_STATUS_MAX_ENTRIES,
+  LOCKD_STATUS_MAX_LOCKS,
+  type LockdHolderStatus,
+  type LockdLockStatus,
   type LockdRequest,
   type LockdStatus,
   type LockdWireCode,
@@ -29,10 +33,15 @@ export interface ServiceTransport {
   disarmTimer(conn: OwnerId, request: number): void;
   /** A client asked the daemon to stop (after its reply was sent). */
   stop(): void;
+  /**
+   * A connection said hello naming `pid`: undefined admits it, a message refuses it (LIMIT, a
+   * connection cap). Absent: everyone is admitted.
+   */
+  admit?(conn: OwnerId, pid: number | undefined): string | undefined;
 }
 
 /** Facts about the daemon for status replies. */
-export type ServiceInfo = Omit<LockdStatus, "locks" | "connections">;
+export type ServiceInfo = Omit<LockdStatus, "locks" | "connections" | "totals" | "truncated">;
 
 /** Options for {@link LockService}. */
 export interface LockServiceOptions {
@@ -54,6 +63,7 @@ export interface LockServiceOptions {
 interface Session {
   hello: boolean;
   pid: number | undefined;
+  command: string | undefined;
   /** Queued lock requests: request id → whether a timer was armed. */
   pending: Map<number, boolean>;
   /** Crosshost requests still waiting for their host lock: request id → withdraw it. */
@@ -75,6 +85,13 @@ export class LockService {
   #max: number;
   #now: () => number;
   #crossGuard: PathGuard | undefined;
+  /** What `annotate` added to a grant: the command's pid, a command. */
+  #notes = new Map<number, { commandPid?: number; command?: string }>();
+  // Lock caching: grants their owner may keep after use, those asked back, and queued requests
+  // (`${owner}:${request}`) that asked to be cacheable once granted.
+  #cacheable = new Set<number>();
+  #revoked = new Set<number>();
+  #cacheWaits = new Set<string>();
 
   constructor(transport: ServiceTransport, options: LockServiceOptions) {
     this.#transport = transport;
@@ -96,10 +113,17 @@ export class LockService {
     this.#sessions.set(conn, {
       hello: false,
       pid: undefined,
+      command: undefined,
       pending: new Map(),
       hostWaits: new Map(),
       held: 0,
     });
+  }
+
+  /** Whether `conn` holds a lock or waits for one. */
+  busy(conn: OwnerId): boolean {
+    const s = this.#sessions.get(conn);
+    return s !== undefined && (s.held > 0 || s.pending.size > 0 || s.hostWaits.size > 0);
   }
 
   /** Whether `conn` has said hello. */
@@ -118,8 +142,14 @@ export class LockService {
     for (const withdraw of session.hostWaits.values()) withdraw();
     session.hostWaits.clear();
     const { released, cancelled, woken } = this.table.releaseOwner(conn, this.#now());
-    for (const g of released) this.#dropHostGrant(g);
-    for (const w of cancelled) this.#dropHostWait(w);
+    for (const g of released) {
+      this.#forgetGrant(g.id);
+      this.#dropHostGrant(g);
+    }
+    for (const w of cancelled) {
+      this.#cacheWaits.delete(`${w.owner}:${w.request}`);
+      this.#dropHostWait(w);
+    }
     this.#granted(woken);
     return released;
   }
@@ -153,6 +183,7 @@ export class LockService {
       return;
     }
     const { waiter, woken } = this.table.cancel(conn, request, this.#now());
+    this.#cacheWaits.delete(`${conn}:${request}`);
     if (waiter) {
       this.#dropHostWait(waiter);
       this.#error(conn, request, "TIMEOUT", `Timed out waiting for lock: ${waiter.name}`);
@@ -160,18 +191,58 @@ export class LockService {
     this.#granted(woken);
   }
 
-  /** The whole status, as the `status` op returns it. */
-  status(): LockdStatus {
+  /**
+   * The status, as the `status` op returns it: at most `maxLocks` locks (by name) and
+   * `maxEntries` holders and waiters in all, so that the reply stays a few megabytes whatever
+   * the size of the table; what is left out is counted (`truncated`, `moreHolders`,
+   * `moreWaiters`), and `totals` counts everything.
+   */
+  status(
+    limits: { maxLocks?: number; maxEntries?: number } = {},
+  ): LockdStatus {
+    const maxLocks = limits.maxLocks ?? LOCKD_STATUS_MAX_LOCKS;
+    let budget = limits.maxEntries ?? LOCKD_STATUS_MAX_ENTRIES;
     const iso = (ms: number) => new Date(ms).toISOString();
-    return {
-      ...this.#info(),
-      connections: this.#sessions.size,
-      locks: this.table.list().map((l) => ({
+    const count = this.table.count;
+    const locks: LockdLockStatus[] = [];
+    for (const l of this.table.list(maxLocks)) {
+      const holders = l.holders.slice(0, Math.max(0, budget));
+      budget -= holders.length;
+      const waiters = l.waiters.slice(0, Math.max(0, budget));
+      budget -= waiters.length;
+      const lock: LockdLockStatus = {
         name: l.name,
         mode: l.mode,
-        holders: l.holders.map((h) => ({ lock: h.id, pid: h.pid ?? null, since: iso(h.since) })),
-        waiters: l.waiters.map((w) => ({ pid: w.pid ?? null, mode: w.mode, since: iso(w.since) })),
-      })),
+        holders: holders.map((h) => this.#holder(h)),
+        waiters: waiters.map((w) => ({
+          pid: w.pid ?? null,
+          mode: w.mode,
+          since: iso(w.since),
+          command: w.command ?? null,
+        })),
+      };
+      if (holders.length < l.holders.length) lock.moreHolders = l.holders.length - holders.length;
+      if (waiters.length < l.waiters.length) lock.moreWaiters = l.waiters.length - waiters.length;
+      locks.push(lock);
+    }
+    const status: LockdStatus = {
+      ...this.#info(),
+      connections: this.#sessions.size,
+      totals: { locks: count, held: this.table.held, waiting: this.table.waiting },
+      locks,
+    };
+    if (locks.length < count) status.truncated = count - locks.length;
+    return status;
+  }
+
+  #holder(h: Grant): LockdHolderStatus {
+    const note = this.#notes.get(h.id);
+    return {
+      lock: h.id,
+      pid: h.pid ?? null,
+      since: new Date(h.since).toISOString(),
+      command: note?.command ?? h.command ?? null,
+      commandPid: note?.commandPid ?? null,
     };
   }
 
@@ -204,6 +275,7 @@ export class LockService {
         session.hostWaits.delete(req.request);
         hostWait?.();
         const { waiter, woken } = this.table.cancel(conn, req.request, this.#now());
+        this.#cacheWaits.delete(`${conn}:${req.request}`);
         if (waiter) this.#dropHostWait(waiter);
         this.#error(conn, req.request, "ABORTED", "Lock request cancelled");
         this.#transport.send(conn, { id: req.id, ok: true, cancelled: true });
@@ -226,8 +298,16 @@ export class LockService {
           });
           return;
         }
+        {
+          const refused = this.#transport.admit?.(conn, req.pid);
+          if (refused !== undefined) {
+            this.#error(conn, req.id, "LIMIT", refused);
+            return;
+          }
+        }
         session.hello = true;
         session.pid = req.pid;
+        session.command = req.command;
         this.#transport.send(conn, {
           id: req.id,
           ok: true,
@@ -242,10 +322,41 @@ export class LockService {
       case "ping":
         this.#transport.send(conn, { id: req.id, ok: true });
         return;
-      case "stop":
+      case "stop": {
+        const held = this.table.held;
+        if (req.force === false && held > 0) {
+          const owners = this.table.holdingOwners;
+          const waiting = this.table.waiting;
+          this.#transport.send(conn, {
+            id: req.id,
+            ok: false,
+            code: "BUSY",
+            error: `${held} lock(s) held by ${owners} client(s)${
+              waiting > 0 ? `, ${waiting} waiting` : ""
+            }`,
+            held,
+            holders: owners,
+            waiting,
+          });
+          return;
+        }
         this.#transport.send(conn, { id: req.id, ok: true });
         this.#transport.stop();
         return;
+      }
+      case "annotate": {
+        const g = this.table.grant(req.lock);
+        if (!g || g.owner !== conn) {
+          this.#error(conn, req.id, "SYNCH_ERR", `No lock ${req.lock} held by this connection`);
+          return;
+        }
+        const note = this.#notes.get(g.id) ?? {};
+        if (req.commandPid !== undefined) note.commandPid = req.commandPid;
+        if (req.command !== undefined) note.command = req.command;
+        this.#notes.set(g.id, note);
+        this.#transport.send(conn, { id: req.id, ok: true });
+        return;
+      }
     }
   }
 
@@ -331,21 +442,34 @@ export class LockService {
       request: req.id,
       nonblock: req.nonblock || req.timeoutMs === 0,
       pid: session.pid,
+      command: req.command ?? session.command,
       now: this.#now(),
     });
     if (result.status === "granted") {
       session.held++;
       if (cross) this.#crossGrants.add(result.grant.id);
+      if (req.cache) this.#cacheable.add(result.grant.id);
       this.#transport.send(conn, { id: req.id, ok: true, lock: result.grant.id });
     } else if (result.status === "busy") {
       if (cross) void this.hostLocks.release(req.name);
+      this.#revokeFor(req.name);
       if (req.timeoutMs === 0 && !req.nonblock) {
         this.#error(conn, req.id, "TIMEOUT", `Timed out waiting for lock: ${req.name}`);
       } else {
-        this.#error(conn, req.id, "BUSY", `Lock is busy: ${req.name}`);
+        // Who holds it, so that the one turned away can tell the user (as `lock run` does).
+        const holders = this.table.holdersOf(req.name).slice(0, 5).map((h) => this.#holder(h));
+        this.#transport.send(conn, {
+          id: req.id,
+          ok: false,
+          code: "BUSY",
+          error: `Lock is busy: ${req.name}`,
+          holders,
+        });
       }
     } else {
       if (cross) this.#crossWaits.add(`${conn}:${req.id}`);
+      if (req.cache) this.#cacheWaits.add(`${conn}:${req.id}`);
+      this.#revokeFor(req.name);
       const timed = req.timeoutMs !== undefined;
       session.pending.set(req.id, timed);
       if (timed) this.#transport.armTimer(conn, req.id, req.timeoutMs as number);
@@ -372,6 +496,7 @@ export class LockService {
       return;
     }
     session.held--;
+    this.#forgetGrant(r.grant.id);
     const dropped = this.#dropHostGrant(r.grant);
     // The next holder first: its grant is on the critical path of a contended lock.
     this.#granted(r.woken);
@@ -380,9 +505,30 @@ export class LockService {
     else this.#transport.send(conn, { id, ok: true });
   }
 
+  #forgetGrant(id: number): void {
+    this.#notes.delete(id);
+    this.#cacheable.delete(id);
+    this.#revoked.delete(id);
+  }
+
+  // Ask the owners of cached holders of `name` to give them back: someone else wants it.
+  #revokeFor(name: string): void {
+    if (this.#cacheable.size === 0) return;
+    for (const h of this.table.holdersOf(name)) {
+      if (!this.#cacheable.has(h.id) || this.#revoked.has(h.id)) continue;
+      this.#revoked.add(h.id);
+      this.#transport.send(h.owner, { event: "revoke", lock: h.id, name });
+    }
+  }
+
   #granted(grants: Grant[]): void {
+    const names = new Set<string>();
     for (const g of grants) {
       if (this.#crossWaits.delete(`${g.owner}:${g.request}`)) this.#crossGrants.add(g.id);
+      if (this.#cacheWaits.delete(`${g.owner}:${g.request}`)) {
+        this.#cacheable.add(g.id);
+        names.add(g.name);
+      }
       const s = this.#sessions.get(g.owner);
       if (!s) continue;
       const timed = s.pending.get(g.request);
@@ -391,6 +537,8 @@ export class LockService {
       s.held++;
       this.#transport.send(g.owner, { id: g.request, ok: true, lock: g.id });
     }
+    // A cached grant with others still queued behind it is asked back at once.
+    for (const name of names) if (this.table.queuedFor(name) > 0) this.#revokeFor(name);
   }
 
   #error(conn: OwnerId, id: number | null, code: LockdWireCode, error: string): void {

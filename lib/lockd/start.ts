@@ -36,7 +36,10 @@ export function lockdPermissions(o: LockdStartOptions): DenoPermissions {
   const runDir = path.resolve(o.runDir);
   const socketDir = path.dirname(path.resolve(o.socketPath));
   const dirs = socketDir === runDir ? [runDir] : [runDir, socketDir];
-  const logs = o.logFile === undefined ? [] : [path.resolve(o.logFile)];
+  // The log and the file it rotates to.
+  const logs = o.logFile === undefined
+    ? []
+    : [path.resolve(o.logFile), `${path.resolve(o.logFile)}.1`];
   return {
     read: [...dirs, path.resolve(o.defaultsFile ?? LOCKD_DEFAULTS_FILE), ...logs],
     write: [...dirs, ...logs],

@@ -20,6 +20,8 @@ export interface Grant {
   readonly owner: OwnerId;
   /** Process id the owner announced, if any. */
   readonly pid: number | undefined;
+  /** What the owner said it runs (shown in status), if anything. */
+  readonly command: string | undefined;
   /** When it was granted (ms since the epoch). */
   readonly since: number;
   /** The request that asked for it (the owner's request id). */
@@ -33,6 +35,8 @@ export interface Waiter {
   readonly name: string;
   readonly mode: LockMode;
   readonly pid: number | undefined;
+  /** What the owner said it runs (shown in status), if anything. */
+  readonly command: string | undefined;
   /** When it was queued (ms since the epoch). */
   readonly since: number;
 }
@@ -46,6 +50,7 @@ export interface AcquireRequest {
   request: number;
   nonblock?: boolean;
   pid?: number | undefined;
+  command?: string | undefined;
   /** Current time (ms since the epoch). */
   now: number;
 }
@@ -125,6 +130,7 @@ export class LockTable {
       name: req.name,
       mode: req.mode,
       pid: req.pid,
+      command: req.command,
       since: req.now,
     };
     entry.queue.push(waiter);
@@ -186,21 +192,56 @@ export class LockTable {
     return { released, cancelled, woken };
   }
 
-  /** Every lock with holders or waiters, by name. */
-  list(): LockInfo[] {
-    return [...this.#entries.values()]
-      .map((e) => ({
-        name: e.name,
-        mode: e.holders.size > 0 ? e.mode : null,
-        holders: [...e.holders.values()],
-        waiters: [...e.queue],
-      }))
+  /** How many requests wait for lock `name`. */
+  queuedFor(name: string): number {
+    return this.#entries.get(name)?.queue.length ?? 0;
+  }
+
+  /** The grant with id `id`, if it is held. */
+  grant(id: number): Grant | undefined {
+    return this.#grants.get(id);
+  }
+
+  /** The holders of lock `name` (empty when nobody holds it). */
+  holdersOf(name: string): Grant[] {
+    const e = this.#entries.get(name);
+    return e ? [...e.holders.values()] : [];
+  }
+
+  /** Number of distinct owners holding at least one lock. */
+  get holdingOwners(): number {
+    let n = 0;
+    for (const set of this.#byOwner.values()) if (set.size > 0) n++;
+    return n;
+  }
+
+  /** Number of locks with holders or waiters. */
+  get count(): number {
+    return this.#entries.size;
+  }
+
+  /** Every lock with holders or waiters, by name; with `max`, the first `max` of them. */
+  list(max = Infinity): LockInfo[] {
+    const entries = [...this.#entries.values()]
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return entries.slice(0, max).map((e) => ({
+      name: e.name,
+      mode: e.holders.size > 0 ? e.mode : null,
+      holders: [...e.holders.values()],
+      waiters: [...e.queue],
+    }));
   }
 
   #grant(
     entry: Entry,
-    req: { owner: OwnerId; request: number; mode: LockMode; pid?: number | undefined; now: number },
+    req: {
+      owner: OwnerId;
+      request: number;
+      mode: LockMode;
+      pid?: number | undefined;
+      command?: string | undefined;
+      now: number;
+    },
   ): Grant {
     const grant: Grant = {
       id: this.#nextGrant++,
@@ -208,6 +249,7 @@ export class LockTable {
       mode: req.mode,
       owner: req.owner,
       pid: req.pid,
+      command: req.command,
       since: req.now,
       request: req.request,
     };

@@ -118,6 +118,31 @@ describe("RpcClient and FrameConnection", () => {
     await claimed.close();
   });
 
+  test("a frame trickled one byte at a time is cut at its deadline from the first byte", async () => {
+    using dirTmp = tempDir("sock");
+    const p = path.join(dirTmp.path, "s.sock");
+    const claimed = await claimSocket(echoServer(), p); // frame deadline 200 ms
+    const slow = net.connect(p);
+    try {
+      await new Promise((r) => slow.once("connect", r));
+      slow.on("error", () => {});
+      let closedAt = 0;
+      slow.once("close", () => (closedAt = performance.now()));
+      const t0 = performance.now();
+      slow.write(Buffer.from([0, 0, 0, 200]));
+      // One byte every 50 ms for up to 2 s: each chunk used to restart the deadline.
+      for (let i = 0; i < 40 && closedAt === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        if (!slow.destroyed) slow.write(Buffer.from([0x20]));
+      }
+      assert.ok(closedAt > 0, "still open after 2 s of trickling");
+      assert.ok(closedAt - t0 < 1500, `cut after ${Math.round(closedAt - t0)} ms`);
+    } finally {
+      slow.destroy();
+      await claimed.close();
+    }
+  });
+
   test("pending requests fail when the server goes away", async () => {
     using dirTmp = tempDir("sock");
     const dir = dirTmp.path;

@@ -50,7 +50,12 @@ test("connections beyond the limit get a LIMIT frame and are closed; others carr
     await closed(extra);
     assert.deepEqual(frames, [{
       ok: true,
-      message: { id: null, ok: false, code: "LIMIT", error: "Too many connections: limit 2" },
+      message: {
+        id: null,
+        ok: false,
+        code: "LIMIT",
+        error: "Connection limit reached: 2 connections",
+      },
     }]);
     await lock.release();
     filler.destroy();

@@ -268,8 +268,14 @@ describe("LockService", () => {
     assert.deepEqual(s.locks, [{
       name: "x",
       mode: "shared",
-      holders: [{ lock: 1, pid: 101, since: "2023-11-14T22:13:20.000Z" }],
-      waiters: [{ pid: 102, mode: "exclusive", since: "2023-11-14T22:13:21.000Z" }],
+      holders: [{
+        lock: 1,
+        pid: 101,
+        since: "2023-11-14T22:13:20.000Z",
+        command: null,
+        commandPid: null,
+      }],
+      waiters: [{ pid: 102, mode: "exclusive", since: "2023-11-14T22:13:21.000Z", command: null }],
     }]);
   });
 

@@ -12,6 +12,7 @@ import { LockClient, LockError } from "../../lib/lockd/client.ts";
 import { alive, collect, exited, spawnSteward, waitFor } from "../helpers.ts";
 import { lockdPermissions } from "../../lib/lockd/start.ts";
 import { epochNow, sandbox, spawnHolder, startDaemon } from "./harness.ts";
+import { registerStallTest } from "./stall-case.ts";
 
 function frame(body: Uint8Array | string): Buffer {
   const b = typeof body === "string" ? Buffer.from(body) : Buffer.from(body);
@@ -313,3 +314,7 @@ describe("lockd survives", () => {
     }
   });
 });
+
+// In this file, after the hand-over timings above, so that its burst of processes never runs
+// beside them.
+registerStallTest();
