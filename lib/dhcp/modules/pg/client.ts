@@ -19,6 +19,8 @@ export interface PgResult {
 interface PgPoolClient {
   query(q: { name?: string; text: string; values?: unknown[] }): Promise<PgResult>;
   release(destroy?: boolean | Error): void;
+  on(event: "error", fn: (e: Error) => void): void;
+  off(event: "error", fn: (e: Error) => void): void;
 }
 
 interface PgPool {
@@ -217,6 +219,13 @@ export class PgClient {
     for (let attempt = 0;; attempt++) {
       const client = await this.#connect(what);
       let broken = false;
+      // A connection lost between two statements is reported as an event on the checked-out
+      // client; unheard, it would end the process. The next statement then fails as well.
+      const lost = (e: Error) => {
+        broken = true;
+        this.#lastPoolError = e;
+      };
+      client.on("error", lost);
       const runner: Runner = (st) =>
         client.query({
           ...(st.values && st.values.length ? { name: this.#name(st.text) } : {}),
@@ -226,7 +235,7 @@ export class PgClient {
       try {
         return await fn(runner);
       } catch (e) {
-        broken = isConnectionError(e);
+        broken ||= isConnectionError(e);
         if (broken && idempotent && attempt === 0) continue;
         if (broken && !idempotent) {
           throw new DsvcError(
@@ -239,6 +248,7 @@ export class PgClient {
         }
         throw pgError(e, what);
       } finally {
+        client.off("error", lost);
         client.release(broken ? true : undefined);
       }
     }
