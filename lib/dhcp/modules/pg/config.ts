@@ -211,6 +211,25 @@ export function parsePgConfig(config: string | undefined): PgSettings {
   return s;
 }
 
+/** Throw PgConfigError unless the password file named by `passfile=` is a regular file of mode 0600 or stricter. */
+export function checkPassfile(s: PgSettings): void {
+  if (!s.passfile) return;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(s.passfile);
+  } catch (e) {
+    throw new PgConfigError(`cannot read password file ${s.passfile}: ${(e as Error).message}`);
+  }
+  if (!st.isFile()) throw new PgConfigError(`password file ${s.passfile} is not a regular file`);
+  if ((st.mode & 0o077) !== 0) {
+    throw new PgConfigError(
+      `password file ${s.passfile} has mode ${
+        (st.mode & 0o777).toString(8)
+      }; it must be 0600 (chmod 600 ${s.passfile})`,
+    );
+  }
+}
+
 /** Unescape one `\:`/`\\`-escaped .pgpass field list. */
 function pgpassFields(line: string): string[] {
   const out: string[] = [];

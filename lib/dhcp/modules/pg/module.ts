@@ -25,7 +25,7 @@ import {
   type ModuleLookup,
 } from "../../spi.ts";
 import { clientFor, type PgClient, type Runner, type Statement } from "./client.ts";
-import { parsePgConfig, PgConfigError } from "./config.ts";
+import { checkPassfile, parsePgConfig, PgConfigError } from "./config.ts";
 import {
   checkSchema,
   checkText,
@@ -65,7 +65,7 @@ export const PG_DESCRIPTION: ModuleDescription = {
   validatePath: schemaProblem,
   validateConfig(config: string): string | undefined {
     try {
-      parsePgConfig(config);
+      checkPassfile(parsePgConfig(config));
       return undefined;
     } catch (e) {
       return (e as Error).message;
@@ -249,7 +249,9 @@ export function createPgModule(conver: number = PG_CONVER): DsvcModule {
 
     configure(config: string | undefined): void {
       try {
-        client = clientFor(parsePgConfig(config));
+        const settings = parsePgConfig(config);
+        checkPassfile(settings);
+        client = clientFor(settings);
       } catch (e) {
         if (e instanceof PgConfigError) throw new DsvcError(DSVC.MODULE_CFG_ERR, e.message);
         throw e;
