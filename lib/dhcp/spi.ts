@@ -348,6 +348,12 @@ export interface DsvcModule {
   readonly conver: number;
   /** DSVC_SYNCH_NONE, DSVC_SYNCH_DSVCD, or DSVC_SYNCH_DSVCD | DSVC_SYNCH_CROSSHOST. */
   readonly synchtype: number;
+  /**
+   * The module serializes concurrent updates itself (a database checking signatures in the
+   * statement that writes): the framework runs its calls side by side instead of one update at
+   * a time per container in this process. Optional; default false.
+   */
+  readonly concurrent?: boolean;
   readonly description: ModuleDescription;
 
   /** Called with RESOURCE_CONFIG (undefined when unset) before any other call; throw DSVC_MODULE_CFG_ERR to refuse. */

@@ -245,6 +245,7 @@ export function createPgModule(conver: number = PG_CONVER): DsvcModule {
     name: PG_RESOURCE,
     conver,
     synchtype: DSVC_SYNCH_NONE,
+    concurrent: true,
     description: PG_DESCRIPTION,
 
     configure(config: string | undefined): void {
