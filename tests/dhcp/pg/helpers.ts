@@ -50,6 +50,29 @@ export function adminPool(): AdminPool {
   return p;
 }
 
+interface AdminClient {
+  connect(): Promise<void>;
+  query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
+  end(): Promise<void>;
+  on(ev: "error", fn: (e: Error) => void): void;
+}
+
+/** One plain connection (for a transaction held open across statements). */
+export function adminClient(): AdminClient {
+  const s = parsePgConfig(PG_TEST_CONFIG);
+  const Client = (pg as unknown as { Client: new (c: Record<string, unknown>) => AdminClient })
+    .Client;
+  const c = new Client({
+    host: s.host,
+    port: s.port,
+    database: s.database,
+    user: s.user,
+    application_name: "steward-test-admin",
+  });
+  c.on("error", () => undefined);
+  return c;
+}
+
 /** Drop every schema whose name starts with `prefix`. */
 export async function dropSchemas(prefix: string): Promise<void> {
   const p = adminPool();

@@ -17,6 +17,7 @@ import {
   type DnRec,
   DSVC,
   DSVC_CREATE,
+  DSVC_NONBLOCK,
   DSVC_READ,
   DSVC_WRITE,
   DsvcError,
@@ -28,7 +29,14 @@ import { openStore } from "../../../lib/dhcp/store.ts";
 import { tempDir } from "../../helpers.ts";
 import { runScript } from "../helpers.ts";
 import { rejectsWith } from "../conformance/suite.ts";
-import { adminPool, dropSchemas, PG_TEST_CONFIG, pgSkipReason, runTag } from "./helpers.ts";
+import {
+  adminClient,
+  adminPool,
+  dropSchemas,
+  PG_TEST_CONFIG,
+  pgSkipReason,
+  runTag,
+} from "./helpers.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const skip = await pgSkipReason();
@@ -206,6 +214,46 @@ describe("STEWpgsql under pressure", { skip }, () => {
     for (const a of added) assert.ok(have.has(a), "an acknowledged add survived");
     assert.equal(have.size, callers + added.length + unknownAdds.filter((a) => have.has(a)).length);
     await check.close();
+    await dn.close();
+    await store.close();
+  });
+
+  it("a row held by another transaction makes a NONBLOCK update BUSY at once and a blocking one BUSY at the statement timeout", async () => {
+    const location = `${tag}_busy`;
+    const config = `${PG_TEST_CONFIG} statement_timeout=300`;
+    const store = await openStore({ resource: "STEWpgsql", location, config });
+    await store.mklocation();
+    const dn = await store.openNetwork("10.21.0.0", CRW, { netmask: 16 });
+    const rec = await dn.add(makeDnRec({ cip: "10.21.0.5", sip: "10.21.0.1" }));
+    const nb = await store.openNetwork("10.21.0.0", DSVC_READ | DSVC_WRITE | DSVC_NONBLOCK, {
+      netmask: 16,
+    });
+    const holder = adminClient();
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(
+        `SELECT 1 FROM "${location}"."STEWpgsql1_10_21_0_0" WHERE cip = $1 FOR UPDATE`,
+        [rec.cip],
+      );
+      const t0 = performance.now();
+      const a = await rejectsWith(nb.modify(rec, { ...rec, lease: 1 }), DSVC.BUSY);
+      assert.match(
+        a.message,
+        /^Busy: modify 10\.21\.0\.5 .*: canceling statement due to lock timeout/,
+      );
+      assert.ok(performance.now() - t0 < 250, "NONBLOCK did not wait for the statement timeout");
+      const b = await rejectsWith(dn.modify(rec, { ...rec, lease: 2 }), DSVC.BUSY);
+      assert.match(b.message, /canceling statement due to statement timeout/);
+      // Lookups are not held up by the row lock.
+      assert.equal((await nb.lookup(qeq(qinit(), DN_QCIP), { cip: rec.cip })).count, 1);
+      await holder.query("COMMIT");
+    } finally {
+      await holder.end();
+    }
+    const done = await nb.modify(rec, { ...rec, lease: 3 });
+    assert.equal(done.lease, 3);
+    await nb.close();
     await dn.close();
     await store.close();
   });
