@@ -13,7 +13,8 @@ import {
   parsePgConfig,
 } from "../../../lib/dhcp/modules/pg/config.ts";
 import { PG_DESCRIPTION } from "../../../lib/dhcp/modules/pg/module.ts";
-import { endAllClients } from "../../../lib/dhcp/modules/pg/client.ts";
+import { endAllClients, pgError } from "../../../lib/dhcp/modules/pg/client.ts";
+import { DSVC } from "../../../lib/dhcp/spi.ts";
 import { runSteward, tempDir } from "../../helpers.ts";
 import { dropSchemas, PG_TEST_CONFIG, pgSkipReason, runTag } from "./helpers.ts";
 
@@ -81,6 +82,35 @@ describe("STEWpgsql RESOURCE_CONFIG", () => {
       () => checkPassfile(parsePgConfig(`passfile=${path.join(dir.path, "none")}`)),
       /cannot read password file/,
     );
+  });
+});
+
+describe("STEWpgsql errors", () => {
+  it("server errors map to DSVC codes by SQLSTATE, with the server's message after a colon", () => {
+    const cases: Array<[string | undefined, string, number]> = [
+      ["23505", "duplicate key value violates unique constraint", DSVC.EXISTS],
+      ["42P01", 'relation "x" does not exist', DSVC.NO_TABLE],
+      ["3F000", 'schema "x" does not exist', DSVC.NO_LOCATION],
+      ["3D000", 'database "x" does not exist', DSVC.NO_LOCATION],
+      ["42501", "permission denied for table x", DSVC.ACCESS],
+      ["25006", "cannot execute UPDATE in a read-only transaction", DSVC.ACCESS],
+      ["28P01", "password authentication failed", DSVC.NO_CRED],
+      ["57014", "canceling statement due to statement timeout", DSVC.BUSY],
+      ["55P03", "canceling statement due to lock timeout", DSVC.BUSY],
+      ["40P01", "deadlock detected", DSVC.BUSY],
+      ["53300", "sorry, too many clients already", DSVC.NO_RESOURCES],
+      ["53200", "out of memory", DSVC.NO_MEMORY],
+      ["57P01", "terminating connection due to administrator command", DSVC.UNAVAILABLE],
+      ["22021", 'invalid byte sequence for encoding "UTF8": 0x00', DSVC.INVAL],
+      ["XX000", "internal error", DSVC.INTERNAL],
+      ["ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5432", DSVC.UNAVAILABLE],
+      [undefined, "Connection terminated unexpectedly", DSVC.UNAVAILABLE],
+    ];
+    for (const [code, msg, want] of cases) {
+      const e = pgError(Object.assign(new Error(msg), code ? { code } : {}), "lookup in t");
+      assert.equal(e.code, want, `${code} ${msg}`);
+      assert.ok(e.message.endsWith(`: lookup in t: ${msg}`), e.message);
+    }
   });
 });
 
