@@ -28,6 +28,7 @@ import {
   type DtRec,
   type DtType,
   type ModuleLookup,
+  qiseq,
   type Query,
 } from "../../spi.ts";
 import { ipToString } from "../../records.ts";
@@ -217,9 +218,12 @@ function lookupStatement(
   cols: string,
   where: Where,
   req: { count: number; countOnly: boolean },
+  unique = false,
 ): Statement {
   const w = where.text();
   const values = where.values;
+  // At most one row (the primary key is given): no order to keep, no limit to apply.
+  if (unique && !req.countOnly) return { text: `SELECT ${cols} FROM ${table}${w}`, values };
   if (req.countOnly) {
     const text = req.count < 0
       ? `SELECT count(*) AS n FROM ${table}${w}`
@@ -263,7 +267,7 @@ export function dnLookup(table: string, req: ModuleLookup<DnRec>): Statement {
   for (const [bit, flag] of FLAG_BITS) {
     w.add(q, bit, (p) => `(flags & ${flag}) = ${p}`, t.flags & flag);
   }
-  return lookupStatement(table, DN_COLS, w, req);
+  return lookupStatement(table, DN_COLS, w, req, qiseq(q, DN_QCIP));
 }
 
 /** Column list of the network table in {@link dnValues} order. */
