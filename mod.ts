@@ -48,6 +48,7 @@ export { MemorySynchronizer } from "./lib/dhcp/sync.ts";
 export * from "./lib/dhcp/match.ts";
 export * from "./lib/dhcp/modules/files/module.ts";
 export * from "./lib/dhcp/modules/files0/module.ts";
+export * from "./lib/dhcp/modules/pg/module.ts";
 export * from "./lib/dhcp/convert.ts";
 
 // Realms: the control protocol, paths, the realms file and its lock

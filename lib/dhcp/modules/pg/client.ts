@@ -3,6 +3,7 @@
  * (node-postgres `pg`, pure JavaScript), connection attempts retried with backoff while the
  * server is down or restarting, a statement timeout on every query, prepared statements, and
  * every failure turned into a DsvcError with the right DSVC code and the server's message.
+ * @internal
  * @module
  */
 import os from "node:os";
@@ -26,6 +27,7 @@ interface PgPoolClient {
 interface PgPool {
   connect(): Promise<PgPoolClient>;
   on(event: "error", fn: (e: Error) => void): void;
+  on(event: "connect", fn: (c: PgPoolClient) => void): void;
   end(): Promise<void>;
   readonly totalCount: number;
 }
@@ -165,6 +167,13 @@ export class PgClient {
     // dropped by the pool; without a listener that would end the process.
     this.#pool.on("error", (e) => {
       this.#lastPoolError = e;
+    });
+    // And every connection always has a listener of its own, whatever state the pool has it in
+    // (checked out, being released or removed), so that a late error event never goes unheard.
+    this.#pool.on("connect", (c) => {
+      c.on("error", (e) => {
+        this.#lastPoolError = e;
+      });
     });
   }
 

@@ -3,6 +3,7 @@
  * `postgresql://` URI) with steward's pool and timeout keys, and the password file lookup
  * (`passfile=`, $PGPASSFILE, ~/.pgpass) with its mode check. A password in the string itself is
  * refused: dhcpsvc.conf is not a place for secrets.
+ * @internal
  * @module
  */
 import fs from "node:fs";

@@ -3,6 +3,7 @@
  * schema (PATH) names, record ↔ row conversion, and lookup queries built from a query word.
  * Identifiers are built only from checked names and numbers and are always quoted; every value
  * travels as a parameter.
+ * @internal
  * @module
  */
 import {
