@@ -49,7 +49,7 @@ describe("STEWpgsql under pressure", { skip }, () => {
     await endAllClients();
   });
 
-  it("two servers allocating 10,000 addresses concurrently never bind one twice nor lose a binding", async () => {
+  it("two servers allocating 10,000 addresses concurrently never bind one twice nor lose a binding", async (t) => {
     using tmp = tempDir("pg-alloc");
     const location = `${tag}_alloc`;
     const store = await openStore({ resource: "STEWpgsql", location, config: PG_TEST_CONFIG });
@@ -90,6 +90,7 @@ describe("STEWpgsql under pressure", { skip }, () => {
     );
     const results = await Promise.all(runs);
     for (const r of results) assert.equal(r.code, 0, `worker failed: ${r.stderr}`);
+    t.diagnostic(`workers: ${results.map((r) => r.stdout.trim()).join(", ")}`);
     const acks = [1, 2].flatMap((s) =>
       fs.readFileSync(path.join(tmp.path, `acks${s}`), "utf8").trim().split("\n")
     ).map((l) => l.split(" ") as [string, string]);
