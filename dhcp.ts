@@ -173,6 +173,7 @@ export {
   type NetworkCheckOptions,
   type NetworkCheckReport,
 } from "./lib/dhcp/check.ts";
+export { PG_CONVER, PG_RESOURCE } from "./lib/dhcp/modules/pg/module.ts";
 export {
   BINFILES_RESOURCE,
   type Durability as BinfilesDurability,

@@ -161,6 +161,25 @@ class Prompter {
   }
 }
 
+/** The module's check of its service with `config` (for a database: a connection test). */
+async function serviceProblem(
+  module: DsvcModuleInfo,
+  location: string,
+  config: string,
+  common: DhcpCommonOptions,
+): Promise<string | undefined> {
+  try {
+    const ds = { resource: module.name, location, conver: module.current };
+    await using store = await openStore(config ? { ...ds, config } : ds, storeOptions(common));
+    await store.module.module.status();
+    println("Service check passed");
+    return undefined;
+  } catch (e) {
+    if (e instanceof DsvcError && e.code === DSVC.UNSUPPORTED) return undefined;
+    return `service check failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
 async function wizard(file: string, common: DhcpCommonOptions): Promise<void> {
   const modules = (await listModules(storeOptions(common))).filter((m) => m.error === undefined);
   let existing: DhcpsvcConf | undefined;
@@ -204,7 +223,8 @@ async function wizard(file: string, common: DhcpCommonOptions): Promise<void> {
           "Config string (empty for none)",
           existing?.get("RESOURCE_CONFIG") ?? "",
         );
-        const bad = config === "" ? undefined : module.description.validateConfig?.(config);
+        const bad = (config === "" ? undefined : module.description.validateConfig?.(config)) ??
+          (await serviceProblem(module, location, config, common));
         if (bad === undefined) break;
         println(`Not usable: ${bad}`);
       }

@@ -12,6 +12,7 @@ import { isDeno } from "../platform/runtime.ts";
 import { createBinfilesModule } from "./modules/binfiles/module.ts";
 import { createFilesModule } from "./modules/files/module.ts";
 import { createFiles0Module } from "./modules/files0/module.ts";
+import { createPgModule } from "./modules/pg/module.ts";
 import { checkResourceName, MAX_CONVER } from "./naming.ts";
 import type { DhcpStoreOptions, DsvcModuleInfo, LoadedDsvcModule } from "./store-api.ts";
 import {
@@ -41,6 +42,7 @@ export const MODULE_FILE_RE = /^ds_([A-Za-z][A-Za-z0-9-]{0,63})\.(\d{1,3})\.(mjs
 const BUILTIN: ReadonlyMap<string, ReadonlyMap<number, () => DsvcModule>> = new Map([
   ["SUNWfiles", new Map([[1, createFilesModule], [0, createFiles0Module]])],
   ["SUNWbinfiles", new Map([[1, createBinfilesModule]])],
+  ["STEWpgsql", new Map([[1, () => createPgModule(1)]])],
 ]);
 
 /** Names of the built-in modules. */

@@ -360,6 +360,12 @@ export interface DsvcModule {
   readonly conver: number;
   /** DSVC_SYNCH_NONE, DSVC_SYNCH_DSVCD, or DSVC_SYNCH_DSVCD | DSVC_SYNCH_CROSSHOST. */
   readonly synchtype: number;
+  /**
+   * The module serializes concurrent updates itself (a database checking signatures in the
+   * statement that writes): the framework runs its calls side by side instead of one update at
+   * a time per container in this process. Optional; default false.
+   */
+  readonly concurrent?: boolean;
   /** What the configuration wizard shows about the module. */
   readonly description: ModuleDescription;
 

@@ -113,7 +113,8 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     const h = this.#open();
     return this.#store.locked(
       this.#lockName,
-      mode,
+      // Updates of a concurrent module still wait for (or are BUSY against) exclusive holders.
+      this.#store.module.module.concurrent ? "shared" : mode,
       (this.flags & DSVC_NONBLOCK) !== 0,
       () => fn(h),
     );

@@ -69,6 +69,10 @@ export interface ModuleUnderTest {
   moduleDirs?: string[];
   /** A location the module must call invalid (default: a regular file inside `dir`). */
   invalidLocation?(dir: string): string;
+  /** The n-th fresh location (default: the directory `loc<n>` inside `dir`). */
+  newLocation?(dir: string, n: number): string;
+  /** Make `location` disappear for case 1 (default: remove the directory). */
+  removeLocation?(location: string): Promise<void>;
 }
 
 /** Sizes of the heavier cases. */
@@ -135,7 +139,8 @@ export function conformanceSuite(
     });
 
     async function store(location?: string): Promise<DhcpStore> {
-      const loc = location ?? path.join(dir, `loc${++seq}`);
+      ++seq;
+      const loc = location ?? mut.newLocation?.(dir, seq) ?? path.join(dir, `loc${seq}`);
       const s = await openStore(
         {
           resource: mut.resource,
@@ -383,7 +388,8 @@ export function conformanceSuite(
       it("case 1: with the data service gone (location removed) every call fails", async () => {
         const gone = await store();
         const loc = gone.datastore.location;
-        fs.rmSync(loc, { recursive: true });
+        if (mut.removeLocation) await mut.removeLocation(loc);
+        else fs.rmSync(loc, { recursive: true });
         const down = [DSVC.NO_LOCATION, DSVC.INTERNAL, DSVC.MODULE_ERR, DSVC.UNAVAILABLE] as const;
         await rejectsWith(gone.status(), ...down);
         await rejectsWith(gone.listDhcptab(), ...down);
