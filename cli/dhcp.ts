@@ -18,6 +18,7 @@ import {
 } from "./dhcp-common.ts";
 import { registerDhcpConfig } from "./dhcp-config.ts";
 import { registerDhcpNetwork, registerDhcpTable } from "./dhcp-data.ts";
+import { registerDhcpServe } from "./dhcp-serve.ts";
 import { CliError } from "./errors.ts";
 import { printJson, println, printTable, stdoutIsTty } from "./output.ts";
 
@@ -190,6 +191,7 @@ export function registerDhcp(program: Command): void {
   registerDhcpConfig(dhcp, common);
   registerDhcpNetwork(dhcp, common);
   registerDhcpTable(dhcp, common);
+  registerDhcpServe(dhcp, common);
   addCommonOptions(dhcp.commands as unknown as Command[]);
 }
 
