@@ -154,8 +154,8 @@ export class OptionTable {
 
   /** Build from the dhcptab's records (symbols and macros). */
   constructor(records: readonly DtRec[] = []) {
+    // Every entry: visibility letters differ between releases (LeaseNeg is "dm", BootFile "idm").
     for (const e of standardInittab()) {
-      if (!e.visibility.includes("s")) continue;
       this.#symbols.set(e.name, { ...e, vendorClasses: [] });
     }
     for (const r of records) {
