@@ -184,6 +184,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     const onMessage = (inc: Incoming) => {
       if (stopping) return;
       if (inflight >= cfg.maxInflight) {
+        stats.received++;
         ServeStats.bump(stats.drops, "busy");
         return;
       }
