@@ -81,6 +81,7 @@ export class Namespaces {
 export interface ServerProc {
   child: ChildProcess;
   pid: number;
+  statusFile: string;
   output(): string;
 }
 
@@ -126,18 +127,27 @@ export async function startServer(
     child.kill("SIGKILL");
     throw e;
   }
-  return { child, pid: child.pid!, output: () => out };
+  return { child, pid: child.pid!, statusFile: status, output: () => out };
 }
 
-/** Stop a server: SIGTERM, then SIGKILL after `ms`. */
-export async function stopServer(s: ServerProc, ms = 8000): Promise<number | null> {
-  if (s.child.exitCode !== null || s.child.signalCode !== null) return s.child.exitCode;
-  const done = new Promise<number | null>((r) => s.child.once("exit", (code) => r(code)));
-  s.child.kill("SIGTERM");
-  const t = setTimeout(() => alive(s.pid) && s.child.kill("SIGKILL"), ms);
-  const code = await done;
-  clearTimeout(t);
-  return code;
+/**
+ * Stop a server: SIGTERM, then SIGKILL after `ms`. True when it stopped cleanly (its status
+ * file says so: Deno reports a child that exits after SIGTERM as killed by it, whatever its
+ * exit code).
+ */
+export async function stopServer(s: ServerProc, ms = 8000): Promise<boolean> {
+  if (s.child.exitCode === null && s.child.signalCode === null) {
+    const done = new Promise((r) => s.child.once("exit", r));
+    s.child.kill("SIGTERM");
+    const t = setTimeout(() => alive(s.pid) && s.child.kill("SIGKILL"), ms);
+    await done;
+    clearTimeout(t);
+  }
+  try {
+    return JSON.parse(fs.readFileSync(s.statusFile, "utf8")).state === "stopped";
+  } catch {
+    return false;
+  }
 }
 
 /** Run the built binary with `args` (outside any namespace). */

@@ -97,7 +97,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
     assert.equal(r.hostileReplies, 0, "no hostile datagram was answered");
     assert.equal(r.served, r.good, `every well-formed client was served: ${out}`);
     assert.ok(alive(s.pid), "the server is still up");
-    assert.equal(await stopServer(s), 0);
+    assert.ok(await stopServer(s), "the server stopped cleanly");
     const status = JSON.parse(fs.readFileSync(path.join(dir, "status.json"), "utf8"));
     assert.ok(status.received >= 100000, `the server read the flood: ${JSON.stringify(status)}`);
     assert.equal(status.replies.nak ?? 0, 0);
@@ -143,7 +143,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
         resolve();
       });
     });
-    assert.equal(await stopServer(last), 0);
+    assert.ok(await stopServer(last), "the server stopped cleanly");
     const acked = acks.split("\n").filter((l) => l.startsWith("ACK ")).map((l) => l.split(" "));
     assert.ok(acked.length > 50, `some clients were served during the kills (${acked.length})`);
     const byIp = new Map<string, string>();
@@ -192,7 +192,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
     };
     for (let i = 0; i < 100 && !declined(); i++) await sleep(50);
     assert.ok(declined(), `pntadm -P shows ${ip} UNUSABLE`);
-    assert.equal(await stopServer(s), 0);
+    assert.ok(await stopServer(s), "the server stopped cleanly");
     assert.match(
       fs.readFileSync(path.join(dir, "dhcpd.log"), "utf8"),
       new RegExp(`DECLINED address: ${ip.replaceAll(".", "\\.")}`),
@@ -230,7 +230,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
     ]);
     assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1)!), { acked: 2, failed: 2 });
     assert.ok(alive(s.pid));
-    assert.equal(await stopServer(s), 0);
+    assert.ok(await stopServer(s), "the server stopped cleanly");
     assert.match(
       fs.readFileSync(path.join(small, "dhcpd.log"), "utf8"),
       /No more IP addresses on 127\.0\.0\.0 network/,
