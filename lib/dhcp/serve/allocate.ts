@@ -99,13 +99,15 @@ export class Pool {
     return this.#offers.size;
   }
 
-  /** Drop expired offers (called before each use, bounded by the number held). */
+  /**
+   * Drop expired offers. Offers are kept in the order they were made (a renewed one moves to
+   * the end), all with the same timeout, so only the expired ones at the front are visited.
+   */
   purge(now: number): void {
     for (const [k, o] of this.#offers) {
-      if (o.expires <= now) {
-        this.#offers.delete(k);
-        if (this.#reserved.get(o.rec.cip) === k) this.#reserved.delete(o.rec.cip);
-      }
+      if (o.expires > now) break;
+      this.#offers.delete(k);
+      if (this.#reserved.get(o.rec.cip) === k) this.#reserved.delete(o.rec.cip);
     }
   }
 
@@ -275,7 +277,9 @@ export class Pool {
     let n = next;
     for (let attempt = 0;; attempt++) {
       try {
-        return await this.container.modify(o, n);
+        const stored = await this.container.modify(o, n);
+        this.#forget(stored.cip);
+        return stored;
       } catch (e) {
         if (!isDsvcError(e, DSVC.COLLISION) && !isDsvcError(e, DSVC.NOENT)) throw e;
         if (attempt >= COLLISION_RETRIES || isDsvcError(e, DSVC.NOENT)) return undefined;
@@ -286,6 +290,17 @@ export class Pool {
         o = cur;
         n = again;
       }
+    }
+  }
+
+  // A record just written is no longer what the candidate caches hold: drop it from them, or a
+  // later client would be offered an address bound since the cache was filled.
+  #forget(cip: number): void {
+    const i = this.#free.findIndex((r) => r.cip === cip);
+    if (i >= 0) this.#free.splice(i, 1);
+    if (this.#expired) {
+      const j = this.#expired.findIndex((r) => r.cip === cip);
+      if (j >= 0) this.#expired.splice(j, 1);
     }
   }
 

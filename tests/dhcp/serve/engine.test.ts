@@ -224,6 +224,32 @@ describe("dhcp serve engine", () => {
     assert.equal(s.engine.stats.collisions, 2);
   });
 
+  it("Engine does not offer an address bound after its free cache was filled", async () => {
+    using tmp = tempDir("serve-eng");
+    await using s = await testServer(tmp.path, {
+      dhcptab: DHCPTAB,
+      networks: [{
+        ...NET,
+        addresses: ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.14"],
+      }],
+    });
+    const offer = async (n: number, extra: RequestSpec = {}) =>
+      replyOf((await send(s.engine, { type: DHCP.DISCOVER, mac: mac(n), ...extra }))!.data).yiaddr;
+    assert.equal(
+      await offer(1, { options: [[OPT.REQUESTED_IP, ipb("10.0.0.12")]] }),
+      ip("10.0.0.12"),
+    );
+    assert.equal(await offer(2), ip("10.0.0.10")); // fills the cache with .11-.14, .12 among them
+    const ack = await send(s.engine, {
+      type: DHCP.REQUEST,
+      mac: mac(1),
+      options: [[OPT.SERVER_ID, ipb("10.0.0.1")], [OPT.REQUESTED_IP, ipb("10.0.0.12")]],
+    });
+    assert.equal(replyOf(ack!.data).messageType, DHCP.ACK);
+    assert.equal(await offer(3), ip("10.0.0.11"));
+    assert.equal(await offer(4), ip("10.0.0.13"), "10.0.0.12 is bound: not offered again");
+  });
+
   it("Engine answers a relayed request on the giaddr's network to the relay and drops unknown relays", async () => {
     using tmp = tempDir("serve-eng");
     await using s = await testServer(tmp.path, {
