@@ -272,7 +272,7 @@ interface Run {
   usPerLease: number;
 }
 
-async function perfdhcp(server: Server, rate: number): Promise<Run> {
+function perfdhcp(server: Server, rate: number): Run {
   const ticks0 = cpuTicks(server.pid) + server.extraPids().reduce((a, p) => a + cpuTicks(p), 0);
   const r = spawnSync("timeout", [
     String(PERIOD + 15),
@@ -342,7 +342,7 @@ async function ladder(
     for (let i = 0; i < REPEATS; i++) {
       const srv = await start();
       try {
-        runs.push(await perfdhcp(srv, rate));
+        runs.push(perfdhcp(srv, rate));
       } finally {
         await srv.stop();
       }
