@@ -217,7 +217,7 @@ async function startSteward(pristine: string): Promise<Server> {
   await waitUdp("10.77.0.1:67");
   return {
     pid: child.pid!,
-    extraPids: () => pidsWith(`--run-dir ${runDir}`),
+    extraPids: () => pidsWith(runDir),
     stop: stopper(child),
   };
 }

@@ -43,7 +43,7 @@ export interface ServeConfig {
   broadcast: "directed" | "limited";
   /** STEWARD_SERVE_SERVER_ID: server identifier for relayed networks (default: first address). */
   serverId: number | undefined;
-  /** STEWARD_SERVE_MAX_INFLIGHT: requests handled at once; more are dropped (default 512). */
+  /** STEWARD_SERVE_MAX_INFLIGHT: requests handled at once; more are dropped (default 64). */
   maxInflight: number;
 }
 
@@ -69,7 +69,7 @@ export const SERVE_KEYS: readonly { key: string; meaning: string; default?: stri
     default: "directed",
   },
   { key: "STEWARD_SERVE_SERVER_ID", meaning: "Server identifier on relayed networks" },
-  { key: "STEWARD_SERVE_MAX_INFLIGHT", meaning: "Requests handled at once", default: "512" },
+  { key: "STEWARD_SERVE_MAX_INFLIGHT", meaning: "Requests handled at once", default: "64" },
 ];
 
 function bad(key: string, value: string, want: string): DsvcError {
@@ -171,6 +171,6 @@ export function serveConfig(conf: DhcpsvcConf): ServeConfig {
     metrics,
     broadcast: bc,
     serverId,
-    maxInflight: int(conf, "STEWARD_SERVE_MAX_INFLIGHT", 512, 1, 65536),
+    maxInflight: int(conf, "STEWARD_SERVE_MAX_INFLIGHT", 64, 1, 65536),
   };
 }
