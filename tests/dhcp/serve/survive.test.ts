@@ -56,6 +56,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
       STEWARD_SERVE_SERVER_ID: "127.0.0.1",
       STEWARD_SERVE_LOG: path.join(dir, "dhcpd.log"),
       OFFER_CACHE_TIMEOUT: "5",
+      STEWARD_SERVE_METRICS: "127.0.0.1:9167",
     });
     const lines = [
       "dhtadm -C",
@@ -197,6 +198,39 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
       fs.readFileSync(path.join(dir, "dhcpd.log"), "utf8"),
       new RegExp(`DECLINED address: ${ip.replaceAll(".", "\\.")}`),
     );
+  });
+
+  it("serve reloads the dhcptab on SIGHUP and reports metrics", async () => {
+    const s = await startServer(ns, dir, env);
+    servers.push(s);
+    const domainOf = async (n: number) => {
+      const out = await runFixture(ns, [
+        "dora",
+        ...CLIENT,
+        "--count",
+        "1",
+        "--mac-base",
+        String(n),
+      ]);
+      return out.split("\n").find((l) => l.startsWith("ACK "))!.split(" ")[3];
+    };
+    assert.equal(await domainOf(95000), "lo.test");
+    steward(["dhcp", "dhtadm", "-M", "-m", "127.0.0.0", "-e", 'DNSdmain="hup.test"'], env);
+    assert.equal(await domainOf(95001), "lo.test", "the loaded dhcptab is used until SIGHUP");
+    const log = path.join(dir, "dhcpd.log");
+    const reloads = () =>
+      (fs.readFileSync(log, "utf8").match(/Reloaded the dhcptab \(SIGHUP\)/g) ?? []).length;
+    const before = reloads();
+    s.child.kill("SIGHUP");
+    for (let i = 0; i < 200 && reloads() === before; i++) await sleep(25);
+    assert.equal(reloads(), before + 1);
+    assert.equal(await domainOf(95002), "hup.test");
+    const metrics = await runFixture(ns, ["metrics", "--url", "http://127.0.0.1:9167/metrics"]);
+    assert.match(metrics, /^# TYPE steward_dhcp_leases_total counter$/m);
+    const leases = Number(/^steward_dhcp_leases_total (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(leases >= 3, `leases counted: ${leases}`);
+    assert.match(metrics, /^steward_dhcp_replies_total\{type="ack"\} \d+$/m);
+    assert.ok(await stopServer(s), "the server stopped cleanly");
   });
 
   it("serve stays silent and logs the network when its pool is exhausted", async () => {
