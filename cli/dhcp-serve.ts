@@ -66,9 +66,14 @@ export function registerDhcpServe(dhcp: Command, common: () => DhcpCommonOptions
     .option("--json", "print JSON")
     .action(async (o) => {
       const file = o.statusFile ?? defaultStatusFile();
+      const read = async () => JSON.parse((await fsp.readFile(file, "utf8")).slice(0, 1 << 20));
       let s: Record<string, unknown>;
       try {
-        s = JSON.parse((await fsp.readFile(file, "utf8")).slice(0, 1 << 20));
+        // A file rewritten in place (after a switch of user) may be caught mid-write: once more.
+        s = await read().catch(async () => {
+          await new Promise((r) => setTimeout(r, 200));
+          return await read();
+        });
       } catch (e) {
         throw new CliError(`No server status in ${file}: ${(e as Error).message}`);
       }

@@ -6,6 +6,7 @@
  * an optional Prometheus endpoint report the counters.
  * @module
  */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import http from "node:http";
@@ -84,11 +85,25 @@ async function loadTable(store: DhcpStore, log: Logger): Promise<OptionTable> {
   }
 }
 
-function dropPrivileges(user: string): void {
+/** The uid and primary gid of `user`, through id(1) (so that NSS sources count). */
+function lookupUser(user: string): { uid: number; gid: number } {
+  const id = (flag: string) => {
+    const r = spawnSync("id", [flag, user], { encoding: "utf8", timeout: 5000 });
+    const n = Number(r.stdout.trim());
+    if (r.status !== 0 || !Number.isInteger(n)) {
+      throw new DsvcError(DSVC.INVAL, `STEWARD_SERVE_USER names an unknown user: ${user}`);
+    }
+    return n;
+  };
+  return { uid: id("-u"), gid: id("-g") };
+}
+
+function dropPrivileges(user: string, ids: { uid: number; gid: number }): void {
   const p = process as unknown as {
-    setgid?: (id: string | number) => void;
-    setuid?: (id: string | number) => void;
-    initgroups?: (u: string | number, g: string | number) => void;
+    setgid?: (id: number) => void;
+    setuid?: (id: number) => void;
+    setgroups?: (groups: number[]) => void;
+    initgroups?: (u: string, g: number) => void;
   };
   if (typeof p.setuid !== "function" || typeof p.setgid !== "function") {
     throw new DsvcError(
@@ -96,12 +111,11 @@ function dropPrivileges(user: string): void {
       "this runtime cannot switch users: leave STEWARD_SERVE_USER unset and let the service manager do it",
     );
   }
-  const info = os.userInfo({ username: user } as never) as unknown as { gid: number } | undefined;
-  const gid = info?.gid;
   try {
-    if (typeof p.initgroups === "function") p.initgroups(user, gid ?? user);
-    p.setgid(gid ?? user);
-    p.setuid(user);
+    if (typeof p.initgroups === "function") p.initgroups(user, ids.gid);
+    else p.setgroups?.([ids.gid]);
+    p.setgid(ids.gid);
+    p.setuid(ids.uid);
   } catch (e) {
     throw new DsvcError(DSVC.ACCESS, `cannot switch to user ${user}: ${(e as Error).message}`);
   }
@@ -226,7 +240,12 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     });
     if (o.pidFile) {
       await fsp.writeFile(o.pidFile, `${process.pid}\n`, { mode: 0o644 });
-      cleanup.push(() => fs.rmSync(o.pidFile!, { force: true }));
+      // After a switch of user the pid file may not be ours to remove: leave it then.
+      cleanup.push(() => {
+        try {
+          fs.rmSync(o.pidFile!, { force: true });
+        } catch { /* a stale pid file names a dead process; dhtadm -g then says so */ }
+      });
     }
     if (cfg.metrics) {
       metrics = http.createServer((req, res) => {
@@ -244,9 +263,19 @@ export async function runServer(o: RunServerOptions): Promise<void> {
         metrics!.listen(cfg.metrics!.port, cfg.metrics!.host, () => resolve());
       });
     }
-    if (cfg.user) dropPrivileges(cfg.user);
     const statusFile = o.statusFile ?? defaultStatusFile();
     await fsp.mkdir(path.dirname(statusFile), { recursive: true, mode: 0o755 }).catch(() => {});
+    if (cfg.user) {
+      // The status file is made now and given to the user, who may not write its directory:
+      // then it is rewritten in place instead of replaced.
+      const ids = lookupUser(cfg.user);
+      // One lookup per network first: the lock manager's connection (in root's run directory)
+      // is opened now, while it can be, and kept.
+      for (const n of networks) await n.pool.container.lookup(qinit(), {}, { count: 1 });
+      await fsp.writeFile(statusFile, "{}\n", { mode: 0o644 });
+      await fsp.chown(statusFile, ids.uid, ids.gid).catch(() => {});
+      dropPrivileges(cfg.user, ids);
+    }
     const history: { t: number; leases: number; received: number }[] = [];
     const writeStatus = async (state: string) => {
       const t = Date.now();
@@ -272,9 +301,10 @@ export async function runServer(o: RunServerOptions): Promise<void> {
         inflight,
         ...stats.toJSON(),
       };
-      await writeFileAtomic(statusFile, JSON.stringify(body, null, 2) + "\n").catch(() => {
-        ServeStats.bump(stats.errors, "status-file");
-      });
+      const text = JSON.stringify(body, null, 2) + "\n";
+      await writeFileAtomic(statusFile, text)
+        .catch(() => fsp.writeFile(statusFile, text))
+        .catch(() => ServeStats.bump(stats.errors, "status-file"));
     };
     let statusBusy = false;
     statusTimer = setInterval(() => {

@@ -86,10 +86,20 @@ export interface ServerProc {
 }
 
 /** Start `steward dhcp serve` (the built binary) in namespace `ns`; resolves once it serves. */
-export async function startServer(
+export function startServer(
   ns: string,
   dir: string,
   env: Record<string, string>,
+): Promise<ServerProc> {
+  return startServerIn(ns, dir, env, dir);
+}
+
+/** As {@link startServer}, with the configuration in `confDir` and the pid and status files in `dir`. */
+export async function startServerIn(
+  ns: string,
+  confDir: string,
+  env: Record<string, string>,
+  dir: string,
 ): Promise<ServerProc> {
   const status = path.join(dir, "status.json");
   fs.rmSync(status, { force: true });
@@ -101,7 +111,7 @@ export async function startServer(
     "dhcp",
     "serve",
     "--conf",
-    path.join(dir, "dhcpsvc.conf"),
+    path.join(confDir, "dhcpsvc.conf"),
     "--pid-file",
     path.join(dir, "dhcpd.pid"),
     "--status-file",

@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -19,6 +20,7 @@ import {
   runFixture,
   type ServerProc,
   startServer,
+  startServerIn,
   steward,
   stopServer,
   writeConf,
@@ -231,6 +233,55 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
     assert.ok(leases >= 3, `leases counted: ${leases}`);
     assert.match(metrics, /^steward_dhcp_replies_total\{type="ack"\} \d+$/m);
     assert.ok(await stopServer(s), "the server stopped cleanly");
+  });
+
+  it("serve switches to STEWARD_SERVE_USER once its socket is bound and still writes leases", async (t) => {
+    if (spawnSync("id", ["-u", "nobody"]).status !== 0) return t.skip("no user nobody");
+    if ((globalThis as { Deno?: unknown }).Deno) {
+      return t.skip(
+        "the store a second user reaches lives outside the repository, which Deno's test permissions do not read",
+      );
+    }
+    // The store must be reachable by nobody: outside the private .tmp, made by child processes.
+    const base = spawnSync("mktemp", ["-d", "/tmp/steward-serve-XXXXXX"], { encoding: "utf8" })
+      .stdout.trim();
+    assert.ok(base.startsWith("/tmp/steward-serve-"));
+    try {
+      spawnSync("chmod", ["755", base]);
+      const penv = { ...env, STEWARD_DHCPSVC_CONF: path.join(base, "dhcpsvc.conf") };
+      const conf = [
+        "RESOURCE=SUNWfiles",
+        `PATH=${base}/store`,
+        "CONVER=1",
+        "STEWARD_SERVE_NETWORKS=127.0.0.0/8",
+        "STEWARD_SERVE_ADDRESS=127.0.0.1",
+        "STEWARD_SERVE_SERVER_ID=127.0.0.1",
+        "STEWARD_SERVE_USER=nobody",
+        "",
+      ].join("\n");
+      spawnSync("sh", ["-c", `mkdir "$1/store" && cat > "$1/dhcpsvc.conf"`, "sh", base], {
+        input: conf,
+      });
+      steward(
+        ["dhcp", "batch"],
+        penv,
+        "pntadm -C 127.0.0.0\npntadm -A 127.0.0.20 -s 127.0.0.1 127.0.0.0\n",
+      );
+      spawnSync("chown", ["-R", "nobody", `${base}/store`]);
+      const s = await startServerIn(ns, base, penv, base);
+      servers.push(s);
+      const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${s.pid}/status`, "utf8"))?.[1];
+      assert.equal(uid, spawnSync("id", ["-u", "nobody"], { encoding: "utf8" }).stdout.trim());
+      const out = await runFixture(ns, ["dora", ...CLIENT, "--count", "1", "--mac-base", "97000"]);
+      assert.match(out, /^ACK 025e00017ae8 127\.0\.0\.20 /m);
+      const row = steward(["dhcp", "pntadm", "-P", "127.0.0.0"], penv).split("\n").find((l) =>
+        l.includes("127.0.0.20")
+      );
+      assert.match(row ?? "", /^01025E00017AE8/);
+      assert.ok(await stopServer(s), "the server stopped cleanly");
+    } finally {
+      spawnSync("rm", ["-rf", base]);
+    }
   });
 
   it("serve stays silent and logs the network when its pool is exhausted", async () => {
