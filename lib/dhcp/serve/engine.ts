@@ -241,8 +241,8 @@ export class Engine {
       net = nets.find((n) => inNet(req.giaddr, n));
       if (!net) return this.#drop("giaddr");
     } else if (req.ciaddr !== 0 && nets.some((n) => inNet(req.ciaddr, n))) {
+      // A client with an address, also on a relayed network: RENEWING is unicast to the server.
       net = nets.find((n) => inNet(req.ciaddr, n));
-      if (!net!.direct) return this.#drop("ciaddr");
     } else if (inc.local !== undefined && nets.some((n) => n.direct && inNet(inc.local!, n))) {
       net = nets.find((n) => n.direct && inNet(inc.local!, n));
     } else {

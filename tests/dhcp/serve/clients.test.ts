@@ -276,11 +276,31 @@ describe("dhcp serve with real clients", { skip: skip ?? false }, () => {
       `rs${tag}`,
       "10.77.0.1",
     ]);
-    client("q", ["udhcpc", "-i", iface("q"), "-f", "-t", "20", "-T", "1", "-s", hook("q")]);
+    const q = client("q", [
+      "udhcpc",
+      "-i",
+      iface("q"),
+      "-f",
+      "-t",
+      "20",
+      "-T",
+      "1",
+      "-s",
+      hook("q"),
+    ]);
     const e = await bound("q", "the relayed udhcpc");
     assert.match(e.ip, /^10\.79\.0\.10\d$/);
     assert.equal(e.router, "10.79.0.1");
     assert.equal(e.domain, "relayed.test");
+    // RENEWING goes unicast to the server, routed through the relay's host, not relayed
+    q.kill("SIGUSR1");
+    const file = path.join(dir, "q.log");
+    const r = await waitFor(
+      () => events(file).find((x) => x.event === "renew"),
+      20_000,
+      "the relayed udhcpc to renew",
+    );
+    assert.equal(r.ip, e.ip);
     const table = steward(["dhcp", "pntadm", "-P", "10.79.0.0"], env);
     assert.ok(
       table.split("\n").some((l) =>
