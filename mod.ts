@@ -50,6 +50,16 @@ export * from "./lib/dhcp/modules/files/module.ts";
 export * from "./lib/dhcp/modules/files0/module.ts";
 export * from "./lib/dhcp/convert.ts";
 
+// DHCP server (steward dhcp serve): packet codec, options from macros, allocation, engine
+export * from "./lib/dhcp/serve/packet.ts";
+export * from "./lib/dhcp/serve/options.ts";
+export * from "./lib/dhcp/serve/clientid.ts";
+export * from "./lib/dhcp/serve/allocate.ts";
+export * from "./lib/dhcp/serve/engine.ts";
+export * from "./lib/dhcp/serve/stats.ts";
+export * from "./lib/dhcp/serve/config.ts";
+export { defaultStatusFile, runServer, type RunServerOptions } from "./lib/dhcp/serve/server.ts";
+
 // Realms: the control protocol, paths, the realms file and its lock
 export * from "./lib/realms/errors.ts";
 export * from "./lib/realms/wire.ts";

@@ -1,11 +1,10 @@
 /**
- * The server's UDP sockets. node:dgram can neither bind to a device (SO_BINDTODEVICE) nor
- * report the arrival interface (IP_PKTINFO), so the server opens one wildcard socket on port 67
- * for broadcasts and one socket per served interface address for unicast (relays, renewing
- * clients): a datagram on an address socket names the local address it was sent to. Broadcast
- * replies go to the network's directed broadcast address by default, which the routing table
- * sends out of the right interface (the limited broadcast 255.255.255.255 follows the default
- * route and fails without one).
+ * The server's UDP sockets (daemon plumbing, not part of the library's face). node:dgram can
+ * neither bind to a device nor report the arrival interface, so: one wildcard socket on port 67
+ * for broadcasts, one per interface address for unicast (which names the local address), and
+ * broadcast replies to the network's directed broadcast address, which routing sends out of the
+ * right interface (255.255.255.255 follows the default route).
+ * @internal
  * @module
  */
 import dgram from "node:dgram";

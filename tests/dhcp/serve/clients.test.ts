@@ -59,6 +59,7 @@ LOG='${log}'
 ev="\${reason:-$1}"; addr="\${ip:-$new_ip_address}"; mask="\${subnet:-$new_subnet_mask}"
 case "$ev" in bound|renew|BOUND|RENEW|REBIND|REBOOT)
   ip addr replace "$addr/$mask" dev "$interface" 2>/dev/null
+  gw="\${router:-$new_routers}"; [ -n "$gw" ] && ip route replace default via "\${gw%% *}" dev "$interface" 2>/dev/null
   echo "event=$ev ip=$addr mask=$mask router=\${router:-$new_routers} domain=\${domain:-$new_domain_name} lease=\${lease:-$new_dhcp_lease_time}" >> "$LOG";;
 esac
 exit 0

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -39,6 +39,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
   const nss = new Namespaces("v");
   let ns = "";
   const servers: ServerProc[] = [];
+  const clients: ChildProcess[] = [];
   const CLIENT = [
     "--server",
     "127.0.0.1",
@@ -73,6 +74,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
 
   after(async () => {
     for (const s of servers) if (alive(s.pid)) s.child.kill("SIGKILL");
+    for (const c of clients) if (c.pid && alive(c.pid)) c.kill("SIGKILL");
     nss.dispose();
     await stopLockd(env.STEWARD_RUN_DIR);
     tmp?.[Symbol.dispose]();
@@ -121,31 +123,38 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
       "--retries",
       "200",
     ]);
+    clients.push(load);
     let acks = "";
     load.stdout?.on("data", (d) => (acks += d));
-    const deadline = Date.now() + 60_000;
+    // Generous for a loaded machine: each cycle waits for the binary to start serving.
+    const deadline = Date.now() + 180_000;
     let kills = 0;
     let seed = 42;
-    for (; kills < 50 && Date.now() < deadline; kills++) {
-      const s = await startServer(ns, dir, env);
-      servers.push(s);
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      await sleep(20 + (seed % 180)); // the random point of the kill, not a synchronization
-      const gone = new Promise((r) => s.child.once("exit", r));
-      s.child.kill("SIGKILL");
-      await gone;
-    }
-    assert.equal(kills, 50);
-    const last = await startServer(ns, dir, env);
-    servers.push(last);
-    await new Promise<void>((resolve) => {
-      if (load.exitCode !== null) return resolve();
-      const t = setTimeout(() => load.kill("SIGKILL"), 30_000);
-      load.once("exit", () => {
-        clearTimeout(t);
-        resolve();
+    try {
+      for (; kills < 50 && Date.now() < deadline; kills++) {
+        const s = await startServer(ns, dir, env);
+        servers.push(s);
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        await sleep(20 + (seed % 180)); // the random point of the kill, not a synchronization
+        const gone = new Promise((r) => s.child.once("exit", r));
+        s.child.kill("SIGKILL");
+        await gone;
+      }
+      assert.equal(kills, 50);
+      servers.push(await startServer(ns, dir, env));
+      await new Promise<void>((resolve) => {
+        if (load.exitCode !== null) return resolve();
+        const t = setTimeout(() => load.kill("SIGKILL"), 30_000);
+        load.once("exit", () => {
+          clearTimeout(t);
+          resolve();
+        });
       });
-    });
+    } finally {
+      // The load client must not outlive this test: it would take the next tests' replies.
+      if (load.exitCode === null && load.signalCode === null) load.kill("SIGKILL");
+    }
+    const last = servers.at(-1)!;
     assert.ok(await stopServer(last), "the server stopped cleanly");
     const acked = acks.split("\n").filter((l) => l.startsWith("ACK ")).map((l) => l.split(" "));
     assert.ok(acked.length > 50, `some clients were served during the kills (${acked.length})`);
