@@ -146,12 +146,14 @@ export async function startServerIn(
  * exit code).
  */
 export async function stopServer(s: ServerProc, ms = 8000): Promise<boolean> {
-  if (s.child.exitCode === null && s.child.signalCode === null) {
-    const done = new Promise((r) => s.child.once("exit", r));
-    s.child.kill("SIGTERM");
-    const t = setTimeout(() => alive(s.pid) && s.child.kill("SIGKILL"), ms);
-    await done;
-    clearTimeout(t);
+  // By pid, not ChildProcess.kill: Deno marks a child signalled that way as gone at once.
+  if (alive(s.pid)) {
+    process.kill(s.pid, "SIGTERM");
+    try {
+      await waitFor(() => !alive(s.pid), ms, `dhcp serve ${s.pid} to stop`);
+    } catch {
+      process.kill(s.pid, "SIGKILL");
+    }
   }
   try {
     return JSON.parse(fs.readFileSync(s.statusFile, "utf8")).state === "stopped";

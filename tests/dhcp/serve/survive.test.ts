@@ -232,7 +232,7 @@ describe("dhcp serve survives", { skip: skip ?? false }, () => {
     const reloads = () =>
       (fs.readFileSync(log, "utf8").match(/Reloaded the dhcptab \(SIGHUP\)/g) ?? []).length;
     const before = reloads();
-    s.child.kill("SIGHUP");
+    process.kill(s.pid, "SIGHUP");
     for (let i = 0; i < 200 && reloads() === before; i++) await sleep(25);
     assert.equal(reloads(), before + 1);
     assert.equal(await domainOf(95002), "hup.test");
