@@ -173,6 +173,14 @@ export {
   type NetworkCheckOptions,
   type NetworkCheckReport,
 } from "./lib/dhcp/check.ts";
+// The DHCPv4 server on the store (steward dhcp serve)
+export { defaultStatusFile, runServer, type RunServerOptions } from "./lib/dhcp/serve/server.ts";
+export {
+  type NetworkSpec,
+  SERVE_KEYS,
+  type ServeConfig,
+  serveConfig,
+} from "./lib/dhcp/serve/config.ts";
 export { PG_CONVER, PG_RESOURCE } from "./lib/dhcp/modules/pg/module.ts";
 export {
   BINFILES_RESOURCE,

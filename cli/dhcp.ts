@@ -20,6 +20,7 @@ import { registerDhcpNetworkCheck } from "./dhcp-check.ts";
 import { registerDhcpConvert } from "./dhcp-convert.ts";
 import { registerDhcpConfig } from "./dhcp-config.ts";
 import { registerDhcpNetwork, registerDhcpTable } from "./dhcp-data.ts";
+import { registerDhcpServe } from "./dhcp-serve.ts";
 import { CliError } from "./errors.ts";
 import { printJson, println, printTable, stdoutIsTty } from "./output.ts";
 
@@ -194,6 +195,7 @@ export function registerDhcp(program: Command): void {
   registerDhcpNetworkCheck(dhcp, common);
   registerDhcpConvert(dhcp, common);
   registerDhcpTable(dhcp, common);
+  registerDhcpServe(dhcp, common);
   addCommonOptions(dhcp.commands as unknown as Command[]);
 }
 

@@ -20,13 +20,19 @@ import { resolveNetwork } from "./store.ts";
 
 /** What `network check` reports. */
 export interface NetworkCheckReport {
+  /** The network checked, dotted. */
   network: string;
+  /** The module of its container. */
   module: string;
   /** The container file checked (empty for a module whose files are unknown). */
   container: string;
+  /** Records read. */
   records: number;
+  /** Every problem found. */
   problems: string[];
+  /** What was repaired. */
   repairs: string[];
+  /** Problems left as they are. */
   unrepaired: string[];
   /** No problem left. */
   ok: boolean;
@@ -34,6 +40,7 @@ export interface NetworkCheckReport {
 
 /** Options of {@link checkNetwork}. */
 export interface NetworkCheckOptions {
+  /** The network's mask (default: the netmask rule). */
   netmask?: string | number;
   /** Repair what can be repaired (default true). */
   repair?: boolean;

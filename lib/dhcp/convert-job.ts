@@ -26,14 +26,17 @@ import { openStore } from "./store.ts";
 
 /** Where a conversion is, for a progress display. */
 export interface ConvertProgress {
+  /** Copying records, switching dhcpsvc.conf, removing the old containers, or finished. */
   phase: "copy" | "switch" | "remove" | "done";
   /** "dhcptab" or a dotted network (copy phase). */
   container?: string;
   /** Records copied of this container, and its size. */
   containerDone: number;
+  /** Records in this container. */
   containerRecords: number;
   /** Records copied (or found already copied) of every container, and their total. */
   done: number;
+  /** Records in every container. */
   total: number;
 }
 
@@ -47,21 +50,27 @@ export interface ConvertJobOptions {
   to: Datastore;
   /** Keep the old containers (upstream -k). */
   keep?: boolean;
+  /** How the stores are opened (lock manager, module directories). */
   storeOptions?: DhcpStoreOptions;
   /** Netmask of a network; default classful. */
   netmask?: (network: string) => string | number | undefined;
   /** Called after every record and at every phase. A throw stops the job (to be rerun). */
   progress?: (p: ConvertProgress) => void;
+  /** Stops the job between records (a rerun finishes it). */
   signal?: AbortSignal;
 }
 
 /** What a conversion did. */
 export interface ConvertJobResult {
+  /** The datastore converted from. */
   from: Datastore;
+  /** The datastore converted to, now the configured one. */
   to: Datastore;
+  /** Each container copied, its record count, and whether an earlier run had copied it. */
   containers: Array<{ name: string; records: number; copiedBefore: boolean }>;
   /** Whether this run continued an interrupted one. */
   resumed: boolean;
+  /** Whether the old containers were removed. */
   removed: boolean;
 }
 

@@ -159,6 +159,7 @@ export interface LockdWaiterStatus {
   mode: LockMode;
   /** ISO 8601 time the request was queued. */
   since: string;
+  /** The waiter's command line, when the client said it. */
   command: string | null;
 }
 

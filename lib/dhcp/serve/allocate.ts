@@ -1,0 +1,321 @@
+/**
+ * Allocation over the store SPI, as upstream in.dhcpd does it (dhcp.c select_offer,
+ * dhcp_req_ack, dhcp_dec_rel): the client's own record first, then a free record (DN_QCID of
+ * 00) owned by this server, then the longest-expired dynamic lease; offers reserved in memory
+ * for OFFER_CACHE_TIMEOUT seconds; every write a signature-guarded modify, so that another
+ * server or an administrator changing the record meets DSVC_COLLISION and nothing is bound
+ * twice. MANUAL and PERMANENT records are never reassigned or expired, UNUSABLE ones never
+ * offered.
+ * @module
+ */
+import type { DnContainer } from "../store-api.ts";
+import {
+  DHCP_PERM,
+  DN_FAUTOMATIC,
+  DN_FBOOTP_ONLY,
+  DN_FMANUAL,
+  DN_FUNUSABLE,
+  DN_QCID,
+  DN_QCIP,
+  DN_QFBOOTP_ONLY,
+  DN_QFMANUAL,
+  DN_QFUNUSABLE,
+  DN_QSIP,
+  type DnRec,
+  DSVC,
+  isDsvcError,
+  qeq,
+  qinit,
+  qneq,
+} from "../spi.ts";
+import { cidEqual, copyDnRec } from "../records.ts";
+import { cidHex } from "./clientid.ts";
+
+/** How many free records one lookup fetches into the free cache (upstream DHCP_MIN_RECORDS). */
+export const FREE_BATCH = 256;
+/** How many times a write is retried after DSVC_COLLISION. */
+export const COLLISION_RETRIES = 3;
+
+const FREE_CID = Uint8Array.of(0);
+
+/** An offer held for a client. */
+export interface Offer {
+  rec: DnRec;
+  /** Relative lease offered, seconds (DHCP_PERM for a permanent one). */
+  lease: number;
+  /** Absolute time (s) the reservation ends. */
+  expires: number;
+}
+
+/** What a network knows about one server: its owner addresses and timing. */
+export interface PoolOptions {
+  /** Record server addresses this server owns (upstream owner_ip). */
+  owners: ReadonlySet<number>;
+  /** Seconds an offer stays reserved (OFFER_CACHE_TIMEOUT). */
+  offerTimeout: number;
+  /** Seconds the free and expired caches are trusted (CACHE_TIMEOUT). */
+  cacheTimeout: number;
+}
+
+/** Whether a record is the client's (same client ID). */
+function owns(rec: DnRec, cid: Uint8Array): boolean {
+  return cidEqual(rec.cid, cid);
+}
+
+/** Whether the record is free for dynamic allocation. */
+export function isFree(rec: DnRec): boolean {
+  return rec.cid.length === 1 && rec.cid[0] === 0;
+}
+
+/** Whether an unowned or expired record may be given to a new client (never MANUAL/UNUSABLE). */
+export function reassignable(rec: DnRec, now: number, bootp: boolean): boolean {
+  if (rec.flags & (DN_FMANUAL | DN_FUNUSABLE)) return false;
+  if (((rec.flags & DN_FBOOTP_ONLY) !== 0) !== bootp) return false;
+  if (isFree(rec)) return true;
+  if (rec.flags & DN_FAUTOMATIC || rec.lease === DHCP_PERM) return false;
+  return rec.lease < now;
+}
+
+/** The allocation state of one network container. */
+export class Pool {
+  readonly container: DnContainer;
+  readonly #o: PoolOptions;
+  /** Offers by client ID hex. */
+  readonly #offers = new Map<string, Offer>();
+  /** Client ID hex by reserved address. */
+  readonly #reserved = new Map<number, string>();
+  #free: DnRec[] = [];
+  #freeStamp = 0;
+  #expired: DnRec[] | undefined;
+  #expiredStamp = 0;
+
+  constructor(container: DnContainer, options: PoolOptions) {
+    this.container = container;
+    this.#o = options;
+  }
+
+  /** Number of offers held. */
+  get offers(): number {
+    return this.#offers.size;
+  }
+
+  /**
+   * Drop expired offers. Offers are kept in the order they were made (a renewed one moves to
+   * the end), all with the same timeout, so only the expired ones at the front are visited.
+   */
+  purge(now: number): void {
+    for (const [k, o] of this.#offers) {
+      if (o.expires > now) break;
+      this.#offers.delete(k);
+      if (this.#reserved.get(o.rec.cip) === k) this.#reserved.delete(o.rec.cip);
+    }
+  }
+
+  /** The client's current offer, if still reserved. */
+  offer(cid: Uint8Array, now: number): Offer | undefined {
+    const k = cidHex(cid);
+    const o = this.#offers.get(k);
+    if (o && o.expires > now) return o;
+    if (o) this.dropOffer(cid);
+    return undefined;
+  }
+
+  /** Reserve `rec` for the client until now + offerTimeout. */
+  reserve(cid: Uint8Array, rec: DnRec, lease: number, now: number): void {
+    const k = cidHex(cid);
+    this.dropOffer(cid);
+    this.#offers.set(k, { rec, lease, expires: now + this.#o.offerTimeout });
+    this.#reserved.set(rec.cip, k);
+  }
+
+  /** Forget the client's offer. */
+  dropOffer(cid: Uint8Array): void {
+    const k = cidHex(cid);
+    const o = this.#offers.get(k);
+    if (!o) return;
+    this.#offers.delete(k);
+    if (this.#reserved.get(o.rec.cip) === k) this.#reserved.delete(o.rec.cip);
+  }
+
+  #reservedForOther(cip: number, cid: Uint8Array): boolean {
+    const k = this.#reserved.get(cip);
+    return k !== undefined && k !== cidHex(cid);
+  }
+
+  /** Forget cached candidates (after a dhtadm/pntadm change or SIGHUP). */
+  invalidate(): void {
+    this.#free = [];
+    this.#expired = undefined;
+  }
+
+  /**
+   * The client's own usable record: not BOOTP-only (unless `bootp`), owned by this server.
+   * `undefined` when there is none; `null` when the client has a MANUAL record that cannot be
+   * used (unusable or another server's), in which case no other address may be given.
+   */
+  async existing(cid: Uint8Array, bootp: boolean, cip?: number): Promise<DnRec | null | undefined> {
+    let q = qeq(qinit(), DN_QCID);
+    q = bootp ? qeq(q, DN_QFBOOTP_ONLY) : qneq(q, DN_QFBOOTP_ONLY);
+    if (cip !== undefined) q = qeq(q, DN_QCIP);
+    const { records } = await this.container.lookup(q, {
+      cid,
+      flags: DN_FBOOTP_ONLY,
+      ...(cip !== undefined ? { cip } : {}),
+    });
+    for (const r of records) {
+      const mine = this.#o.owners.has(r.sip);
+      const manual = (r.flags & DN_FMANUAL) !== 0;
+      if (!mine) {
+        if (manual) return null;
+        continue;
+      }
+      if (r.flags & DN_FUNUSABLE) {
+        if (manual) return null;
+        continue;
+      }
+      return r;
+    }
+    return undefined;
+  }
+
+  /** The record of address `cip`, if any. */
+  async byAddress(cip: number): Promise<DnRec | undefined> {
+    const { records } = await this.container.lookup(qeq(qinit(), DN_QCIP), { cip }, { count: 1 });
+    return records[0];
+  }
+
+  /**
+   * A record to offer a new client: the requested address when it is free here, else the
+   * first free record, else the longest-expired dynamic lease. Undefined: pool exhausted.
+   */
+  async select(
+    cid: Uint8Array,
+    now: number,
+    options: { requested?: number; bootp: boolean },
+  ): Promise<DnRec | undefined> {
+    const { requested, bootp } = options;
+    const c = this.container;
+    if (
+      requested !== undefined && requested >= 0 && ((requested & c.netmask) >>> 0) === c.network
+    ) {
+      const r = await this.byAddress(requested);
+      if (
+        r && this.#o.owners.has(r.sip) && reassignable(r, now, bootp) &&
+        !this.#reservedForOther(r.cip, cid)
+      ) return r;
+    }
+    let refreshed = false;
+    if (this.#free.length === 0 || now - this.#freeStamp > this.#o.cacheTimeout) {
+      // An exhausted pool is scanned again at most once a second, not on every DISCOVER.
+      if (this.#free.length > 0 || now - this.#freeStamp >= 1) {
+        this.#free = await this.#lookupFree(bootp);
+        this.#freeStamp = now;
+        refreshed = true;
+      }
+    }
+    for (;;) {
+      while (this.#free.length > 0) {
+        const r = this.#free.shift()!;
+        if (!this.#reservedForOther(r.cip, cid)) return r;
+      }
+      if (refreshed || now - this.#freeStamp < 1) break;
+      this.#free = await this.#lookupFree(bootp);
+      this.#freeStamp = now;
+      refreshed = true;
+    }
+    if (this.#expired === undefined || now - this.#expiredStamp > this.#o.cacheTimeout) {
+      this.#expired = await this.#lookupExpired(now, bootp);
+      this.#expiredStamp = now;
+    }
+    while (this.#expired.length > 0) {
+      const r = this.#expired.shift()!;
+      if (!this.#reservedForOther(r.cip, cid) && reassignable(r, now, bootp)) return r;
+    }
+    return undefined;
+  }
+
+  async #lookupFree(bootp: boolean): Promise<DnRec[]> {
+    const out: DnRec[] = [];
+    for (const sip of this.#o.owners) {
+      const q = qeq(qinit(), DN_QCID | DN_QSIP | DN_QFBOOTP_ONLY | DN_QFUNUSABLE | DN_QFMANUAL);
+      const { records } = await this.container.lookup(q, {
+        cid: FREE_CID,
+        sip,
+        flags: bootp ? DN_FBOOTP_ONLY : 0,
+      }, { count: FREE_BATCH, partial: true });
+      out.push(...records);
+      if (out.length >= FREE_BATCH) break;
+    }
+    // Lowest address first: "first free", whatever order the module returns.
+    return out.sort((a, b) => a.cip - b.cip);
+  }
+
+  async #lookupExpired(now: number, bootp: boolean): Promise<DnRec[]> {
+    const out: DnRec[] = [];
+    for (const sip of this.#o.owners) {
+      const q = qeq(qinit(), DN_QSIP | DN_QFBOOTP_ONLY | DN_QFUNUSABLE | DN_QFMANUAL);
+      const { records } = await this.container.lookup(q, {
+        sip,
+        flags: bootp ? DN_FBOOTP_ONLY : 0,
+      });
+      for (const r of records) if (reassignable(r, now, bootp) && !isFree(r)) out.push(r);
+    }
+    return out.sort((a, b) => a.lease - b.lease);
+  }
+
+  /**
+   * Write `next` over `orig` under its signature. On DSVC_COLLISION the record is read again
+   * and `decide` says what to write now (or undefined to give up). Returns the stored record,
+   * or undefined when it gave up.
+   */
+  async write(
+    orig: DnRec,
+    next: DnRec,
+    decide: (current: DnRec) => DnRec | undefined,
+  ): Promise<DnRec | undefined> {
+    let o = orig;
+    let n = next;
+    for (let attempt = 0;; attempt++) {
+      try {
+        const stored = await this.container.modify(o, n);
+        this.#forget(stored.cip);
+        return stored;
+      } catch (e) {
+        if (!isDsvcError(e, DSVC.COLLISION) && !isDsvcError(e, DSVC.NOENT)) throw e;
+        if (attempt >= COLLISION_RETRIES || isDsvcError(e, DSVC.NOENT)) return undefined;
+        const cur = await this.byAddress(o.cip);
+        if (!cur) return undefined;
+        const again = decide(cur);
+        if (!again) return undefined;
+        o = cur;
+        n = again;
+      }
+    }
+  }
+
+  // A record just written is no longer what the candidate caches hold: drop it from them, or a
+  // later client would be offered an address bound since the cache was filled.
+  #forget(cip: number): void {
+    const i = this.#free.findIndex((r) => r.cip === cip);
+    if (i >= 0) this.#free.splice(i, 1);
+    if (this.#expired) {
+      const j = this.#expired.findIndex((r) => r.cip === cip);
+      if (j >= 0) this.#expired.splice(j, 1);
+    }
+  }
+
+  /** A copy of `rec` bound to `cid` until `leaseEnd`. */
+  static bind(rec: DnRec, cid: Uint8Array, leaseEnd: number): DnRec {
+    const r = copyDnRec(rec);
+    r.cid = cid.slice();
+    r.lease = leaseEnd;
+    return r;
+  }
+
+  /** Whether `cur` may still be bound to `cid` (it is the client's, or still reassignable). */
+  bindable(cur: DnRec, cid: Uint8Array, now: number, bootp: boolean): boolean {
+    if (!this.#o.owners.has(cur.sip) || (cur.flags & DN_FUNUSABLE)) return false;
+    if (owns(cur, cid)) return true;
+    return reassignable(cur, now, bootp);
+  }
+}
