@@ -21,6 +21,7 @@ import { realmsDaemonPermissions } from "../lib/realms/permissions.ts";
 import { readRealmsFileSync } from "../lib/realms/realmsfile.ts";
 import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/wire.ts";
 import { LogFileError } from "../lib/realms/rolllog.ts";
+import { parseLogSize } from "../lib/log/logger.ts";
 import { getoptLong, type GetoptSpec } from "../lib/realms/getopt.ts";
 import { VERSION } from "../lib/platform/version.ts";
 import { CliError, usageError } from "./errors.ts";
@@ -35,6 +36,8 @@ export interface DaemonFlags {
   display?: boolean;
   statedir?: string;
   allowCommands?: boolean;
+  logMaxSize?: string;
+  maxConnections?: string;
 }
 
 /** The process title; an upstream realmctl looks for `dtrealms` in `ps` to see the daemon. */
@@ -46,6 +49,16 @@ function validate(flags: DaemonFlags): void {
   }
   if (flags.logtz !== undefined && !parseRealmLogTz(flags.logtz)) {
     throw usageError(`Invalid log time zone: ${flags.logtz} (gmt or local)`);
+  }
+  if (flags.logMaxSize !== undefined && parseLogSize(flags.logMaxSize) === undefined) {
+    throw usageError(
+      `Invalid --log-max-size: not a size such as 10M, 512k or 0: ${flags.logMaxSize}`,
+    );
+  }
+  if (flags.maxConnections !== undefined && !/^[1-9]\d{0,5}$/.test(flags.maxConnections)) {
+    throw usageError(
+      `Invalid --max-connections: not a whole number from 1: ${flags.maxConnections}`,
+    );
   }
 }
 
@@ -76,6 +89,12 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
       ...(flags.loglevel !== undefined ? { logLevel: flags.loglevel } : {}),
       ...(flags.logtz ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local" } : {}),
       allowCommands: flags.allowCommands === true,
+      ...(flags.logMaxSize !== undefined
+        ? { logMaxSize: parseLogSize(flags.logMaxSize) as number }
+        : {}),
+      ...(flags.maxConnections !== undefined
+        ? { maxConnections: Number(flags.maxConnections) }
+        : {}),
     });
   } catch (e) {
     process.off("SIGINT", onInt);
@@ -106,6 +125,8 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
   if (flags.logtz !== undefined) args.push("--logtz", flags.logtz);
   if (flags.display) args.push("--display");
   if (flags.allowCommands) args.push("--allow-commands");
+  if (flags.logMaxSize !== undefined) args.push("--log-max-size", flags.logMaxSize);
+  if (flags.maxConnections !== undefined) args.push("--max-connections", flags.maxConnections);
   args.push(abs);
   let realms: { name: string; fields: Record<string, string> }[] = [];
   try {
@@ -126,7 +147,12 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
   );
   // The daemon's standard error goes to a file, not a pipe: nothing it writes later can fail
   // on a reader that has gone away.
-  const { socketDir } = prepareRealmStateDir(stateDir);
+  let socketDir: string;
+  try {
+    socketDir = prepareRealmStateDir(stateDir).socketDir;
+  } catch (e) {
+    throw new CliError((e as Error).message, REALMS_DAEMON_EXIT.CHANNEL);
+  }
   const errFile = path.join(socketDir, "daemon.stderr");
   const errFd = fs.openSync(errFile, "w", 0o600);
   const child = spawn(cmd.command, cmd.args, {
@@ -188,10 +214,17 @@ const DAEMON_SPEC: GetoptSpec = {
   // steward's additions
   statedir: "required",
   "allow-commands": "flag",
+  "log-max-size": "required",
+  "max-connections": "required",
 };
 
-// Letting any program run in any realm is never switched on by an abbreviation.
-const EXACT_ONLY: ReadonlySet<string> = new Set(["allow-commands"]);
+// Letting any program run in any realm is never switched on by an abbreviation; steward's other
+// additions are spelled out too, so that dtrealms' own abbreviations (-log…) keep their meaning.
+const EXACT_ONLY: ReadonlySet<string> = new Set([
+  "allow-commands",
+  "log-max-size",
+  "max-connections",
+]);
 
 /** The options as `--help` lists them (parsing is {@link DAEMON_SPEC}'s). */
 const HELP_OPTIONS: [string, string][] = [
@@ -203,6 +236,11 @@ const HELP_OPTIONS: [string, string][] = [
   ["--display", "start the status display (not available yet; ignored)"],
   ["--statedir <dir>", "state directory (default $DT_STATEDIR or /usr/local/var)"],
   ["--allow-commands", "let realmcmd_command run any program in any realm (never abbreviated)"],
+  [
+    "--log-max-size <size>",
+    "rotate the log to <file>.1 at this size: 10M (default), 512k, 0 (never)",
+  ],
+  ["--max-connections <n>", "connections served at once (default 128); more wait, then get busy"],
   ["--verbose", "accepted, as upstream; does nothing"],
   ["--Version", "print the version on standard error and exit"],
   ["--help", "show this help (-help too)"],
@@ -233,6 +271,12 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonCommandLine {
     ...(o.has("foreground") ? { foreground: true } : {}),
     ...(o.has("display") ? { display: true } : {}),
     ...(o.has("allow-commands") ? { allowCommands: true } : {}),
+    ...(typeof o.get("log-max-size") === "string"
+      ? { logMaxSize: o.get("log-max-size") as string }
+      : {}),
+    ...(typeof o.get("max-connections") === "string"
+      ? { maxConnections: o.get("max-connections") as string }
+      : {}),
   };
   if (rest.length === 0) throw usageError("Missing the realms file argument");
   if (rest.length > 1) {

@@ -12,6 +12,7 @@ import { RealmError } from "./errors.ts";
 import { realmConfDir, realmIdFile, realmSocketDir, realmSocketPath } from "./paths.ts";
 import { readRealmsFile, type RealmsFile, updateRealmsFile } from "./realmsfile.ts";
 import { type LogTz, RollLog } from "./rolllog.ts";
+import { DEFAULT_LOG_MAX_SIZE, escapeControl } from "../log/logger.ts";
 import { RealmSupervisor, type Transition } from "./supervisor.ts";
 import { realmPolicy } from "./policy.ts";
 import {
@@ -20,16 +21,19 @@ import {
   managerSpec,
   ProcessLauncher,
   processStartTime,
+  processUids,
   type RealmEntry,
   signalGroup,
   type SpecContext,
 } from "./process.ts";
 import {
+  daemonSecret,
   findMarkedManagers,
   ManagerRegistry,
   managersFile,
   readManagers,
   recordAlive,
+  secretFile,
 } from "./registry.ts";
 import { parseRealmLogLevel } from "./wire.ts";
 import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
@@ -64,6 +68,8 @@ export interface RealmsDaemonOptions {
   commandTimeoutMs?: number;
   /** Also write log lines here (the foreground daemon's terminal). */
   echo?: (line: string) => void;
+  /** Rotate the log to `<file>.1` at this size in bytes (default 10 MiB; 0: never). */
+  logMaxSize?: number;
 }
 
 /** Exit codes of a daemon that cannot start (upstream dtrealms uses 2 and 3 the same way). */
@@ -94,6 +100,10 @@ interface Managed {
   removed: boolean;
 }
 
+/** At most this many refused requests are logged per window; the rest are counted. */
+const REFUSED_LOG_PER_WINDOW = 20;
+const REFUSED_LOG_WINDOW_MS = 60_000;
+
 /** Log levels used by the daemon. */
 const TMI = 1;
 const INFO = 4;
@@ -118,13 +128,15 @@ export class RealmsDaemon implements HandlerContext {
   readonly realms = new Map<string, Managed>();
   #channel: RealmChannelServer | undefined;
   #registry!: ManagerRegistry;
+  /** The secret in this daemon's manager marks (kept in the state directory, mode 0600). */
+  #markSecret: string | undefined;
   #halting: Promise<void> | undefined;
   #resolveClosed!: () => void;
   /** Resolves once the daemon has halted. */
   readonly closed: Promise<void>;
   #fileQueue: Promise<unknown> = Promise.resolve();
   #pendingStates = new Map<string, "active" | "inactive">();
-  #stateFlush: Promise<void> | undefined;
+  #stateFlush: Promise<string | undefined> | undefined;
 
   private constructor(options: RealmsDaemonOptions) {
     this.options = options;
@@ -139,7 +151,11 @@ export class RealmsDaemon implements HandlerContext {
     if (level === undefined) {
       throw new RealmError("invalid", `Invalid log level: ${this.logLevelText}`);
     }
-    this.log = new RollLog({ level, tz: this.defaultLogTz });
+    this.log = new RollLog({
+      level,
+      tz: this.defaultLogTz,
+      maxSize: options.logMaxSize ?? DEFAULT_LOG_MAX_SIZE,
+    });
     const uid = daemonUid();
     this.runningAs = uid === undefined ? "" : lookupUser(String(uid))?.name ?? String(uid);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -153,7 +169,7 @@ export class RealmsDaemon implements HandlerContext {
   static async start(options: RealmsDaemonOptions): Promise<RealmsDaemon> {
     const d = new RealmsDaemon(options);
     const logFile = options.logFile ?? "log.dtrealms";
-    d.log.open(logFile, d.directory);
+    d.log.open(logFile, d.directory, { refuse: d.ownFiles() });
     // realmcmd_logfile may only name files here: the daemon's directory and the start-up log's.
     d.logGuard = new PathGuard([
       d.directory,
@@ -177,13 +193,7 @@ export class RealmsDaemon implements HandlerContext {
         handler: (req) => dispatch(d, req),
         requestTimeoutMs: options.requestTimeoutMs ?? 5000,
         maxConnections: options.maxConnections ?? 128,
-        onRejected: (r) =>
-          d.#log(
-            // A connection closed without a byte is a liveness probe, not an error.
-            /no command line/i.test(r.reason) ? TMI : ERR,
-            "dtrealms",
-            `request refused: ${r.reason}${r.command ? ` (${r.command})` : ""}`,
-          ),
+        onRejected: (r) => d.#rejected(r),
         onHandlerError: (e, req) =>
           d.#log(ERR, "dtrealms", `command ${req.command} failed: ${(e as Error)?.stack ?? e}`),
       });
@@ -205,6 +215,12 @@ export class RealmsDaemon implements HandlerContext {
       fatal(REALMS_DAEMON_EXIT.CHANNEL, (e as Error).message, e);
     }
     const socketDir = realmSocketDir(d.stateDir);
+    try {
+      d.#markSecret = daemonSecret(socketDir);
+    } catch (e) {
+      await d.#channel?.close();
+      fatal(REALMS_DAEMON_EXIT.CHANNEL, (e as Error).message, e);
+    }
     const previous = readManagers(managersFile(socketDir));
     d.#registry = new ManagerRegistry(managersFile(socketDir));
     try {
@@ -221,8 +237,55 @@ export class RealmsDaemon implements HandlerContext {
   #log(level: number, field: string | undefined, message: string): void {
     this.log.log(level, field, message);
     if (this.options.echo && this.log.enabled(level)) {
-      this.options.echo(`${field ? `${field}: ` : ""}${message}\n`);
+      this.options.echo(escapeControl(`${field ? `${field}: ` : ""}${message}`) + "\n");
     }
+  }
+
+  /** Requests refused before a handler: each counted; logged truncated and rate-limited. */
+  #refused = { total: 0, windowStart: 0, inWindow: 0, suppressed: 0 };
+
+  #rejected(r: { reason: string; command?: string }): void {
+    // A connection closed without a byte is a liveness probe, not an error.
+    if (/no command line/i.test(r.reason)) {
+      this.#log(TMI, "dtrealms", `request refused: ${r.reason}`);
+      return;
+    }
+    const c = this.#refused;
+    c.total++;
+    const now = Date.now();
+    if (now - c.windowStart >= REFUSED_LOG_WINDOW_MS) {
+      c.windowStart = now;
+      c.inWindow = 0;
+    }
+    if (++c.inWindow > REFUSED_LOG_PER_WINDOW) {
+      c.suppressed++;
+      return;
+    }
+    const cut = (
+      t: string,
+      n: number,
+    ) => (t.length > n ? `${t.slice(0, n)}... (${t.length} chars)` : t);
+    const what = r.command === undefined ? "" : ` "${cut(r.command, 64)}"`;
+    const more = c.suppressed > 0 ? `; ${c.suppressed} more not logged` : "";
+    c.suppressed = 0;
+    this.#log(
+      ERR,
+      "dtrealms",
+      `request refused: ${cut(r.reason, 200)}${what} (#${c.total}${more})`,
+    );
+  }
+
+  /** The daemon's own files, which realmcmd_logfile never accepts as its log. */
+  ownFiles(): string[] {
+    const socketDir = realmSocketDir(this.stateDir);
+    return [
+      this.realmsFilePath,
+      this.idFile,
+      this.socketPath,
+      managersFile(socketDir),
+      secretFile(socketDir),
+      path.join(socketDir, "realm.lock"),
+    ];
   }
 
   #banner(first: string): void {
@@ -267,6 +330,7 @@ export class RealmsDaemon implements HandlerContext {
       env: this.options.env ?? process.env,
       uid: daemonUid(),
       stateDir: this.stateDir,
+      ...(this.#markSecret ? { markSecret: this.#markSecret } : {}),
     };
   }
 
@@ -355,7 +419,8 @@ export class RealmsDaemon implements HandlerContext {
   async #boot(previous: ReturnType<typeof readManagers>): Promise<void> {
     // Managers whose record never reached the file (a kill -9 right after a start) are found by
     // the mark in their environment.
-    for (const [name, pid] of findMarkedManagers(this.stateDir)) {
+    const check = { secret: this.#markSecret ?? "", ownerAllowed: this.#ownerAllowed };
+    for (const [name, pid] of findMarkedManagers(this.stateDir, check)) {
       const rec = previous[name];
       if (rec && recordAlive(rec)) continue;
       previous[name] = {
@@ -369,6 +434,13 @@ export class RealmsDaemon implements HandlerContext {
     for (const [name, rec] of Object.entries(previous)) {
       const m = this.realms.get(name);
       if (!recordAlive(rec)) continue;
+      const uids = processUids(rec.pid);
+      if (
+        uids && (!this.#ownerAllowed(name, uids.real) || !this.#ownerAllowed(name, uids.effective))
+      ) {
+        this.#log(ERR, name, `not adopting pid ${rec.pid}: it runs as uid ${uids.real}`);
+        continue;
+      }
       if (m && m.sup.adopt(rec.pid)) {
         this.#registry.set(name, { pid: rec.pid, command: rec.command, args: rec.args });
         this.#log(INFO, name, `found manager pid ${rec.pid} of a previous run`);
@@ -390,6 +462,18 @@ export class RealmsDaemon implements HandlerContext {
     await Promise.all(starts);
   }
 
+  /**
+   * Whether a process of `uid` may be `realm`'s manager: root, or the uid the realm's managers
+   * run as (its user when the daemon is root, else the daemon's own).
+   */
+  #ownerAllowed = (realm: string, uid: number): boolean => {
+    if (uid === 0) return true;
+    const own = daemonUid();
+    const user = this.realms.get(realm)?.entry.fields.user;
+    if (own === 0 && user) return lookupUser(user)?.uid === uid;
+    return own === undefined || uid === own;
+  };
+
   /** Realms sorted by name. */
   sorted(): Managed[] {
     return [...this.realms.values()].sort((a, b) =>
@@ -397,8 +481,11 @@ export class RealmsDaemon implements HandlerContext {
     );
   }
 
-  /** Record a realm's state in the realms file (as upstream does on start and stop). */
-  persistState(name: string, state: "active" | "inactive"): Promise<void> {
+  /**
+   * Record a realm's state in the realms file (as upstream does on start and stop). Resolves to
+   * undefined once it is saved, or to why it could not be (the file and the table unchanged).
+   */
+  persistState(name: string, state: "active" | "inactive"): Promise<string | undefined> {
     // Changes made while a write is pending go into the same write: one lock and one atomic
     // replacement for startall/stopall of many realms.
     this.#pendingStates.set(name, state);
@@ -413,14 +500,17 @@ export class RealmsDaemon implements HandlerContext {
             if (doc.has(n) && doc.value(n, "state") !== st) doc.setField(n, "state", st);
           }
         }, { stateDir: this.stateDir });
-        for (const [n, st] of batch) {
-          const m = this.realms.get(n);
-          if (m) m.entry = { name: n, fields: { ...m.entry.fields, state: st } };
-        }
       } catch (e) {
         const names = [...batch.keys()].join(", ");
-        this.#log(ERR, "dtrealms", `realm state of ${names} not saved: ${(e as Error).message}`);
+        const why = (e as Error).message;
+        this.#log(ERR, "dtrealms", `realm state of ${names} not saved: ${why}`);
+        return why;
       }
+      for (const [n, st] of batch) {
+        const m = this.realms.get(n);
+        if (m) m.entry = { name: n, fields: { ...m.entry.fields, state: st } };
+      }
+      return undefined;
     });
     this.#stateFlush = flush;
     this.#fileQueue = flush;
@@ -432,8 +522,13 @@ export class RealmsDaemon implements HandlerContext {
     this.#log(level, field, message);
   }
 
-  /** A SIGHUP from an upstream client: requests are served continuously, so it is only logged. */
+  /**
+   * A SIGHUP: upstream clients send one after each request (requests are served continuously,
+   * so it wakes nothing), and logrotate sends one after moving the log. Either way the log is
+   * reopened by its path, which costs one open and keeps every request served.
+   */
   nudge(): void {
+    this.log.reopen();
     this.#log(TMI, undefined, "realms manager:  got a command interrupt");
   }
 

@@ -45,6 +45,8 @@ export interface HandlerContext {
   readonly directory: string;
   /** Where realmcmd_logfile may put the log. */
   readonly logGuard: { allows(p: string): boolean };
+  /** The daemon's own files, never accepted as a log file (realms file, id file, socket…). */
+  ownFiles(): string[];
   logLevelText: string;
   readonly defaultLogTz: LogTz;
   readonly options: {
@@ -56,7 +58,8 @@ export interface HandlerContext {
   readonly realms: ReadonlyMap<string, HandledRealm>;
   sorted(): HandledRealm[];
   reload(): Promise<void>;
-  persistState(name: string, state: "active" | "inactive"): Promise<void>;
+  /** Record a realm's state in the realms file; resolves to why it could not be saved, if not. */
+  persistState(name: string, state: "active" | "inactive"): Promise<string | undefined>;
   statusBody(): string;
   write(level: number, field: string | undefined, message: string): void;
   halt(reason: string): Promise<void>;
@@ -134,12 +137,24 @@ async function startOne(ctx: HandlerContext, name: string): Promise<boolean> {
     ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to start undefined realm");
     return false;
   }
+  if (m.sup.state !== "inactive" && m.sup.state !== "failed") {
+    ctx.write(ERR, name, `unable to start realm: realm is already ${m.sup.state}`);
+    return false;
+  }
+  // The new state is saved first: a start that cannot be recorded is refused, so that the next
+  // daemon never undoes an acknowledged change (and the realm stays as it was).
+  const before = m.entry.fields.state;
+  const unsaved = await ctx.persistState(name, "active");
+  if (unsaved !== undefined) {
+    ctx.write(ERR, name, `unable to start realm: state not saved: ${unsaved}`);
+    return false;
+  }
   const r = await m.sup.start();
   if (!r.ok) {
     ctx.write(ERR, name, `unable to start realm: ${r.reason}`);
+    if (before === "inactive" && !m.sup.active) await ctx.persistState(name, "inactive");
     return false;
   }
-  await ctx.persistState(name, "active");
   return true;
 }
 
@@ -156,12 +171,22 @@ async function stopOne(ctx: HandlerContext, name: string): Promise<boolean> {
     ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to stop undefined realm");
     return false;
   }
+  if (m.sup.state === "inactive") {
+    ctx.write(ERR, name, "unable to stop realm: realm is not active");
+    return false;
+  }
+  // Saved before the manager is stopped: a stop that cannot be recorded leaves it running.
+  const unsaved = await ctx.persistState(name, "inactive");
+  if (unsaved !== undefined) {
+    ctx.write(ERR, name, `unable to stop realm: state not saved: ${unsaved}`);
+    return false;
+  }
   const r = await m.sup.stop();
   if (!r.ok) {
     ctx.write(ERR, name, `unable to stop realm: ${r.reason}`);
+    if (m.sup.active) await ctx.persistState(name, "active");
     return false;
   }
-  await ctx.persistState(name, "inactive");
   return true;
 }
 
@@ -203,14 +228,17 @@ function logFile(ctx: HandlerContext, file: string): HandlerResult {
     return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
   }
   try {
-    ctx.log.open(file, ctx.directory);
+    ctx.log.open(file, ctx.directory, {
+      refuse: ctx.ownFiles(),
+      allow: (real) => ctx.logGuard.allows(real),
+    });
   } catch (e) {
     if (!(e instanceof LogFileError)) throw e;
     ctx.write(ERR, "dtrealms", `${REALM_REPLY.logfileFailed(file)}: ${e.message}`);
     return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
   }
   ctx.write(4, "dtrealms", "changing logfiles");
-  ctx.write(4, undefined, ctx.statusBody().trimEnd());
+  for (const line of ctx.statusBody().trimEnd().split("\n")) ctx.write(4, undefined, line);
   return ok(REALM_REPLY.logfileChanged(file));
 }
 

@@ -22,6 +22,7 @@ export const SUPERVISION_FIELDS: Readonly<Record<string, string>> = Object.freez
   commandtimeout: "seconds a realmcmd_command may run before it is killed (default 60)",
   rollctl: "program asked for rollerd-style zone status (default rollctl)",
   outputlog: "file the manager's output is appended to (default realm-logs/<realm>.log)",
+  passenv: "variables of the daemon's environment passed to a realm running as another user",
 });
 
 function seconds(realm: RealmEntry, key: string, fallbackMs: number, min = 0): number {

@@ -6,10 +6,12 @@
  * @module
  */
 import { execFileSync, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { isDeno } from "../platform/runtime.ts";
 import { RealmError } from "./errors.ts";
+import { openAppendForUser } from "./safe-open.ts";
 import type { ExitInfo, Launcher, LaunchHooks, ManagerProcess } from "./supervisor.ts";
 
 /** A realm as the daemon sees it: its name and its realms-file fields. */
@@ -89,13 +91,33 @@ export interface SpecContext {
   uid?: number | undefined;
   /** The daemon's state directory: marks its managers so a successor can find them. */
   stateDir?: string;
+  /** The daemon's secret, which makes the mark unforgeable by other users. */
+  markSecret?: string;
 }
 
 /** Environment variables that mark a manager as the realm's, for the daemon of a state dir. */
 export const MANAGER_MARK = {
   stateDir: "STEWARD_REALMS_STATEDIR",
   realm: "STEWARD_REALM",
+  /** HMAC of the state directory and realm under the daemon's secret (see registry.ts). */
+  token: "STEWARD_REALMS_MARK",
 } as const;
+
+/** The mark token of `realm`'s managers for the daemon of `stateDir` holding `secret`. */
+export function managerMarkToken(secret: string, stateDir: string, realm: string): string {
+  return createHmac("sha256", secret).update(`${stateDir}\0${realm}`).digest("hex");
+}
+
+/** Real and effective uid of a process (Linux /proc), or undefined when unknown. */
+export function processUids(pid: number): { real: number; effective: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    return m ? { real: Number(m[1]), effective: Number(m[2]) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Split an `args` value on whitespace, as upstream's exec of a metacharacter-free string does. */
 export function splitArgs(text: string | undefined): string[] {
@@ -134,14 +156,34 @@ export function realmUser(realm: RealmEntry, uid: number | undefined): UserInfo 
   return uid === 0 ? user : undefined;
 }
 
-/** Environment of a process run in a realm: the daemon's, DT_* and, for another user, its identity. */
+/**
+ * The variables of the daemon's environment a realm running as another user receives; the
+ * realm's `passenv` field names more. Anything else (credentials, tokens, the daemon's own
+ * settings) stays with the daemon.
+ */
+export const USER_ENV_ALLOW: readonly string[] = Object.freeze(["PATH", "LANG", "TZ"]);
+
+/**
+ * Environment of a process run in a realm: DT_STATEDIR and DT_SYSCONFDIR, plus the daemon's
+ * whole environment when the realm runs as the daemon's user (as upstream), or only
+ * {@link USER_ENV_ALLOW} and the realm's `passenv` names, with the user's USER, LOGNAME and
+ * HOME, when it runs as another user.
+ */
 export function realmEnv(
   realm: RealmEntry,
   ctx: { directory: string; env?: Record<string, string | undefined> },
   user: UserInfo | undefined,
 ): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(ctx.env ?? process.env)) if (v !== undefined) env[k] = v;
+  const from = ctx.env ?? process.env;
+  if (user && user.uid !== daemonUid()) {
+    for (const k of [...USER_ENV_ALLOW, ...splitArgs(realm.fields.passenv)]) {
+      const v = from[k];
+      if (v !== undefined) env[k] = v;
+    }
+  } else {
+    for (const [k, v] of Object.entries(from)) if (v !== undefined) env[k] = v;
+  }
   Object.assign(env, realmDtEnv(realm, ctx.directory));
   if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name, HOME: user.home });
   return env;
@@ -176,6 +218,9 @@ export function managerSpec(realm: RealmEntry, ctx: SpecContext): ManagerSpec {
       ...realmEnv(realm, ctx, user),
       ...(ctx.stateDir
         ? { [MANAGER_MARK.stateDir]: ctx.stateDir, [MANAGER_MARK.realm]: realm.name }
+        : {}),
+      ...(ctx.stateDir && ctx.markSecret
+        ? { [MANAGER_MARK.token]: managerMarkToken(ctx.markSecret, ctx.stateDir, realm.name) }
         : {}),
     },
     // A realm name may contain "/" (the realms-file grammar allows it): never a path here.
@@ -363,10 +408,16 @@ export class ProcessLauncher implements Launcher {
   launch(hooks: LaunchHooks): void {
     const spec = this.#o.spec();
     checkDirectory(spec.cwd, `Realm ${spec.realm}: realm directory`);
-    fs.mkdirSync(path.dirname(spec.logFile), { recursive: true, mode: 0o750 });
     let fd: number;
     try {
-      fd = fs.openSync(spec.logFile, "a", 0o640);
+      if (spec.user && spec.user.uid !== 0) {
+        // The daemon is root and the realm is not: the realm's user must not be able to point
+        // this append at a file of root's.
+        fd = openAppendForUser(spec.logFile, spec.user);
+      } else {
+        fs.mkdirSync(path.dirname(spec.logFile), { recursive: true, mode: 0o750 });
+        fd = fs.openSync(spec.logFile, "a", 0o640);
+      }
     } catch (e) {
       throw new RealmError(
         "io",

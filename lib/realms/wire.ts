@@ -36,7 +36,7 @@ export type RealmCommand = typeof REALMCMD[keyof typeof REALMCMD];
 export const REALM_COMMANDS: readonly RealmCommand[] = Object.values(REALMCMD).sort();
 
 /**
- * Return codes. 0..11 are upstream's `REALMCMD_RC_*` values; 12..15 are steward's own, for the
+ * Return codes. 0..11 are upstream's `REALMCMD_RC_*` values; 12..16 are steward's own, for the
  * cases where upstream sent no reply at all (or crashed). Upstream clients treat every non-zero code as failure.
  */
 export const REALM_RC = {
@@ -72,6 +72,8 @@ export const REALM_RC = {
   REFUSED: 14,
   /** 15 (steward) — the daemon failed while carrying out the command (the message says why). */
   FAILED: 15,
+  /** 16 (steward) — too many connections: nothing was done; retry after a short wait. */
+  BUSY: 16,
 } as const;
 
 /** A return code name of {@link REALM_RC}. */
@@ -358,6 +360,8 @@ export const REALM_REPLY = {
   malformedRequest: (detail: string): string => `malformed request: ${detail}`,
   /** steward (code 13): a known command this daemon does not offer yet. */
   notAvailable: (command: string): string => `${command} is not available yet`,
+  /** steward (code 16): the connection limit is reached; nothing was done. */
+  busy: "busy, retry: the realm manager has too many connections; nothing was done",
   /** steward (code 15): the daemon failed while carrying out a command. */
   failed: (detail: string): string => `command failed: ${detail}`,
   /** steward (code 14): realmcmd_command refused for a realm. */
