@@ -15,6 +15,7 @@ import { type LogTz, RollLog } from "./rolllog.ts";
 import { DEFAULT_LOG_MAX_SIZE, escapeControl } from "../log/logger.ts";
 import { RealmSupervisor, type Transition } from "./supervisor.ts";
 import { realmPolicy } from "./policy.ts";
+import { checkRealmDefinition } from "./realmchk.ts";
 import {
   daemonUid,
   lookupUser,
@@ -187,6 +188,7 @@ export class RealmsDaemon implements HandlerContext {
     } catch (e) {
       fatal(REALMS_DAEMON_EXIT.REALMS_FILE, (e as Error).message, e);
     }
+    d.#fileIssues(doc as RealmsFile);
     try {
       d.#channel = await openRealmChannelServer({
         stateDir: d.stateDir,
@@ -351,6 +353,15 @@ export class RealmsDaemon implements HandlerContext {
     };
     const launcher = new ProcessLauncher({
       spec: () => {
+        // What upstream's validrealm refuses (and steward's checks add) fails the start here,
+        // with its reasons, rather than as a spawn error later.
+        const problems = this.realmProblems(m.entry);
+        if (problems.length > 0) {
+          for (const p of problems) this.#log(TMI, entry.name, p);
+          const n = problems.length === 1 ? "1 error found" : `${problems.length} errors found`;
+          this.#log(INFO, entry.name, `realm definition is invalid; ${n}`);
+          throw new RealmError("invalid", `invalid realm definition: ${problems.join("; ")}`);
+        }
         m.sup.policy = realmPolicy(m.entry); // a bad setting fails the start with its reason
         const spec = managerSpec(m.entry, this.#specContext());
         if (m.entry.fields.user && !spec.user) {
@@ -407,10 +418,30 @@ export class RealmsDaemon implements HandlerContext {
     }
   }
 
-  /** Re-read the realms file (before start commands); a bad file keeps the current table. */
+  #lastIssues = "";
+
+  /** Log the realms file's line-numbered issues (once for each new set of them). */
+  #fileIssues(doc: RealmsFile): void {
+    const text = doc.warnings.map((w) => `${w.line}:${w.message}`).join("\n");
+    if (text === this.#lastIssues) return;
+    this.#lastIssues = text;
+    for (const w of doc.warnings) {
+      const error = w.severity === "error";
+      const where = `${this.options.realmsFile}:${w.line}`;
+      this.#log(
+        error ? ERR : INFO,
+        "dtrealms",
+        `${where}: ${error ? "" : "warning: "}${w.message}`,
+      );
+    }
+  }
+
+  /** Re-read the realms file (before start commands); an unreadable file keeps the current table. */
   async reload(): Promise<void> {
     try {
-      this.#install(await readRealmsFile(this.realmsFilePath));
+      const doc = await readRealmsFile(this.realmsFilePath);
+      this.#fileIssues(doc);
+      this.#install(doc);
     } catch (e) {
       this.#log(ERR, "dtrealms", `realms file not re-read: ${(e as Error).message}`);
     }
@@ -452,7 +483,21 @@ export class RealmsDaemon implements HandlerContext {
     }
     const starts: Promise<unknown>[] = [];
     for (const m of this.sorted()) {
-      if (m.entry.fields.state === "inactive" || m.sup.state !== "inactive") continue;
+      if (m.sup.state !== "inactive") continue;
+      // As upstream: only a realm whose state is exactly "active" starts.
+      const state = m.entry.fields.state;
+      if (state !== "active") {
+        this.#log(
+          state === "inactive" ? INFO : ERR,
+          m.entry.name,
+          state === "inactive"
+            ? "realm is inactive"
+            : `realm not started: its state is ${
+              state === undefined ? "missing" : `"${state}"`
+            }, not "active"`,
+        );
+        continue;
+      }
       starts.push(
         m.sup.start().then((r) => {
           if (!r.ok) this.#log(ERR, m.entry.name, `unable to start realm: ${r.reason}`);
@@ -473,6 +518,14 @@ export class RealmsDaemon implements HandlerContext {
     if (own === 0 && user) return lookupUser(user)?.uid === uid;
     return own === undefined || uid === own;
   };
+
+  /** Why `entry` cannot be started (upstream's validrealm and steward's checks); empty if it can. */
+  realmProblems(entry: RealmEntry): string[] {
+    return checkRealmDefinition({ name: entry.name, line: 0, fields: { ...entry.fields } }, {
+      baseDir: this.directory,
+      env: this.options.env ?? process.env,
+    });
+  }
 
   /** Realms sorted by name. */
   sorted(): Managed[] {

@@ -58,6 +58,8 @@ export interface HandlerContext {
   readonly realms: ReadonlyMap<string, HandledRealm>;
   sorted(): HandledRealm[];
   reload(): Promise<void>;
+  /** Why a realm cannot be started (empty when it can). */
+  realmProblems(entry: RealmEntry): string[];
   /** Record a realm's state in the realms file; resolves to why it could not be saved, if not. */
   persistState(name: string, state: "active" | "inactive"): Promise<string | undefined>;
   statusBody(): string;
@@ -139,6 +141,11 @@ async function startOne(ctx: HandlerContext, name: string): Promise<boolean> {
   }
   if (m.sup.state !== "inactive" && m.sup.state !== "failed") {
     ctx.write(ERR, name, `unable to start realm: realm is already ${m.sup.state}`);
+    return false;
+  }
+  const problems = ctx.realmProblems(m.entry);
+  if (problems.length > 0) {
+    ctx.write(ERR, name, `invalid realm definition: ${problems.join("; ")}`);
     return false;
   }
   // The new state is saved first: a start that cannot be recorded is refused, so that the next

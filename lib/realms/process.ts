@@ -10,6 +10,7 @@ import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { isDeno } from "../platform/runtime.ts";
+import { pidAlive, sendSignal } from "../platform/pid.ts";
 import { RealmError } from "./errors.ts";
 import { openAppendForUser } from "./safe-open.ts";
 import type { ExitInfo, Launcher, LaunchHooks, ManagerProcess } from "./supervisor.ts";
@@ -300,31 +301,14 @@ export function checkDirectory(dir: string, what: string): void {
   if (!st.isDirectory()) throw new RealmError("invalid", `${what} is not a directory: ${dir}`);
 }
 
-/**
- * Signal `target` (a pid, or a negative process-group id). Deno lets a scoped `--allow-run`
- * probe with signal 0 but not send real signals; there the `kill` program does it.
- */
-function sendSignal(target: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(target, sig);
-    return true;
-  } catch (e) {
-    if ((e as Error).name !== "NotCapable") return false;
-  }
-  try {
-    execFileSync("kill", ["-s", sig.replace(/^SIG/, ""), "--", String(target)], {
-      stdio: "ignore",
-      timeout: 5000,
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Send `sig` to the process group of `pid` (its leader), falling back to the process alone. */
 export function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
   return sendSignal(-pid, sig) || sendSignal(pid, sig);
+}
+
+/** Send `sig` to the manager's pid only (upstream signals the pid, not its group). */
+export function signalPid(pid: number, sig: NodeJS.Signals): boolean {
+  return sendSignal(pid, sig);
 }
 
 /**
@@ -358,11 +342,7 @@ function hasProc(): boolean {
 /** Whether `pid` is alive (and, when `startTime` is given, is still the same process). */
 export function processAlive(pid: number, startTime?: string): boolean {
   if (!Number.isInteger(pid) || pid <= 1) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
+  if (!pidAlive(pid)) return false;
   // Not /proc/self: under Deno that magic link needs every permission.
   if (hasProc()) {
     const now = processStartTime(pid);

@@ -198,7 +198,7 @@ realm "stubborn"
       assert.match(status, /beta\tactive\t\(running; pid \d+\)\n/);
       assert.match(
         status,
-        /badsig\tfailed\tcannot start manager: Realm badsig: stopsignal is not a signal: SIGFOO\n/,
+        /badsig\tfailed\tcannot start manager: invalid realm definition: Realm badsig: stopsignal is not a signal: SIGFOO\n/,
       );
       assert.match(status, /alpha\tactive\t1\/1\/1\/1\n/);
       assert.match(status, /norollctl\tactive\t\(no data available\)\n/);
