@@ -38,7 +38,12 @@ export interface DaemonFlags {
   allowCommands?: boolean;
   logMaxSize?: string;
   maxConnections?: string;
+  /** `--directory` as given, before it is made absolute. */
+  directoryText?: string;
 }
+
+/** Environment variable carrying `--directory` as given from the detaching parent to the daemon. */
+const DIRECTORY_GIVEN = "STEWARD_REALMS_DIRECTORY_GIVEN";
 
 /** The process title; an upstream realmctl looks for `dtrealms` in `ps` to see the daemon. */
 export const REALMS_DAEMON_TITLE = "dtrealms";
@@ -79,6 +84,8 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   const stateDir = realmStateDir({ statedir: flags.statedir });
+  const directoryText = process.env[DIRECTORY_GIVEN] ?? flags.directoryText ?? ".";
+  delete process.env[DIRECTORY_GIVEN]; // not for the realms' environment
   let daemon: RealmsDaemon;
   try {
     daemon = await RealmsDaemon.start({
@@ -87,7 +94,10 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
       stateDir,
       ...(flags.logfile !== undefined ? { logFile: flags.logfile } : {}),
       ...(flags.loglevel !== undefined ? { logLevel: flags.loglevel } : {}),
-      ...(flags.logtz ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local" } : {}),
+      ...(flags.logtz
+        ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local", logTzText: flags.logtz }
+        : {}),
+      directoryText,
       allowCommands: flags.allowCommands === true,
       ...(flags.logMaxSize !== undefined
         ? { logMaxSize: parseLogSize(flags.logMaxSize) as number }
@@ -105,7 +115,8 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
   }
   ref.daemon = daemon;
   if (flags.display) {
-    daemon.write(8, "dtrealms", "display is not available yet; ignoring --display");
+    const why = await daemon.display.start();
+    if (why !== undefined) daemon.write(8, "dtrealms", `display not started: ${why}`);
   }
   if (ref.stopAsked) void daemon.halt(`${ref.stopAsked} received during start-up`);
   await daemon.closed;
@@ -159,6 +170,8 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
     detached: true,
     stdio: ["ignore", "ignore", errFd],
     cwd: directory,
+    // The directory as the user gave it, for status (the child gets it made absolute).
+    env: { ...process.env, [DIRECTORY_GIVEN]: flags.directoryText ?? "." },
   });
   fs.closeSync(errFd);
   const err = () => {
@@ -328,7 +341,11 @@ export function registerRealmsDaemon(realms: Command): void {
     const statedir = flags.statedir === undefined
       ? undefined
       : path.resolve(directory, flags.statedir);
-    const resolved = { ...flags, ...(statedir ? { statedir } : {}) };
+    const resolved = {
+      ...flags,
+      ...(statedir ? { statedir } : {}),
+      ...(flags.directory !== undefined ? { directoryText: flags.directory } : {}),
+    };
     if (flags.foreground) await foreground(file, resolved, directory);
     else await background(file, resolved, directory);
   });

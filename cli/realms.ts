@@ -392,7 +392,8 @@ function registerVerbs(realms: Command): void {
   const command = realms.command("command")
     .description(
       "Run a command inside a realm (realmcmd_command), if the realm allows it: " +
-        "steward realms command REALM -- CMD [ARGS…]. Prints the command's output.",
+        "steward realms command REALM -- CMD [ARGS…]. Prints the command's output and exits " +
+        "with its status; when it did not run, with the daemon's code (or 200-202).",
     )
     .argument("<realm>", "realm name")
     .argument("<cmd...>", "command and arguments (after --); words cannot contain spaces");
@@ -420,10 +421,8 @@ function registerVerbs(realms: Command): void {
     process.stdout.write(
       parsed.output === "" || parsed.output.endsWith("\n") ? parsed.output : `${parsed.output}\n`,
     );
-    if (parsed.exitCode !== 0) {
-      process.stderr.write(`steward: command exited with status ${parsed.exitCode}\n`);
-    }
-    process.exitCode = 0;
+    // Like ssh or docker exec: the command's own status (a signal's 128+n included).
+    process.exitCode = Math.min(Math.max(parsed.exitCode, 0), 255);
   });
 }
 

@@ -7,7 +7,6 @@
  */
 import path from "node:path";
 import { SocketInUseError } from "../ipc/socket.ts";
-import { PathGuard } from "../platform/guard.ts";
 import { RealmError } from "./errors.ts";
 import { realmConfDir, realmIdFile, realmSocketDir, realmSocketPath } from "./paths.ts";
 import { readRealmsFile, type RealmsFile, updateRealmsFile } from "./realmsfile.ts";
@@ -39,7 +38,7 @@ import {
 import { parseRealmLogLevel } from "./wire.ts";
 import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
 import { claimRealmmgrId, removeRealmmgrId } from "./realmmgr.ts";
-import { dispatch, type HandlerContext } from "./handlers.ts";
+import { dispatch, type HandlerContext, NO_DISPLAY, type RealmDisplay } from "./handlers.ts";
 
 /** Options of {@link RealmsDaemon.start}. */
 export interface RealmsDaemonOptions {
@@ -47,6 +46,10 @@ export interface RealmsDaemonOptions {
   realmsFile: string;
   /** Base directory of relative paths (upstream `-directory`; default the cwd). */
   directory?: string;
+  /** The directory as given on the command line, which status shows (default "."). */
+  directoryText?: string;
+  /** The log time zone as given (status shows it; default the `logTz` value). */
+  logTzText?: string;
   /** State directory holding the socket and id file. */
   stateDir: string;
   /** Log file (default `log.dtrealms` in the directory; `-` for standard output). */
@@ -71,6 +74,8 @@ export interface RealmsDaemonOptions {
   echo?: (line: string) => void;
   /** Rotate the log to `<file>.1` at this size in bytes (default 10 MiB; 0: never). */
   logMaxSize?: number;
+  /** The status display realmcmd_display starts and stops (default: none, never starts). */
+  display?: RealmDisplay;
 }
 
 /** Exit codes of a daemon that cannot start (upstream dtrealms uses 2 and 3 the same way). */
@@ -122,11 +127,13 @@ export class RealmsDaemon implements HandlerContext {
   readonly realmsFilePath: string;
   /** The log level as last set (name or number, as given). */
   logLevelText: string;
+  /** The log time zone as last set (as given). */
+  logTzText: string;
   readonly defaultLogTz: LogTz;
   readonly runningAs: string;
-  /** Where realmcmd_logfile may put the log. */
-  logGuard!: PathGuard;
   readonly realms = new Map<string, Managed>();
+  /** The status display (realmcmd_display). */
+  readonly display: RealmDisplay;
   #channel: RealmChannelServer | undefined;
   #registry!: ManagerRegistry;
   /** The secret in this daemon's manager marks (kept in the state directory, mode 0600). */
@@ -146,8 +153,10 @@ export class RealmsDaemon implements HandlerContext {
     this.socketPath = realmSocketPath(this.stateDir);
     this.idFile = realmIdFile(this.stateDir);
     this.realmsFilePath = path.resolve(this.directory, options.realmsFile);
-    this.logLevelText = options.logLevel ?? "info";
+    // As upstream's status shows it: the level as given, or the default's number.
+    this.logLevelText = options.logLevel ?? "4";
     this.defaultLogTz = options.logTz ?? "gmt";
+    this.logTzText = options.logTzText ?? this.defaultLogTz;
     const level = parseRealmLogLevel(this.logLevelText)?.level;
     if (level === undefined) {
       throw new RealmError("invalid", `Invalid log level: ${this.logLevelText}`);
@@ -160,6 +169,7 @@ export class RealmsDaemon implements HandlerContext {
     const uid = daemonUid();
     this.runningAs = uid === undefined ? "" : lookupUser(String(uid))?.name ?? String(uid);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.display = options.display ?? NO_DISPLAY;
   }
 
   /**
@@ -171,11 +181,6 @@ export class RealmsDaemon implements HandlerContext {
     const d = new RealmsDaemon(options);
     const logFile = options.logFile ?? "log.dtrealms";
     d.log.open(logFile, d.directory, { refuse: d.ownFiles() });
-    // realmcmd_logfile may only name files here: the daemon's directory and the start-up log's.
-    d.logGuard = new PathGuard([
-      d.directory,
-      ...(logFile === "-" ? [] : [path.dirname(path.resolve(d.directory, logFile))]),
-    ]);
     d.#banner("dtrealms starting " + "-".repeat(40));
     const fatal = (code: number, message: string, e: unknown): never => {
       d.#log(FATAL, "dtrealms", message);
@@ -298,32 +303,33 @@ export class RealmsDaemon implements HandlerContext {
     this.#log(INFO, undefined, " ");
   }
 
-  /** The status body lines' parameters (spec §10.6). */
+  /**
+   * The status body (spec §10.6), as upstream writes it: the directory, log level and time zone
+   * as given, and realm counts where a realm that is not running (stopped, or failed: upstream
+   * counted a realm that did not start as inactive) is inactive.
+   */
   statusBody(): string {
     let active = 0;
     let inactive = 0;
-    let failed = 0;
     for (const m of this.realms.values()) {
-      if (m.sup.state === "inactive") inactive++;
-      else if (m.sup.state === "failed") failed++;
+      if (m.sup.state === "inactive" || m.sup.state === "failed") inactive++;
       else active++;
     }
     const q = (label: string, value: string) => `     ${label.padEnd(19)}"${value}"\n`;
     const n = (label: string, value: number) => `     ${label.padEnd(19)}${value}\n`;
     return "dtrealms parameters:\n" +
       q("realm file", this.options.realmsFile) +
-      q("directory", this.directory) +
+      q("directory", this.options.directoryText ?? ".") +
       q(
         "config file",
         path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
       ) +
       q("logfile", this.log.file) +
       q("loglevel", this.logLevelText) +
-      q("logtz", this.log.tz) +
+      q("logtz", this.logTzText) +
       q("running as", this.runningAs) +
       n("active realms", active) +
-      n("inactive realms", inactive) +
-      (failed > 0 ? n("failed realms", failed) : "");
+      n("inactive realms", inactive);
   }
 
   #specContext(): SpecContext {
@@ -595,6 +601,7 @@ export class RealmsDaemon implements HandlerContext {
     this.#halting = (async () => {
       this.#log(INFO, "dtrealms", `${reason}; shutting down child realms`);
       await this.#channel?.close();
+      if (this.display.active) await this.display.stop().catch(() => {});
       const results = await Promise.all(
         this.sorted().map(async (m) => {
           if (m.sup.state === "inactive") return true;

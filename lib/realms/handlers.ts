@@ -16,7 +16,7 @@ import {
   realmUser,
   resolveProgram,
 } from "./process.ts";
-import { commandAllowed, realmCommandTimeout } from "./policy.ts";
+import { allowsAllCommands, commandAllowed, commandShell, realmCommandTimeout } from "./policy.ts";
 import { countZoneStatus, runInRealm } from "./realmcmd.ts";
 import {
   formatRealmStatusBody,
@@ -39,15 +39,34 @@ export interface HandledRealm {
   sup: RealmSupervisor;
 }
 
+/**
+ * The status display behind realmcmd_display (upstream: grandvizier). The daemon's default has
+ * none; a real one is passed as the daemon's `display` option.
+ */
+export interface RealmDisplay {
+  /** Whether the display runs. */
+  readonly active: boolean;
+  /** Start it; resolves to why it could not start, or undefined once it runs. */
+  start(): Promise<string | undefined>;
+  /** Stop it. */
+  stop(): Promise<void>;
+}
+
+/** The display of a daemon that has none: it never starts. */
+export const NO_DISPLAY: RealmDisplay = {
+  active: false,
+  start: () => Promise.resolve("no status display is available"),
+  stop: () => Promise.resolve(),
+};
+
 /** What the handlers need from the daemon. */
 export interface HandlerContext {
   readonly log: RollLog;
   readonly directory: string;
-  /** Where realmcmd_logfile may put the log. */
-  readonly logGuard: { allows(p: string): boolean };
   /** The daemon's own files, never accepted as a log file (realms file, id file, socket…). */
   ownFiles(): string[];
   logLevelText: string;
+  logTzText: string;
   readonly defaultLogTz: LogTz;
   readonly options: {
     allowCommands?: boolean;
@@ -56,6 +75,8 @@ export interface HandlerContext {
     env?: Record<string, string | undefined>;
   };
   readonly realms: ReadonlyMap<string, HandledRealm>;
+  /** The status display (realmcmd_display). */
+  readonly display: RealmDisplay;
   sorted(): HandledRealm[];
   reload(): Promise<void>;
   /** Why a realm cannot be started (empty when it can). */
@@ -118,11 +139,35 @@ export function dispatch(ctx: HandlerContext, req: RealmRequest): Promise<Handle
         afterReply: () => void ctx.halt("shutdown command received"),
       });
     case REALMCMD.DISPLAY:
+      return display(ctx, data.trim() !== "0" && data.trim() !== "");
     case REALMCMD.NODISPLAY:
+      return display(ctx, false);
     case REALMCMD.GETSTATUS:
       return Promise.resolve(fail(REALM_RC.UNAVAILABLE, REALM_REPLY.notAvailable(req.command)));
   }
   return Promise.resolve(fail(REALM_RC.BADCOMMAND, REALM_REPLY.unknownCommand(req.command)));
+}
+
+/**
+ * realmcmd_display as upstream: code 9 when the display is already as asked, else started or
+ * stopped. A display that cannot start is answered code 9 too (realmctl then prints "dtrealms
+ * display not started"), with the reason after upstream's text.
+ */
+async function display(ctx: HandlerContext, on: boolean): Promise<HandlerResult> {
+  const d = ctx.display;
+  if (d.active === on) return fail(REALM_RC.DISPLAY, REALM_REPLY.displayAlready);
+  if (!on) {
+    await d.stop();
+    ctx.write(4, "<command>", REALM_REPLY.displayStopped);
+    return ok(REALM_REPLY.displayStopped);
+  }
+  const why = await d.start();
+  if (why !== undefined) {
+    ctx.write(ERR, "<command>", `dtrealms display not started: ${why}`);
+    return fail(REALM_RC.DISPLAY, `dtrealms display not started: ${why}`);
+  }
+  ctx.write(4, "<command>", REALM_REPLY.displayStarted);
+  return ok(REALM_REPLY.displayStarted);
 }
 
 async function startRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
@@ -229,16 +274,10 @@ function logFile(ctx: HandlerContext, file: string): HandlerResult {
   const same = ctx.log.file !== "" &&
     path.resolve(ctx.directory, ctx.log.file) === path.resolve(ctx.directory, file);
   if (same) return ok(REALM_REPLY.logfileChanged(file));
-  const stdout = file === "-" || file === "/dev/stdout";
-  if (!stdout && !ctx.logGuard.allows(path.resolve(ctx.directory, file))) {
-    ctx.write(ERR, "dtrealms", `log file refused: outside the daemon's directories: ${file}`);
-    return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
-  }
+  // As upstream: any file the daemon's user can write, an existing one only if it is a regular
+  // file (or the terminal); never through a symbolic link, never one of the daemon's own files.
   try {
-    ctx.log.open(file, ctx.directory, {
-      refuse: ctx.ownFiles(),
-      allow: (real) => ctx.logGuard.allows(real),
-    });
+    ctx.log.open(file, ctx.directory, { refuse: ctx.ownFiles() });
   } catch (e) {
     if (!(e instanceof LogFileError)) throw e;
     ctx.write(ERR, "dtrealms", `${REALM_REPLY.logfileFailed(file)}: ${e.message}`);
@@ -272,6 +311,7 @@ function logTz(ctx: HandlerContext, data: string): HandlerResult {
   const tz = parseRealmLogTz(data);
   if (tz === undefined) return fail(REALM_RC.BADTZ, REALM_REPLY.invalidLogtz(data.trim()));
   ctx.log.tz = tz === "" ? ctx.defaultLogTz : tz;
+  ctx.logTzText = data.trim(); // upstream's status shows the zone as given
   return ok(REALM_REPLY.logtzSet);
 }
 
@@ -284,9 +324,21 @@ async function realmCommand(ctx: HandlerContext, data: string): Promise<HandlerR
     return fail(REALM_RC.BADREALM, `unknown realm "${parsed.realm}"`);
   }
   const program = parsed.argv[0] as string;
-  if (!commandAllowed(m.entry, program, ctx.options.allowCommands === true)) {
+  const allowAll = ctx.options.allowCommands === true;
+  if (!commandAllowed(m.entry, program, allowAll)) {
     ctx.write(ERR, parsed.realm, `command refused (not in allowcommands): ${program}`);
-    return fail(REALM_RC.REFUSED, REALM_REPLY.commandNotAllowed(parsed.realm));
+    return fail(REALM_RC.REFUSED, REALM_REPLY.commandNotAllowed(parsed.realm, program));
+  }
+  // Upstream ran the command line through the shell. As that runs whatever the text says, the
+  // realm may ask for it only when it allows every command.
+  const shell = commandShell(m.entry);
+  if (shell && !allowAll && !allowsAllCommands(m.entry)) {
+    ctx.write(ERR, parsed.realm, 'command refused: commandshell needs allowcommands "*"');
+    return fail(
+      REALM_RC.REFUSED,
+      `command refused, nothing was run: realm "${parsed.realm}" has commandshell without ` +
+        'allowcommands "*"',
+    );
   }
   const env = ctx.options.env ?? process.env;
   try {
@@ -296,7 +348,10 @@ async function realmCommand(ctx: HandlerContext, data: string): Promise<HandlerR
       typeof process.geteuid === "function" ? process.geteuid() : undefined,
     );
     ctx.write(4, parsed.realm, `running command "${parsed.argv.join(" ")}"`);
-    const r = await runInRealm([resolveProgram(program, cwd), ...parsed.argv.slice(1)], {
+    const argv = shell
+      ? ["/bin/sh", "-c", data.trim().slice(parsed.realm.length).trim()]
+      : [resolveProgram(program, cwd), ...parsed.argv.slice(1)];
+    const r = await runInRealm(argv, {
       cwd,
       env: realmEnv(m.entry, { directory: ctx.directory, env }, user),
       user,

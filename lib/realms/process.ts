@@ -371,8 +371,8 @@ class ChildManager implements ManagerProcess {
     this.pid = pid;
     this.adopted = adopted;
   }
-  signal(sig: NodeJS.Signals): boolean {
-    return signalGroup(this.pid, sig);
+  signal(sig: NodeJS.Signals, scope: "pid" | "group" = "pid"): boolean {
+    return scope === "group" ? signalGroup(this.pid, sig) : signalPid(this.pid, sig);
   }
 }
 

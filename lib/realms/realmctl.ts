@@ -269,6 +269,10 @@ export async function runRealmctl(
         failures++;
       } else if (r.code === REALM_RC.BADEVENT && r.message === "realm command timed out") {
         out("realm command timed out\n");
+      } else if (r.code !== REALM_RC.OKAY && r.message !== "") {
+        // realmctl printed any reply as a success; a refusal is a failure here (stderr, counted).
+        err(`command failed:  "${r.message}"\n`);
+        failures++;
       } else if (r.message === "") {
         out(`command returned no output; return code - ${r.code}\n`);
       } else {

@@ -71,8 +71,6 @@ export interface RollLogOptions {
 export interface LogOpenOptions {
   /** Files that must never become the log (the realms file, the id file, the socket…). */
   refuse?: readonly string[];
-  /** Whether the log may be at this real path (judged on the opened descriptor). */
-  allow?: (realPath: string) => boolean;
 }
 
 interface Sink {
@@ -113,7 +111,8 @@ function openLogFile(abs: string, options: LogOpenOptions): Sink {
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile() && !st.isCharacterDevice()) {
+    // Upstream's own check: a regular file, or the terminal.
+    if (!st.isFile() && !(st.isCharacterDevice() && abs === "/dev/tty")) {
       throw new LogFileError(`Log file is not a regular file: ${abs}`);
     }
     if (!st.isCharacterDevice() && !sameAsPath(st, abs)) {
@@ -122,15 +121,6 @@ function openLogFile(abs: string, options: LogOpenOptions): Sink {
     for (const f of options.refuse ?? []) {
       if (sameFile(st, f)) {
         throw new LogFileError(`Log file is one of the daemon's own files: ${f}`);
-      }
-    }
-    if (options.allow && st.isFile()) {
-      let real: string | undefined;
-      try {
-        real = fs.readlinkSync(`/proc/${process.pid}/fd/${fd}`);
-      } catch { /* no /proc: the path checks made before the open stand */ }
-      if (real !== undefined && !options.allow(real)) {
-        throw new LogFileError(`Log file is outside the daemon's directories: ${real}`);
       }
     }
     return { fd, owned: true, abs, size: st.isFile() ? st.size : 0 };

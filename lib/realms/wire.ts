@@ -365,7 +365,10 @@ export const REALM_REPLY = {
   /** steward (code 15): the daemon failed while carrying out a command. */
   failed: (detail: string): string => `command failed: ${detail}`,
   /** steward (code 14): realmcmd_command refused for a realm. */
-  commandNotAllowed: (realm: string): string => `commands are not allowed in realm "${realm}"`,
+  commandNotAllowed: (realm: string, program?: string): string =>
+    `command refused, nothing was run: ${
+      program === undefined ? "commands are" : `"${program}" is`
+    } not allowed in realm "${realm}" (see its allowcommands field)`,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -522,7 +525,18 @@ export interface RealmStatusEntry {
   detail?: string;
 }
 
-/** Format the realmcmd_realmstatus body (spec §10.5); `no managed realms` when empty. */
+/** Whether `state` is one of steward's supervision states, which upstream does not have. */
+function stewardState(state: string): boolean {
+  return state !== "active" && state !== "inactive";
+}
+
+/**
+ * Format the realmcmd_realmstatus body (spec §10.5); `no managed realms` when empty. realmctl
+ * prints "active" for every state but `inactive`, followed by the first `/`-separated piece of
+ * the third field as "normal: …": so for steward's own states (failed, backoff, starting,
+ * stopping) the third field starts with the state in capitals (`FAILED: <why>`), which is then
+ * what a realmctl user sees where the counts would be.
+ */
 export function formatRealmStatusBody(entries: readonly RealmStatusEntry[]): string {
   if (entries.length === 0) return REALM_REPLY.noManagedRealms;
   let out = "";
@@ -530,6 +544,9 @@ export function formatRealmStatusBody(entries: readonly RealmStatusEntry[]): str
     let third = "";
     if (e.counts) {
       third = `\t${e.counts.normal}/${e.counts.zsk}/${e.counts.ksk}/${e.counts.kskPhase6}`;
+    } else if (stewardState(e.state)) {
+      const tag = e.state.toUpperCase();
+      third = `\t${e.detail ? `${tag}: ${e.detail}` : tag}`;
     } else if (e.detail !== undefined) third = `\t${e.detail}`;
     out += `${e.name}\t${e.state}${third}\n`;
   }
@@ -553,7 +570,14 @@ export function parseRealmStatusBody(message: string): RealmStatusEntry[] {
         ksk: Number(m[3]),
         kskPhase6: Number(m[4]),
       };
-    } else if (rest.length > 0) entry.detail = third;
+    } else if (rest.length > 0) {
+      const tag = state.toUpperCase();
+      let detail = third;
+      if (stewardState(state) && detail.startsWith(tag)) {
+        detail = detail.slice(tag.length).replace(/^: /, "");
+      }
+      if (detail !== "" || !stewardState(state)) entry.detail = detail;
+    }
     out.push(entry);
   }
   return out;
