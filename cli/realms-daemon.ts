@@ -68,7 +68,10 @@ function validate(flags: DaemonFlags): void {
 }
 
 async function foreground(file: string, flags: DaemonFlags, directory: string): Promise<void> {
-  process.title = REALMS_DAEMON_TITLE;
+  // `ps` shows dtrealms (what an upstream realmctl looks for), the realms file and state dir.
+  process.title = `${REALMS_DAEMON_TITLE} ${path.resolve(directory, file)} ${
+    realmStateDir({ statedir: flags.statedir })
+  }`;
   // Signals are handled from the first moment: upstream clients SIGHUP the daemon after each
   // request (Node's default action would end the process), and a stop asked for during
   // start-up halts the daemon as soon as it is up.

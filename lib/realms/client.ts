@@ -24,6 +24,7 @@ import {
   parseRealmLogTz,
   parseRealmManagerStatus,
   parseRealmStatusBody,
+  parseRealmSupervision,
   REALM_RC,
   type RealmBatchResult,
   REALMCMD,
@@ -32,6 +33,7 @@ import {
   type RealmReply,
   realmReturnConstant,
   type RealmStatusEntry,
+  type RealmSupervisionReport,
 } from "./wire.ts";
 
 /** Default reply deadlines: long for commands that start, stop or run things; 10 s otherwise. */
@@ -204,6 +206,14 @@ export class RealmManagerClient {
   ): Promise<RealmCommandOutput> {
     const message = await this.run(REALMCMD.COMMAND, encodeRealmCommandData(realm, argv), call);
     return parseRealmCommandOutput(message) ?? { output: message, exitCode: 0 };
+  }
+
+  /**
+   * Every realm's supervision state (steward's realmcmd_supervision), or one realm's with the
+   * last lines of its output log; an unknown realm throws (code 4).
+   */
+  async supervision(realm = "", call: RealmCallOptions = {}): Promise<RealmSupervisionReport> {
+    return parseRealmSupervision(await this.run(REALMCMD.SUPERVISION, realm, call));
   }
 
   /** Turn the status display on or off (realmcmd_display). */

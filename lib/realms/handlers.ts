@@ -5,7 +5,10 @@
  * @internal
  * @module
  */
+import fs from "node:fs";
 import path from "node:path";
+import { Buffer } from "node:buffer";
+import { escapeControl } from "../log/logger.ts";
 import { LogFileError, logLevelName, type LogTz, type RollLog } from "./rolllog.ts";
 import type { RealmSupervisor } from "./supervisor.ts";
 import {
@@ -13,6 +16,7 @@ import {
   realmDirOf,
   type RealmEntry,
   realmEnv,
+  realmOutputLog,
   realmUser,
   resolveProgram,
 } from "./process.ts";
@@ -142,6 +146,8 @@ export function dispatch(ctx: HandlerContext, req: RealmRequest): Promise<Handle
       return display(ctx, data.trim() !== "0" && data.trim() !== "");
     case REALMCMD.NODISPLAY:
       return display(ctx, false);
+    case REALMCMD.SUPERVISION:
+      return Promise.resolve(supervision(ctx, data.trim()));
     case REALMCMD.GETSTATUS:
       return Promise.resolve(fail(REALM_RC.UNAVAILABLE, REALM_REPLY.notAvailable(req.command)));
   }
@@ -172,26 +178,34 @@ async function display(ctx: HandlerContext, on: boolean): Promise<HandlerResult>
 
 async function startRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
   await ctx.reload();
-  const r = await startOne(ctx, name);
-  return r
+  const why = await startOne(ctx, name);
+  return why === undefined
     ? ok(REALM_REPLY.realmStarted(name))
-    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStarted(name));
+    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStarted(name, why));
 }
 
-async function startOne(ctx: HandlerContext, name: string): Promise<boolean> {
+/** How a supervision state reads in "realm … is already …". */
+function stateWords(state: string): string {
+  return state === "backoff" ? "restarting (backoff)" : state;
+}
+
+/** Start one realm; resolves to why it was not started, or undefined once it runs. */
+async function startOne(ctx: HandlerContext, name: string): Promise<string | undefined> {
   const m = ctx.realms.get(name);
   if (!m) {
     ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to start undefined realm");
-    return false;
+    return REALM_REPLY.noSuchRealm(name);
   }
   if (m.sup.state !== "inactive" && m.sup.state !== "failed") {
-    ctx.write(ERR, name, `unable to start realm: realm is already ${m.sup.state}`);
-    return false;
+    const why = `realm "${name}" is already ${stateWords(m.sup.state)}`;
+    ctx.write(ERR, name, `unable to start realm: ${why}`);
+    return why;
   }
   const problems = ctx.realmProblems(m.entry);
   if (problems.length > 0) {
-    ctx.write(ERR, name, `invalid realm definition: ${problems.join("; ")}`);
-    return false;
+    const why = `invalid realm definition: ${problems.join("; ")}`;
+    ctx.write(ERR, name, why);
+    return why;
   }
   // The new state is saved first: a start that cannot be recorded is refused, so that the next
   // daemon never undoes an acknowledged change (and the realm stays as it was).
@@ -199,47 +213,48 @@ async function startOne(ctx: HandlerContext, name: string): Promise<boolean> {
   const unsaved = await ctx.persistState(name, "active");
   if (unsaved !== undefined) {
     ctx.write(ERR, name, `unable to start realm: state not saved: ${unsaved}`);
-    return false;
+    return `state not saved: ${unsaved}`;
   }
   const r = await m.sup.start();
   if (!r.ok) {
     ctx.write(ERR, name, `unable to start realm: ${r.reason}`);
     if (before === "inactive" && !m.sup.active) await ctx.persistState(name, "inactive");
-    return false;
+    return r.reason;
   }
-  return true;
+  return undefined;
 }
 
 async function stopRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
-  const r = await stopOne(ctx, name);
-  return r
+  const why = await stopOne(ctx, name);
+  return why === undefined
     ? ok(REALM_REPLY.realmStopped(name))
-    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStopped(name));
+    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStopped(name, why));
 }
 
-async function stopOne(ctx: HandlerContext, name: string): Promise<boolean> {
+/** Stop one realm; resolves to why it was not stopped, or undefined once it is. */
+async function stopOne(ctx: HandlerContext, name: string): Promise<string | undefined> {
   const m = ctx.realms.get(name);
   if (!m) {
     ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to stop undefined realm");
-    return false;
+    return REALM_REPLY.noSuchRealm(name);
   }
   if (m.sup.state === "inactive") {
     ctx.write(ERR, name, "unable to stop realm: realm is not active");
-    return false;
+    return `realm "${name}" is not running`;
   }
   // Saved before the manager is stopped: a stop that cannot be recorded leaves it running.
   const unsaved = await ctx.persistState(name, "inactive");
   if (unsaved !== undefined) {
     ctx.write(ERR, name, `unable to stop realm: state not saved: ${unsaved}`);
-    return false;
+    return `state not saved: ${unsaved}`;
   }
   const r = await m.sup.stop();
   if (!r.ok) {
     ctx.write(ERR, name, `unable to stop realm: ${r.reason}`);
     if (m.sup.active) await ctx.persistState(name, "active");
-    return false;
+    return r.reason;
   }
-  return true;
+  return undefined;
 }
 
 async function startAll(ctx: HandlerContext): Promise<HandlerResult> {
@@ -247,10 +262,12 @@ async function startAll(ctx: HandlerContext): Promise<HandlerResult> {
   const todo = ctx.sorted().filter((m) => m.sup.state === "inactive" || m.sup.state === "failed");
   if (todo.length === 0) return fail(REALM_RC.NOREALMS, REALM_REPLY.noInactiveRealms);
   const results = await Promise.all(todo.map((m) => startOne(ctx, m.entry.name)));
-  const lines = todo.map((m, i) => REALM_REPLY.startallLine(m.entry.name, results[i] === true));
+  const lines = todo.map((m, i) =>
+    REALM_REPLY.startallLine(m.entry.name, results[i] === undefined)
+  );
   return {
     reply: {
-      code: results.every(Boolean) ? REALM_RC.OKAY : REALM_RC.BADREALM,
+      code: results.every((r) => r === undefined) ? REALM_RC.OKAY : REALM_RC.BADREALM,
       message: lines.join("\n"),
     },
   };
@@ -260,10 +277,10 @@ async function stopAll(ctx: HandlerContext): Promise<HandlerResult> {
   const todo = ctx.sorted().filter((m) => m.sup.state !== "inactive");
   if (todo.length === 0) return fail(REALM_RC.NOREALMS, REALM_REPLY.noActiveRealms);
   const results = await Promise.all(todo.map((m) => stopOne(ctx, m.entry.name)));
-  const lines = todo.map((m, i) => REALM_REPLY.stopallLine(m.entry.name, results[i] === true));
+  const lines = todo.map((m, i) => REALM_REPLY.stopallLine(m.entry.name, results[i] === undefined));
   return {
     reply: {
-      code: results.every(Boolean) ? REALM_RC.OKAY : REALM_RC.BADREALM,
+      code: results.every((r) => r === undefined) ? REALM_RC.OKAY : REALM_RC.BADREALM,
       message: lines.join("\n"),
     },
   };
@@ -440,4 +457,92 @@ function describe(exit: { code: number | null; signal: string | null }): string 
 async function realmStatus(ctx: HandlerContext): Promise<HandlerResult> {
   const entries = await Promise.all(ctx.sorted().map((m) => statusEntry(ctx, m)));
   return ok(formatRealmStatusBody(entries));
+}
+
+/** How many bytes and lines of a realm's output log `realmcmd_supervision REALM` returns. */
+const LOG_TAIL = { bytes: 16 * 1024, lines: 20 } as const;
+
+/** The last lines of a file (read without following a final symbolic link); [] when unreadable. */
+function tail(file: string): string[] {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return [];
+    const start = Math.max(0, st.size - LOG_TAIL.bytes);
+    const buf = Buffer.alloc(st.size - start);
+    fs.readSync(fd, buf, 0, buf.length, start);
+    const lines = buf.toString("utf8").split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    if (start > 0) lines.shift(); // a partial first line
+    return lines.slice(-LOG_TAIL.lines).map(escapeControl);
+  } catch {
+    return [];
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** One realm's supervision state, as `realmcmd_supervision` reports it (snake_case JSON). */
+export interface RealmSupervisionRecord {
+  name: string;
+  /** running, stopped, starting, stopping, backoff or failed. */
+  state: string;
+  pid: number | null;
+  adopted: boolean;
+  /** When the current state began (ISO 8601). */
+  since: string;
+  /** Seconds the manager has been running (running only). */
+  uptime_seconds: number | null;
+  restarts: number;
+  failures: number;
+  last_exit: { code: number | null; signal: string | null; text: string } | null;
+  /** Why the realm failed (failed only). */
+  reason: string | null;
+  /** Seconds until the next restart (backoff only). */
+  restart_in_seconds: number | null;
+  output_log: string;
+}
+
+/** The record of one realm. */
+export function supervisionRecord(
+  m: HandledRealm,
+  directory: string,
+  now = Date.now(),
+): RealmSupervisionRecord {
+  const s = m.sup.snapshot();
+  const round = (ms: number) => Math.round(ms / 100) / 10;
+  return {
+    name: s.name,
+    state: s.state === "inactive" ? "stopped" : s.state,
+    pid: s.pid ?? null,
+    adopted: s.adopted,
+    since: new Date(s.since).toISOString(),
+    uptime_seconds: s.state === "running" ? round(now - s.since) : null,
+    restarts: s.restarts,
+    failures: s.failures,
+    last_exit: s.lastExit
+      ? { code: s.lastExit.code, signal: s.lastExit.signal, text: describe(s.lastExit) }
+      : null,
+    reason: s.reason ?? null,
+    restart_in_seconds: s.restartAt === undefined ? null : Math.max(0, round(s.restartAt - now)),
+    output_log: realmOutputLog(m.entry, directory),
+  };
+}
+
+/**
+ * steward's `realmcmd_supervision [REALM]`: every realm's (or one realm's) supervision state as
+ * one line of JSON, `{"realms": [...]}` plus `"log_tail"` (its output log's last lines) for one
+ * realm; code 4 `no realm named "x"` for an unknown one.
+ */
+function supervision(ctx: HandlerContext, name: string): HandlerResult {
+  if (name !== "") {
+    const m = ctx.realms.get(name);
+    if (!m) return fail(REALM_RC.BADREALM, REALM_REPLY.noSuchRealm(name));
+    const record = supervisionRecord(m, ctx.directory);
+    return ok(JSON.stringify({ realms: [record], log_tail: tail(record.output_log) }));
+  }
+  return ok(
+    JSON.stringify({ realms: ctx.sorted().map((m) => supervisionRecord(m, ctx.directory)) }),
+  );
 }

@@ -208,8 +208,6 @@ export function managerSpec(realm: RealmEntry, ctx: SpecContext): ManagerSpec {
     ? ["-realm", realm.name, "-foreground", ...args, "-rrf", path.resolve(cwd, rollrec)]
     : args;
   const user = realmUser(realm, ctx.uid === undefined ? daemonUid() : ctx.uid);
-  const logDir = ctx.logDir ?? path.join(ctx.directory, "realm-logs");
-  const out = realm.fields.outputlog;
   return {
     realm: realm.name,
     command: resolveProgram(manager, cwd),
@@ -224,13 +222,19 @@ export function managerSpec(realm: RealmEntry, ctx: SpecContext): ManagerSpec {
         ? { [MANAGER_MARK.token]: managerMarkToken(ctx.markSecret, ctx.stateDir, realm.name) }
         : {}),
     },
-    // A realm name may contain "/" (the realms-file grammar allows it): never a path here.
-    logFile: out
-      ? path.resolve(ctx.directory, out)
-      : path.join(logDir, `${realm.name.replace(/\//g, "_") || "_"}.log`),
+    logFile: realmOutputLog(realm, ctx.directory, ctx.logDir),
     user,
     rollerd,
   };
+}
+
+/** Where a realm's manager output goes: its `outputlog`, or `<logDir>/<realm>.log`. */
+export function realmOutputLog(realm: RealmEntry, directory: string, logDir?: string): string {
+  const out = realm.fields.outputlog;
+  if (out) return path.resolve(directory, out);
+  // A realm name may contain "/" (the realms-file grammar allows it): never a path here.
+  const name = `${realm.name.replace(/\//g, "_") || "_"}.log`;
+  return path.join(logDir ?? path.join(directory, "realm-logs"), name);
 }
 
 /** Wrap a command so it runs as `user` with the user's groups (setpriv from util-linux). */

@@ -98,7 +98,11 @@ export function runRealmchk(argv: readonly string[], options: ToolOptions): numb
     vprint(`${file}:  checking realm file`);
     let realms: RealmRecord[];
     try {
-      const doc = readRealmsFileSync(file);
+      // FILE is taken from --directory, as `realms daemon` takes it.
+      const dirOpt = o.get("directory");
+      const doc = readRealmsFileSync(
+        typeof dirOpt === "string" ? path.resolve(dirOpt, file) : path.resolve(file),
+      );
       realms = doc.realms();
       // Lines the daemon ignores count as errors; lines it reads differently from upstream warn.
       for (const w of doc.warnings) {

@@ -27,6 +27,8 @@ export const REALMCMD = {
   STATUS: "realmcmd_status",
   STOPALL: "realmcmd_stopall",
   STOPREALM: "realmcmd_stoprealm",
+  /** steward's: each realm's supervision state as JSON (see docs/realms.md); not upstream's. */
+  SUPERVISION: "realmcmd_supervision",
 } as const;
 
 /** One of the command strings of {@link REALMCMD}. */
@@ -326,9 +328,13 @@ export function decodeRealmReply(
 /** The reply messages of the daemon, as functions of their variable parts. */
 export const REALM_REPLY = {
   realmStarted: (realm: string): string => `realm "${realm}" started`,
-  realmNotStarted: (realm: string): string => `unable to start realm "${realm}"`,
+  realmNotStarted: (realm: string, why?: string): string =>
+    `unable to start realm "${realm}"${why ? `: ${why}` : ""}`,
   realmStopped: (realm: string): string => `realm "${realm}" stopped`,
-  realmNotStopped: (realm: string): string => `unable to stop realm "${realm}"`,
+  realmNotStopped: (realm: string, why?: string): string =>
+    `unable to stop realm "${realm}"${why ? `: ${why}` : ""}`,
+  /** Why a start or stop was refused: the realm is not in the realms file. */
+  noSuchRealm: (realm: string): string => `no realm named "${realm}"`,
   /** One line of the startall body. */
   startallLine: (realm: string, ok: boolean): string =>
     `${realm} ${ok ? "started" : "not started"}`,
@@ -637,4 +643,94 @@ export function parseRealmCommandOutput(
   const m = /^([\s\S]*)\nreturn code - (-?\d+)\n?$/.exec(message);
   if (!m) return undefined;
   return { output: m[1] as string, exitCode: Number(m[2]) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// steward's realmcmd_supervision.
+
+/** One realm as `realmcmd_supervision` reports it (snake_case keys, numbers as numbers). */
+export interface RealmSupervision {
+  name: string;
+  /** running, stopped, starting, stopping, backoff or failed. */
+  state: string;
+  pid: number | null;
+  adopted: boolean;
+  /** When the current state began (ISO 8601). */
+  since: string;
+  uptime_seconds: number | null;
+  restarts: number;
+  failures: number;
+  last_exit: { code: number | null; signal: string | null; text: string } | null;
+  reason: string | null;
+  restart_in_seconds: number | null;
+  output_log: string;
+}
+
+/** The `realmcmd_supervision` reply: the realms, and a named realm's last log lines. */
+export interface RealmSupervisionReport {
+  realms: RealmSupervision[];
+  log_tail?: string[];
+}
+
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+
+/** Parse a `realmcmd_supervision` body; throws {@link RealmError} `protocol` when it is not one. */
+export function parseRealmSupervision(message: string): RealmSupervisionReport {
+  let data: { realms?: unknown; log_tail?: unknown };
+  try {
+    data = JSON.parse(message);
+  } catch {
+    throw new RealmError("protocol", "The supervision reply is not JSON");
+  }
+  if (!data || !Array.isArray(data.realms)) {
+    throw new RealmError("protocol", "The supervision reply has no realms list");
+  }
+  const realms = data.realms.map((r: Record<string, unknown>): RealmSupervision => {
+    const x = r.last_exit as Record<string, unknown> | null | undefined;
+    return {
+      name: String(r.name ?? ""),
+      state: String(r.state ?? ""),
+      pid: num(r.pid),
+      adopted: r.adopted === true,
+      since: String(r.since ?? ""),
+      uptime_seconds: num(r.uptime_seconds),
+      restarts: num(r.restarts) ?? 0,
+      failures: num(r.failures) ?? 0,
+      last_exit: x && typeof x === "object"
+        ? { code: num(x.code), signal: str(x.signal), text: String(x.text ?? "") }
+        : null,
+      reason: str(r.reason),
+      restart_in_seconds: num(r.restart_in_seconds),
+      output_log: String(r.output_log ?? ""),
+    };
+  });
+  return {
+    realms,
+    ...(Array.isArray(data.log_tail) ? { log_tail: data.log_tail.map(String) } : {}),
+  };
+}
+
+/**
+ * What realmcmd_realmstatus tells of each realm, in the supervision report's shape (for a daemon
+ * without realmcmd_supervision: upstream's `active` is `running`, its `inactive` `stopped`).
+ */
+export function realmsFromStatus(entries: readonly RealmStatusEntry[]): RealmSupervision[] {
+  return entries.map((e) => {
+    const pid = /pid (\d+)/.exec(e.detail ?? "")?.[1];
+    return {
+      name: e.name,
+      state: e.state === "active" ? "running" : e.state === "inactive" ? "stopped" : e.state,
+      pid: pid === undefined ? null : Number(pid),
+      adopted: /adopted/.test(e.detail ?? ""),
+      since: "",
+      uptime_seconds: null,
+      restarts: 0,
+      failures: 0,
+      last_exit: null,
+      reason: e.state === "failed" ? e.detail ?? null : null,
+      restart_in_seconds: null,
+      output_log: "",
+    };
+  });
 }

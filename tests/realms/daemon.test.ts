@@ -112,7 +112,7 @@ describe("realms daemon commands", () => {
     // Upstream crashed sending code 4; here it is a reply and the daemon carries on.
     assert.equal(
       await send(fx.socket, "realmcmd_startrealm", "gamma"),
-      '4 \r\nunable to start realm "gamma" \r\n',
+      '4 \r\nunable to start realm "gamma": realm "gamma" is already running \r\n',
     );
     assert.equal(
       await send(fx.socket, "realmcmd_stoprealm", "gamma"),
@@ -122,11 +122,11 @@ describe("realms daemon commands", () => {
     assert.match(fs.readFileSync(fx.realmsFile, "utf8"), /realm "gamma"\n\tstate\t\t"inactive"/);
     assert.equal(
       await send(fx.socket, "realmcmd_stoprealm", "gamma"),
-      '4 \r\nunable to stop realm "gamma" \r\n',
+      '4 \r\nunable to stop realm "gamma": realm "gamma" is not running \r\n',
     );
     assert.equal(
       await send(fx.socket, "realmcmd_startrealm", "nosuch"),
-      '4 \r\nunable to start realm "nosuch" \r\n',
+      '4 \r\nunable to start realm "nosuch": no realm named "nosuch" \r\n',
     );
     assert.match(await send(fx.socket, "realmcmd_status"), /^0 \r\n/);
   });

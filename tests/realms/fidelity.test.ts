@@ -60,7 +60,7 @@ describe("which realms start", () => {
       // A realm whose state upstream's validrealm refuses cannot be started by request either.
       assert.equal(
         await send(fx.socket, "realmcmd_startrealm", "paused"),
-        '4 \r\nunable to start realm "paused" \r\n',
+        '4 \r\nunable to start realm "paused": invalid realm definition: invalid state - "paused" \r\n',
       );
       assert.match(fs.readFileSync(fx.logFile, "utf8"), /paused: .*invalid state - "paused"/);
     } finally {

@@ -61,13 +61,13 @@ describe("realms state changes on a full disk", () => {
       // A full disk as root; without root, a directory the daemon cannot write to.
       if (mounted) fill(full);
       else fs.chmodSync(full, 0o555);
-      assert.equal(
+      assert.match(
         await send(fx.socket, "realmcmd_stoprealm", "beta"),
-        '4 \r\nunable to stop realm "beta" \r\n',
+        /^4 \r\nunable to stop realm "beta": state not saved: /,
       );
-      assert.equal(
+      assert.match(
         await send(fx.socket, "realmcmd_startrealm", "gamma"),
-        '4 \r\nunable to start realm "gamma" \r\n',
+        /^4 \r\nunable to start realm "gamma": state not saved: /,
       );
       const after = await send(fx.socket, "realmcmd_realmstatus");
       assert.equal(statusPid(after, "beta"), beta, "beta keeps running with the same manager");
