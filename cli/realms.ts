@@ -14,6 +14,7 @@ import { isRealmmgrRunning } from "../lib/realms/realmmgr.ts";
 import { runRealmctl } from "../lib/realms/realmctl.ts";
 import { runLsrealm, runRealmchk } from "../lib/realms/tools.ts";
 import {
+  encodeRealmLogMessage,
   parseRealmBatchBody,
   parseRealmCommandOutput,
   parseRealmLogLevel,
@@ -25,6 +26,7 @@ import {
   REALM_RC,
   REALM_USER_LOG_LEVELS,
   REALMCMD,
+  REALMCMD_DATA,
   type RealmCommand,
   type RealmReply,
   realmReturnCodeName,
@@ -423,7 +425,7 @@ function registerVerbs(realms: Command): void {
       description: "Start every inactive realm (realmcmd_startall)",
       command: REALMCMD.STARTALL,
     },
-    () => "1",
+    () => REALMCMD_DATA.startAll,
     (r) => ({ results: parseRealmBatchBody(r.message) }),
   );
   simpleVerb(
@@ -433,7 +435,7 @@ function registerVerbs(realms: Command): void {
       description: "Stop every active realm (realmcmd_stopall)",
       command: REALMCMD.STOPALL,
     },
-    () => "0",
+    () => REALMCMD_DATA.stopAll,
     (r) => ({ results: parseRealmBatchBody(r.message) }),
   );
 
@@ -523,7 +525,7 @@ function registerVerbs(realms: Command): void {
     if (parseRealmLogLevel(level) === undefined) {
       throw usageError(`Invalid log level: ${level} (tmi, expire, info, phase, err, fatal)`);
     }
-    const reply = await ask(f, REALMCMD.LOGMSG, `(${level})${words.join(" ")}`);
+    const reply = await ask(f, REALMCMD.LOGMSG, encodeRealmLogMessage(level, words.join(" ")));
     if (f.json) {
       printJson(replyJson(REALMCMD.LOGMSG, reply));
       process.exitCode = reply.code;

@@ -28,6 +28,7 @@ import {
   REALM_RC,
   type RealmBatchResult,
   REALMCMD,
+  REALMCMD_DATA,
   type RealmCommand,
   type RealmManagerStatusParameter,
   type RealmReply,
@@ -150,12 +151,12 @@ export class RealmManagerClient {
 
   /** Start every inactive realm (realmcmd_startall, data `1` as realmctl sends). */
   async startAll(call: RealmCallOptions = {}): Promise<RealmBatchResult[]> {
-    return parseRealmBatchBody(await this.run(REALMCMD.STARTALL, "1", call));
+    return parseRealmBatchBody(await this.run(REALMCMD.STARTALL, REALMCMD_DATA.startAll, call));
   }
 
   /** Stop every active realm (realmcmd_stopall, data `0` as realmctl sends). */
   async stopAll(call: RealmCallOptions = {}): Promise<RealmBatchResult[]> {
-    return parseRealmBatchBody(await this.run(REALMCMD.STOPALL, "0", call));
+    return parseRealmBatchBody(await this.run(REALMCMD.STOPALL, REALMCMD_DATA.stopAll, call));
   }
 
   /** Stop the realms and the daemon (realmcmd_shutdown). */
@@ -218,6 +219,6 @@ export class RealmManagerClient {
 
   /** Turn the status display on or off (realmcmd_display). */
   display(on: boolean, call: RealmCallOptions = {}): Promise<string> {
-    return this.run(REALMCMD.DISPLAY, on ? "1" : "0", call);
+    return this.run(REALMCMD.DISPLAY, REALMCMD_DATA.display(on), call);
   }
 }

@@ -35,7 +35,7 @@ import {
   recordAlive,
   secretFile,
 } from "./registry.ts";
-import { parseRealmLogLevel } from "./wire.ts";
+import { formatRealmManagerStatus, parseRealmLogLevel } from "./wire.ts";
 import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
 import { claimRealmmgrId, removeRealmmgrId } from "./realmmgr.ts";
 import { dispatch, type HandlerContext, NO_DISPLAY, type RealmDisplay } from "./handlers.ts";
@@ -315,21 +315,22 @@ export class RealmsDaemon implements HandlerContext {
       if (m.sup.state === "inactive" || m.sup.state === "failed") inactive++;
       else active++;
     }
-    const q = (label: string, value: string) => `     ${label.padEnd(19)}"${value}"\n`;
-    const n = (label: string, value: number) => `     ${label.padEnd(19)}${value}\n`;
-    return "dtrealms parameters:\n" +
-      q("realm file", this.options.realmsFile) +
-      q("directory", this.options.directoryText ?? ".") +
+    const q = (label: string, value: string) => ({ label, value, quoted: true });
+    const n = (label: string, value: number) => ({ label, value: String(value), quoted: false });
+    return formatRealmManagerStatus([
+      q("realm file", this.options.realmsFile),
+      q("directory", this.options.directoryText ?? "."),
       q(
         "config file",
         path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
-      ) +
-      q("logfile", this.log.file) +
-      q("loglevel", this.logLevelText) +
-      q("logtz", this.logTzText) +
-      q("running as", this.runningAs) +
-      n("active realms", active) +
-      n("inactive realms", inactive);
+      ),
+      q("logfile", this.log.file),
+      q("loglevel", this.logLevelText),
+      q("logtz", this.logTzText),
+      q("running as", this.runningAs),
+      n("active realms", active),
+      n("inactive realms", inactive),
+    ]);
   }
 
   #specContext(): SpecContext {

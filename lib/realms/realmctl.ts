@@ -19,6 +19,7 @@ import {
   REALM_RC,
   REALM_USER_LOG_LEVELS,
   REALMCMD,
+  REALMCMD_DATA,
   type RealmCommand,
   type RealmReply,
 } from "./wire.ts";
@@ -279,7 +280,7 @@ export async function runRealmctl(
         out(`command executed on realm\nreturned:\n${r.message.replace(/\n$/, "")}\n`);
       }
     } else if (truthy(o.get("display"))) {
-      const r = await send(REALMCMD.DISPLAY, "1", "DISPLAY");
+      const r = await send(REALMCMD.DISPLAY, REALMCMD_DATA.display(true), "DISPLAY");
       if (ok(r)) out("dtrealms display started\n");
       else {
         err("dtrealms display not started\n");
@@ -315,7 +316,7 @@ export async function runRealmctl(
         failures++;
       }
     } else if (o.has("nodisplay")) {
-      const r = await send(REALMCMD.DISPLAY, "0", "DISPLAY");
+      const r = await send(REALMCMD.DISPLAY, REALMCMD_DATA.display(false), "DISPLAY");
       if (ok(r)) out("dtrealms display stopped\n");
       else {
         err("dtrealms display not stopped\n");
@@ -351,7 +352,7 @@ export async function runRealmctl(
       const start = o.has("allstart");
       const r = await send(
         start ? REALMCMD.STARTALL : REALMCMD.STOPALL,
-        start ? "1" : "0",
+        start ? REALMCMD_DATA.startAll : REALMCMD_DATA.stopAll,
         start ? "STARTALL" : "STOPALL",
       );
       if (ok(r)) out(`${r.message}\n`);

@@ -31,6 +31,16 @@ export const REALMCMD = {
   SUPERVISION: "realmcmd_supervision",
 } as const;
 
+/** The fixed data lines upstream clients send with some commands (realmctl's values). */
+export const REALMCMD_DATA = {
+  /** realmcmd_startall, as `realmctl -allstart` sends it. */
+  startAll: "1",
+  /** realmcmd_stopall, as `realmctl -allstop` sends it. */
+  stopAll: "0",
+  /** realmcmd_display: on (`-display`) or off (`-nodisplay`). */
+  display: (on: boolean): string => (on ? "1" : "0"),
+} as const;
+
 /** One of the command strings of {@link REALMCMD}. */
 export type RealmCommand = typeof REALMCMD[keyof typeof REALMCMD];
 
