@@ -3,12 +3,11 @@
  * otherwise starts itself detached and returns once the daemon serves its socket.
  * @module
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Argument, type Command, Option } from "@commander-js/extra-typings";
 import { selfCommand } from "../lib/platform/runtime.ts";
+import { DaemonStartError, startDetached } from "../lib/platform/start-wait.ts";
 import { probeSocket } from "../lib/ipc/socket.ts";
 import { REALMS_DAEMON_EXIT, RealmsDaemon, RealmsDaemonStartError } from "../lib/realms/daemon.ts";
 import {
@@ -167,41 +166,21 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
   } catch (e) {
     throw new CliError((e as Error).message, REALMS_DAEMON_EXIT.CHANNEL);
   }
-  const errFile = path.join(socketDir, "daemon.stderr");
-  const errFd = fs.openSync(errFile, "w", 0o600);
-  const child = spawn(cmd.command, cmd.args, {
-    detached: true,
-    stdio: ["ignore", "ignore", errFd],
-    cwd: directory,
-    // The directory as the user gave it, for status (the child gets it made absolute).
-    env: { ...process.env, [DIRECTORY_GIVEN]: flags.directoryText ?? "." },
-  });
-  fs.closeSync(errFd);
-  const err = () => {
-    try {
-      return fs.readFileSync(errFile, "utf8");
-    } catch {
-      return "";
-    }
-  };
-  let exit: number | null | undefined;
-  child.once("exit", (code) => (exit = code));
   const socket = realmSocketPath(stateDir);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (exit !== undefined) {
-      throw new CliError(
-        err().trim().replace(/^steward: /, "") || `daemon exited with code ${exit}`,
-        exit ?? 1,
-      );
-    }
-    if (await ours(socket, realmIdFile(stateDir), child.pid)) break;
-    if (Date.now() > deadline) {
-      throw new CliError(`Daemon did not start within 15 s (pid ${child.pid})`);
-    }
-    await sleep(25);
+  try {
+    await startDetached({
+      command: cmd.command,
+      args: cmd.args,
+      cwd: directory,
+      // The directory as the user gave it, for status (the child gets it made absolute).
+      env: { ...process.env, [DIRECTORY_GIVEN]: flags.directoryText ?? "." },
+      stderrFile: path.join(socketDir, "daemon.stderr"),
+      ready: (pid) => ours(socket, realmIdFile(stateDir), pid),
+    });
+  } catch (e) {
+    if (!(e instanceof DaemonStartError)) throw e;
+    throw new CliError(e.message.replace(/^steward: /, ""), e.exitCode);
   }
-  child.unref();
 }
 
 async function ours(socket: string, idFile: string, pid: number | undefined): Promise<boolean> {
