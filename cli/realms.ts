@@ -5,12 +5,11 @@
  * @module
  */
 import process from "node:process";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "@commander-js/extra-typings";
 import { RealmManagerClient } from "../lib/realms/client.ts";
 import { RealmError } from "../lib/realms/errors.ts";
 import { checkRealmSocketPathLength, realmSocketPath, realmStateDir } from "../lib/realms/paths.ts";
-import { isRealmmgrRunning } from "../lib/realms/realmmgr.ts";
+import { waitForRealmmgrGone } from "../lib/realms/realmmgr.ts";
 import { runRealmctl } from "../lib/realms/realmctl.ts";
 import { runLsrealm, runRealmchk } from "../lib/realms/tools.ts";
 import {
@@ -447,16 +446,15 @@ function registerVerbs(realms: Command): void {
     const f = flags as ClientFlags & { wait?: boolean };
     const reply = await ask(f, REALMCMD.SHUTDOWN);
     if (reply.code === 0 && f.wait) {
-      const stateDir = realmStateDir({ statedir: f.statedir });
-      const deadline = Date.now() + (f.timeout ? Number(f.timeout) * 1000 : 180_000);
-      while ((await isRealmmgrRunning({ stateDir })).running) {
-        if (Date.now() > deadline) {
-          throw new CliError(
-            "The daemon is still running after shutdown",
-            REALMS_CLIENT_EXIT.NO_ANSWER,
-          );
-        }
-        await sleep(50);
+      const gone = await waitForRealmmgrGone({
+        stateDir: realmStateDir({ statedir: f.statedir }),
+        timeoutMs: f.timeout ? Number(f.timeout) * 1000 : 180_000,
+      });
+      if (!gone) {
+        throw new CliError(
+          "The daemon is still running after shutdown",
+          REALMS_CLIENT_EXIT.NO_ANSWER,
+        );
       }
     }
     if (f.json) {

@@ -251,6 +251,21 @@ export async function isRealmmgrRunning(options: RealmmgrOptions = {}): Promise<
 }
 
 /**
+ * Wait until no realm manager serves the state directory (after a shutdown); false when one
+ * still does after `timeoutMs`.
+ */
+export async function waitForRealmmgrGone(
+  options: RealmmgrOptions & { timeoutMs?: number; pollMs?: number } = {},
+): Promise<boolean> {
+  const deadline = Date.now() + (options.timeoutMs ?? 180_000);
+  while ((await isRealmmgrRunning(options)).running) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 50));
+  }
+  return true;
+}
+
+/**
  * Whether a realm manager seems to run, judged without connecting (for clients of an upstream
  * dtrealms, which takes an empty connection made on its SIGHUP for a request, reads EOF and
  * leaves the real one waiting): the socket path must be a socket, and an id file, when there is

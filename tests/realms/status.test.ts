@@ -5,6 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { runSteward, tempDir, waitFor } from "../helpers.ts";
 import { killLeftovers, send, startDaemon, statusPid, writeFixture } from "./daemon-helpers.ts";
@@ -156,5 +157,22 @@ describe("steward realms status", () => {
     assert.equal(r.stdout, "realms:  valid realm file\n", r.stderr);
     assert.equal(r.code, 0);
     assert.doesNotMatch(r.stderr, /does not exist/);
+  });
+});
+
+describe("steward realms shutdown --wait", () => {
+  test("returns once the daemon no longer serves its socket", async () => {
+    using tmp = tempDir("rstatus");
+    const fx = writeFixture(tmp.path, REALMS);
+    const d = await startDaemon(tmp.path);
+    try {
+      const r = await runSteward(["realms", "shutdown", "--wait", "--statedir", fx.stateDir], bin);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "dtrealms shutting down\n");
+      assert.equal(existsSync(fx.socket), false, "the socket is gone when it returns");
+    } finally {
+      await d.stop();
+      await killLeftovers(tmp.path);
+    }
   });
 });
