@@ -81,6 +81,8 @@ export interface HandlerContext {
   readonly realms: ReadonlyMap<string, HandledRealm>;
   /** The status display (realmcmd_display). */
   readonly display: RealmDisplay;
+  /** Runs a command in a realm (default {@link runInRealm}; injected in tests). */
+  readonly runCommand?: typeof runInRealm;
   sorted(): HandledRealm[];
   reload(): Promise<void>;
   /** Why a realm cannot be started (empty when it can). */
@@ -368,7 +370,7 @@ async function realmCommand(ctx: HandlerContext, data: string): Promise<HandlerR
     const argv = shell
       ? ["/bin/sh", "-c", data.trim().slice(parsed.realm.length).trim()]
       : [resolveProgram(program, cwd), ...parsed.argv.slice(1)];
-    const r = await runInRealm(argv, {
+    const r = await (ctx.runCommand ?? runInRealm)(argv, {
       cwd,
       env: realmEnv(m.entry, { directory: ctx.directory, env }, user),
       user,
@@ -429,7 +431,7 @@ async function statusEntry(ctx: HandlerContext, m: HandledRealm): Promise<RealmS
       m.entry,
       typeof process.geteuid === "function" ? process.geteuid() : undefined,
     );
-    const r = await runInRealm([resolveProgram(program, cwd), "-zonestatus"], {
+    const r = await (ctx.runCommand ?? runInRealm)([resolveProgram(program, cwd), "-zonestatus"], {
       cwd,
       env: realmEnv(
         m.entry,
