@@ -2,6 +2,7 @@
  * Process liveness and signals, with one policy for Deno's `NotCapable` (a scoped `--allow-run`
  * refuses `kill()`, even signal 0): ask the `kill` program instead, and where that is not
  * possible either, look for `/proc/<pid>`; only then is the answer "unknown".
+ * @internal
  * @module
  */
 import { execFileSync } from "node:child_process";

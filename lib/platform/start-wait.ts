@@ -2,6 +2,7 @@
  * Start a daemon detached (its own session, no terminal) and wait until it says it is ready, or
  * report why it could not start: its exit code and what it wrote to standard error. One helper
  * for every service that starts itself in the background.
+ * @internal
  * @module
  */
 import { spawn } from "node:child_process";
