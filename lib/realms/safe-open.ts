@@ -101,7 +101,8 @@ export function openAppendForUser(
   const who: Writer = { uid: user.uid, gids: groupsOf(user) };
   const dirs = path.dirname(abs).split("/").filter((p) => p !== "");
   let cur = "/";
-  let parent: fs.Stats | undefined = undefined;
+  const root = lstatScoped("/");
+  let parent: fs.Stats | undefined = root === "hidden" ? undefined : root;
   for (const part of dirs) {
     const next = path.join(cur, part);
     const seen = lstatScoped(next);
