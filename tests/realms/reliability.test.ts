@@ -52,8 +52,9 @@ describe("realms state changes on a full disk", () => {
     fs.writeFileSync(file, fs.readFileSync(fx.realmsFile));
     fs.rmSync(fx.realmsFile);
     symlink(file, fx.realmsFile);
-    const d = await startDaemon(tmp.path);
+    let d: Awaited<ReturnType<typeof startDaemon>> | undefined;
     try {
+      d = await startDaemon(tmp.path);
       const before = await send(fx.socket, "realmcmd_realmstatus");
       const beta = statusPid(before, "beta");
       assert.ok(beta, before);
@@ -86,7 +87,7 @@ describe("realms state changes on a full disk", () => {
       );
       assert.match(fs.readFileSync(file, "utf8"), /realm "beta"\n\tstate\t\t"inactive"/);
     } finally {
-      await d.stop();
+      await d?.stop();
       await killLeftovers(tmp.path);
       if (mounted) execFileSync("umount", ["-l", full]);
       else fs.chmodSync(full, 0o755);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { alive, symlink, tempDir, waitFor } from "../helpers.ts";
+import { alive, exited, symlink, tempDir, waitFor } from "../helpers.ts";
 import { killLeftovers, send, startDaemon, statusPid, writeFixture } from "./daemon-helpers.ts";
 import { MANAGER_MARK, managerMarkToken, realmEnv } from "../../lib/realms/process.ts";
 import { prepareRealmStateDir } from "../../lib/realms/paths.ts";
@@ -41,7 +41,8 @@ function localUser(tag: string): { name: string; uid: number; gid: number } & Di
     gid,
     [Symbol.dispose]: () => {
       try {
-        execFileSync("userdel", [name], { stdio: "ignore" });
+        // -f: a process of the user that has not been reaped yet must not keep the account.
+        execFileSync("userdel", ["-f", name], { stdio: "ignore" });
       } catch { /* gone */ }
       try {
         execFileSync("groupdel", [name], { stdio: "ignore" });
@@ -179,6 +180,7 @@ describe("realms daemon and other local users", () => {
     } finally {
       await d.stop();
       fake.kill("SIGKILL");
+      await exited(fake);
       await killLeftovers(tmp.path);
     }
   });
