@@ -3,12 +3,11 @@
  * otherwise starts itself detached and returns once the daemon serves its socket.
  * @module
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Argument, type Command, Option } from "@commander-js/extra-typings";
 import { selfCommand } from "../lib/platform/runtime.ts";
+import { DaemonStartError, startDetached } from "../lib/platform/start-wait.ts";
 import { probeSocket } from "../lib/ipc/socket.ts";
 import { REALMS_DAEMON_EXIT, RealmsDaemon, RealmsDaemonStartError } from "../lib/realms/daemon.ts";
 import {
@@ -21,6 +20,7 @@ import { realmsDaemonPermissions } from "../lib/realms/permissions.ts";
 import { readRealmsFileSync } from "../lib/realms/realmsfile.ts";
 import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/wire.ts";
 import { LogFileError } from "../lib/realms/rolllog.ts";
+import { parseLogSize } from "../lib/log/logger.ts";
 import { getoptLong, type GetoptSpec } from "../lib/realms/getopt.ts";
 import { VERSION } from "../lib/platform/version.ts";
 import { type DisplayListen, parseDisplayListen } from "../lib/realms/display/display.ts";
@@ -39,7 +39,14 @@ export interface DaemonFlags {
   displayPort?: string;
   statedir?: string;
   allowCommands?: boolean;
+  logMaxSize?: string;
+  maxConnections?: string;
+  /** `--directory` as given, before it is made absolute. */
+  directoryText?: string;
 }
+
+/** Environment variable carrying `--directory` as given from the detaching parent to the daemon. */
+const DIRECTORY_GIVEN = "STEWARD_REALMS_DIRECTORY_GIVEN";
 
 /** The process title; an upstream realmctl looks for `dtrealms` in `ps` to see the daemon. */
 export const REALMS_DAEMON_TITLE = "dtrealms";
@@ -50,6 +57,16 @@ function validate(flags: DaemonFlags): void {
   }
   if (flags.logtz !== undefined && !parseRealmLogTz(flags.logtz)) {
     throw usageError(`Invalid log time zone: ${flags.logtz} (gmt or local)`);
+  }
+  if (flags.logMaxSize !== undefined && parseLogSize(flags.logMaxSize) === undefined) {
+    throw usageError(
+      `Invalid --log-max-size: not a size such as 10M, 512k or 0: ${flags.logMaxSize}`,
+    );
+  }
+  if (flags.maxConnections !== undefined && !/^[1-9]\d{0,5}$/.test(flags.maxConnections)) {
+    throw usageError(
+      `Invalid --max-connections: not a whole number from 1: ${flags.maxConnections}`,
+    );
   }
   if (displayListen(flags) === undefined) {
     throw usageError(
@@ -67,7 +84,10 @@ function displayListen(flags: DaemonFlags): DisplayListen | undefined {
 }
 
 async function foreground(file: string, flags: DaemonFlags, directory: string): Promise<void> {
-  process.title = REALMS_DAEMON_TITLE;
+  // `ps` shows dtrealms (what an upstream realmctl looks for), the realms file and state dir.
+  process.title = `${REALMS_DAEMON_TITLE} ${path.resolve(directory, file)} ${
+    realmStateDir({ statedir: flags.statedir })
+  }`;
   // Signals are handled from the first moment: upstream clients SIGHUP the daemon after each
   // request (Node's default action would end the process), and a stop asked for during
   // start-up halts the daemon as soon as it is up.
@@ -83,6 +103,8 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
   process.on("SIGINT", onInt);
   process.on("SIGTERM", onTerm);
   const stateDir = realmStateDir({ statedir: flags.statedir });
+  const directoryText = process.env[DIRECTORY_GIVEN] ?? flags.directoryText ?? ".";
+  delete process.env[DIRECTORY_GIVEN]; // not for the realms' environment
   let daemon: RealmsDaemon;
   try {
     daemon = await RealmsDaemon.start({
@@ -91,9 +113,18 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
       stateDir,
       ...(flags.logfile !== undefined ? { logFile: flags.logfile } : {}),
       ...(flags.loglevel !== undefined ? { logLevel: flags.loglevel } : {}),
-      ...(flags.logtz ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local" } : {}),
+      ...(flags.logtz
+        ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local", logTzText: flags.logtz }
+        : {}),
+      directoryText,
       allowCommands: flags.allowCommands === true,
       display: displayListen(flags) ?? {},
+      ...(flags.logMaxSize !== undefined
+        ? { logMaxSize: parseLogSize(flags.logMaxSize) as number }
+        : {}),
+      ...(flags.maxConnections !== undefined
+        ? { maxConnections: Number(flags.maxConnections) }
+        : {}),
     });
   } catch (e) {
     process.off("SIGINT", onInt);
@@ -124,6 +155,8 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
   if (flags.displayAddress !== undefined) args.push("--display-address", flags.displayAddress);
   if (flags.displayPort !== undefined) args.push("--display-port", flags.displayPort);
   if (flags.allowCommands) args.push("--allow-commands");
+  if (flags.logMaxSize !== undefined) args.push("--log-max-size", flags.logMaxSize);
+  if (flags.maxConnections !== undefined) args.push("--max-connections", flags.maxConnections);
   args.push(abs);
   let realms: { name: string; fields: Record<string, string> }[] = [];
   try {
@@ -145,40 +178,27 @@ async function background(file: string, flags: DaemonFlags, directory: string): 
   );
   // The daemon's standard error goes to a file, not a pipe: nothing it writes later can fail
   // on a reader that has gone away.
-  const { socketDir } = prepareRealmStateDir(stateDir);
-  const errFile = path.join(socketDir, "daemon.stderr");
-  const errFd = fs.openSync(errFile, "w", 0o600);
-  const child = spawn(cmd.command, cmd.args, {
-    detached: true,
-    stdio: ["ignore", "ignore", errFd],
-    cwd: directory,
-  });
-  fs.closeSync(errFd);
-  const err = () => {
-    try {
-      return fs.readFileSync(errFile, "utf8");
-    } catch {
-      return "";
-    }
-  };
-  let exit: number | null | undefined;
-  child.once("exit", (code) => (exit = code));
-  const socket = realmSocketPath(stateDir);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (exit !== undefined) {
-      throw new CliError(
-        err().trim().replace(/^steward: /, "") || `daemon exited with code ${exit}`,
-        exit ?? 1,
-      );
-    }
-    if (await ours(socket, realmIdFile(stateDir), child.pid)) break;
-    if (Date.now() > deadline) {
-      throw new CliError(`Daemon did not start within 15 s (pid ${child.pid})`);
-    }
-    await sleep(25);
+  let socketDir: string;
+  try {
+    socketDir = prepareRealmStateDir(stateDir).socketDir;
+  } catch (e) {
+    throw new CliError((e as Error).message, REALMS_DAEMON_EXIT.CHANNEL);
   }
-  child.unref();
+  const socket = realmSocketPath(stateDir);
+  try {
+    await startDetached({
+      command: cmd.command,
+      args: cmd.args,
+      cwd: directory,
+      // The directory as the user gave it, for status (the child gets it made absolute).
+      env: { ...process.env, [DIRECTORY_GIVEN]: flags.directoryText ?? "." },
+      stderrFile: path.join(socketDir, "daemon.stderr"),
+      ready: (pid) => ours(socket, realmIdFile(stateDir), pid),
+    });
+  } catch (e) {
+    if (!(e instanceof DaemonStartError)) throw e;
+    throw new CliError(e.message.replace(/^steward: /, ""), e.exitCode);
+  }
 }
 
 async function ours(socket: string, idFile: string, pid: number | undefined): Promise<boolean> {
@@ -209,13 +229,18 @@ const DAEMON_SPEC: GetoptSpec = {
   "allow-commands": "flag",
   "display-address": "required",
   "display-port": "required",
+  "log-max-size": "required",
+  "max-connections": "required",
 };
 
-// Letting any program run in any realm is never switched on by an abbreviation.
+// Letting any program run in any realm is never switched on by an abbreviation; steward's other
+// additions are spelled out too, so that dtrealms' own abbreviations (-log…) keep their meaning.
 const EXACT_ONLY: ReadonlySet<string> = new Set([
   "allow-commands",
   "display-address",
   "display-port",
+  "log-max-size",
+  "max-connections",
 ]);
 
 /** The options as `--help` lists them (parsing is {@link DAEMON_SPEC}'s). */
@@ -230,6 +255,11 @@ const HELP_OPTIONS: [string, string][] = [
   ["--display-port <port>", "port of the status page (default 9731; 0 for any free port)"],
   ["--statedir <dir>", "state directory (default $DT_STATEDIR or /usr/local/var)"],
   ["--allow-commands", "let realmcmd_command run any program in any realm (never abbreviated)"],
+  [
+    "--log-max-size <size>",
+    "rotate the log to <file>.1 at this size: 10M (default), 512k, 0 (never)",
+  ],
+  ["--max-connections <n>", "connections served at once (default 128); more wait, then get busy"],
   ["--verbose", "accepted, as upstream; does nothing"],
   ["--Version", "print the version on standard error and exit"],
   ["--help", "show this help (-help too)"],
@@ -266,6 +296,12 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonCommandLine {
     ...(o.has("foreground") ? { foreground: true } : {}),
     ...(o.has("display") ? { display: true } : {}),
     ...(o.has("allow-commands") ? { allowCommands: true } : {}),
+    ...(typeof o.get("log-max-size") === "string"
+      ? { logMaxSize: o.get("log-max-size") as string }
+      : {}),
+    ...(typeof o.get("max-connections") === "string"
+      ? { maxConnections: o.get("max-connections") as string }
+      : {}),
   };
   if (rest.length === 0) throw usageError("Missing the realms file argument");
   if (rest.length > 1) {
@@ -317,7 +353,11 @@ export function registerRealmsDaemon(realms: Command): void {
     const statedir = flags.statedir === undefined
       ? undefined
       : path.resolve(directory, flags.statedir);
-    const resolved = { ...flags, ...(statedir ? { statedir } : {}) };
+    const resolved = {
+      ...flags,
+      ...(statedir ? { statedir } : {}),
+      ...(flags.directory !== undefined ? { directoryText: flags.directory } : {}),
+    };
     if (flags.foreground) await foreground(file, resolved, directory);
     else await background(file, resolved, directory);
   });

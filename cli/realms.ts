@@ -5,29 +5,34 @@
  * @module
  */
 import process from "node:process";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "@commander-js/extra-typings";
 import { RealmManagerClient } from "../lib/realms/client.ts";
 import { RealmError } from "../lib/realms/errors.ts";
 import { checkRealmSocketPathLength, realmSocketPath, realmStateDir } from "../lib/realms/paths.ts";
-import { isRealmmgrRunning } from "../lib/realms/realmmgr.ts";
+import { waitForRealmmgrGone } from "../lib/realms/realmmgr.ts";
 import { runRealmctl } from "../lib/realms/realmctl.ts";
 import { runLsrealm, runRealmchk } from "../lib/realms/tools.ts";
 import {
+  encodeRealmLogMessage,
   parseRealmBatchBody,
   parseRealmCommandOutput,
   parseRealmLogLevel,
   parseRealmLogTz,
   parseRealmManagerStatus,
   parseRealmStatusBody,
+  parseRealmSupervision,
   REALM_LOG_LEVELS,
   REALM_RC,
   REALM_USER_LOG_LEVELS,
   REALMCMD,
+  REALMCMD_DATA,
   type RealmCommand,
   type RealmReply,
   realmReturnCodeName,
+  realmsFromStatus,
   type RealmStatusEntry,
+  type RealmSupervision,
+  type RealmSupervisionReport,
   verifyRealmCommand,
 } from "../lib/realms/wire.ts";
 import { VERSION } from "../lib/platform/version.ts";
@@ -175,6 +180,85 @@ function simpleVerb(
   });
 }
 
+/** Exit codes of `steward realms status`. */
+export const STATUS_EXIT = {
+  /** A realm shown is failed. */
+  FAILED: 1,
+  /** The named realm is stopped. */
+  STOPPED: 3,
+  /** No realm of that name (the daemon's code 4). */
+  NO_SUCH_REALM: 4,
+} as const;
+
+/**
+ * The supervision report, from steward's realmcmd_supervision; from realmcmd_realmstatus for a
+ * daemon without it (upstream dtrealms), with what that tells.
+ */
+async function supervisionOf(
+  f: ClientFlags,
+  realm: string,
+  options: { quietMissing?: boolean } = {},
+): Promise<RealmSupervisionReport> {
+  let reply: RealmReply | undefined;
+  try {
+    reply = await client(f).send(REALMCMD.SUPERVISION, realm);
+  } catch (e) {
+    if (!(e instanceof RealmError && e.kind === "no-reply")) failure(e, f, REALMCMD.SUPERVISION);
+  }
+  if (reply && reply.code === REALM_RC.OKAY) {
+    try {
+      return parseRealmSupervision(reply.message);
+    } catch (e) {
+      failure(e, f, REALMCMD.SUPERVISION);
+    }
+  }
+  if (reply && reply.code === REALM_RC.BADREALM) {
+    if (options.quietMissing) return { realms: [] };
+    throw new CliError(reply.message, STATUS_EXIT.NO_SUCH_REALM);
+  }
+  if (reply && reply.code !== REALM_RC.BADCOMMAND) {
+    throw new CliError(reply.message, reply.code);
+  }
+  // An upstream daemon: no reply (or "unknown command") to realmcmd_supervision.
+  const rs = await ask(f, REALMCMD.REALMSTATUS);
+  if (rs.code !== 0) throw new CliError(rs.message, rs.code);
+  const realms = realmsFromStatus(parseRealmStatusBody(rs.message))
+    .filter((r) => realm === "" || r.name === realm);
+  if (realm !== "" && realms.length === 0 && !options.quietMissing) {
+    throw new CliError(`no realm named "${realm}"`, STATUS_EXIT.NO_SUCH_REALM);
+  }
+  return { realms };
+}
+
+function duration(seconds: number | null): string {
+  if (seconds === null) return "";
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  if (s < 86_400) {
+    return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
+  }
+  return `${Math.floor(s / 86_400)}d${String(Math.floor(s / 3600) % 24).padStart(2, "0")}h`;
+}
+
+function supervisionRows(rows: RealmSupervision[]): void {
+  printTable(rows, [
+    { header: "REALM", value: (r) => r.name },
+    { header: "STATE", value: (r) => r.state },
+    { header: "PID", value: (r) => (r.pid === null ? "" : String(r.pid)), align: "right" },
+    { header: "UPTIME", value: (r) => duration(r.uptime_seconds), align: "right" },
+    { header: "RESTARTS", value: (r) => String(r.restarts), align: "right" },
+    { header: "LAST EXIT", value: (r) => r.last_exit?.text ?? "" },
+    {
+      header: "DETAIL",
+      value: (r) =>
+        r.reason ??
+          (r.restart_in_seconds !== null ? `restart in ${duration(r.restart_in_seconds)}` : "") +
+            (r.adopted ? "adopted from a previous daemon" : ""),
+    },
+  ]);
+}
+
 function statusRows(entries: RealmStatusEntry[]): void {
   printTable(entries, [
     { header: "REALM", value: (e) => e.name },
@@ -218,11 +302,11 @@ function registerVerbs(realms: Command): void {
     process.exitCode = reply.code;
   });
 
-  const status = realms.command("status").description(
-    "Show the daemon's parameters (realmcmd_status)",
+  const info = realms.command("info").description(
+    "Show the daemon's parameters (realmcmd_status, what realmctl -status prints)",
   );
-  addClientOptions(status);
-  status.action(async (flags) => {
+  addClientOptions(info);
+  info.action(async (flags) => {
     const f = flags as ClientFlags;
     const reply = await ask(f, REALMCMD.STATUS);
     if (f.json) {
@@ -232,6 +316,64 @@ function registerVerbs(realms: Command): void {
       }));
       process.exitCode = reply.code;
     } else printReply(reply);
+  });
+
+  const status = realms.command("status")
+    .description(
+      "Show each realm: state (running, stopped, starting, stopping, backoff, failed), pid, " +
+        "uptime, restarts and last exit; with REALM, also the last lines of its output log. " +
+        `Exit ${STATUS_EXIT.FAILED} when a realm shown is failed, ${STATUS_EXIT.STOPPED} when ` +
+        `the named realm is stopped, ${STATUS_EXIT.NO_SUCH_REALM} when there is no such realm, ` +
+        "else 0 (200-202: no daemon or no answer).",
+    )
+    .argument("[realm]", "one realm, with the end of its log");
+  addClientOptions(status);
+  status.action(async (realm, flags) => {
+    const f = flags as ClientFlags;
+    const report = await supervisionOf(f, realm ?? "");
+    const failed = report.realms.some((r) => r.state === "failed");
+    const stopped = realm !== undefined && report.realms[0]?.state === "stopped";
+    process.exitCode = failed ? STATUS_EXIT.FAILED : stopped ? STATUS_EXIT.STOPPED : 0;
+    if (f.json) return printJson({ running: true, ...report });
+    supervisionRows(report.realms);
+    if (report.log_tail !== undefined) {
+      const log = report.realms[0]?.output_log ?? "";
+      println();
+      println(report.log_tail.length === 0 ? `${log}: empty or unreadable` : `${log}:`);
+      for (const line of report.log_tail) println(`  ${line}`);
+    }
+  });
+
+  const restart = realms.command("restart")
+    .description(
+      "Stop realms that run (or back off) and start them again, one at a time. Exit status = " +
+        "the highest return code.",
+    )
+    .argument("<realm...>", "realm names");
+  addClientOptions(restart);
+  restart.action(async (names, flags) => {
+    const f = flags as ClientFlags;
+    let worst = 0;
+    const results = [];
+    for (const name of names) {
+      const state = (await supervisionOf(f, name, { quietMissing: true })).realms[0]?.state;
+      let reply: RealmReply | undefined;
+      if (state === undefined) {
+        reply = { code: REALM_RC.BADREALM, message: `no realm named "${name}"` };
+      } else if (state !== "stopped" && state !== "failed") {
+        const stop = await ask(f, REALMCMD.STOPREALM, name);
+        if (stop.code !== 0) reply = stop;
+      }
+      reply ??= await ask(f, REALMCMD.STARTREALM, name);
+      const done = reply.code === 0;
+      worst = Math.max(worst, reply.code);
+      results.push({ realm: name, ...replyJson(REALMCMD.STARTREALM, reply) });
+      if (f.json) continue;
+      if (done) println(`realm "${name}" restarted`);
+      else process.stderr.write(`steward: ${reply.message}\n`);
+    }
+    if (f.json) printJson({ command: "restart", ok: worst === 0, results });
+    process.exitCode = worst;
   });
 
   const realmstatus = realms.command("realmstatus")
@@ -283,7 +425,7 @@ function registerVerbs(realms: Command): void {
       description: "Start every inactive realm (realmcmd_startall)",
       command: REALMCMD.STARTALL,
     },
-    () => "1",
+    () => REALMCMD_DATA.startAll,
     (r) => ({ results: parseRealmBatchBody(r.message) }),
   );
   simpleVerb(
@@ -293,7 +435,7 @@ function registerVerbs(realms: Command): void {
       description: "Stop every active realm (realmcmd_stopall)",
       command: REALMCMD.STOPALL,
     },
-    () => "0",
+    () => REALMCMD_DATA.stopAll,
     (r) => ({ results: parseRealmBatchBody(r.message) }),
   );
 
@@ -305,16 +447,15 @@ function registerVerbs(realms: Command): void {
     const f = flags as ClientFlags & { wait?: boolean };
     const reply = await ask(f, REALMCMD.SHUTDOWN);
     if (reply.code === 0 && f.wait) {
-      const stateDir = realmStateDir({ statedir: f.statedir });
-      const deadline = Date.now() + (f.timeout ? Number(f.timeout) * 1000 : 180_000);
-      while ((await isRealmmgrRunning({ stateDir })).running) {
-        if (Date.now() > deadline) {
-          throw new CliError(
-            "The daemon is still running after shutdown",
-            REALMS_CLIENT_EXIT.NO_ANSWER,
-          );
-        }
-        await sleep(50);
+      const gone = await waitForRealmmgrGone({
+        stateDir: realmStateDir({ statedir: f.statedir }),
+        timeoutMs: f.timeout ? Number(f.timeout) * 1000 : 180_000,
+      });
+      if (!gone) {
+        throw new CliError(
+          "The daemon is still running after shutdown",
+          REALMS_CLIENT_EXIT.NO_ANSWER,
+        );
       }
     }
     if (f.json) {
@@ -383,7 +524,7 @@ function registerVerbs(realms: Command): void {
     if (parseRealmLogLevel(level) === undefined) {
       throw usageError(`Invalid log level: ${level} (tmi, expire, info, phase, err, fatal)`);
     }
-    const reply = await ask(f, REALMCMD.LOGMSG, `(${level})${words.join(" ")}`);
+    const reply = await ask(f, REALMCMD.LOGMSG, encodeRealmLogMessage(level, words.join(" ")));
     if (f.json) {
       printJson(replyJson(REALMCMD.LOGMSG, reply));
       process.exitCode = reply.code;
@@ -393,7 +534,8 @@ function registerVerbs(realms: Command): void {
   const command = realms.command("command")
     .description(
       "Run a command inside a realm (realmcmd_command), if the realm allows it: " +
-        "steward realms command REALM -- CMD [ARGS…]. Prints the command's output.",
+        "steward realms command REALM -- CMD [ARGS…]. Prints the command's output and exits " +
+        "with its status; when it did not run, with the daemon's code (or 200-202).",
     )
     .argument("<realm>", "realm name")
     .argument("<cmd...>", "command and arguments (after --); words cannot contain spaces");
@@ -412,7 +554,7 @@ function registerVerbs(realms: Command): void {
     if (f.json) {
       printJson(replyJson(REALMCMD.COMMAND, reply, {
         output: parsed?.output ?? null,
-        exitCode: parsed?.exitCode ?? null,
+        exit_code: parsed?.exitCode ?? null,
       }));
       process.exitCode = reply.code;
       return;
@@ -421,10 +563,8 @@ function registerVerbs(realms: Command): void {
     process.stdout.write(
       parsed.output === "" || parsed.output.endsWith("\n") ? parsed.output : `${parsed.output}\n`,
     );
-    if (parsed.exitCode !== 0) {
-      process.stderr.write(`steward: command exited with status ${parsed.exitCode}\n`);
-    }
-    process.exitCode = 0;
+    // Like ssh or docker exec: the command's own status (a signal's 128+n included).
+    process.exitCode = Math.min(Math.max(parsed.exitCode, 0), 255);
   });
 }
 

@@ -12,6 +12,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { Buffer } from "node:buffer";
+import { setTimeout as sleep } from "node:timers/promises";
 import { claimSocket } from "../ipc/socket.ts";
 import { RealmError } from "./errors.ts";
 import { checkRealmSocketPathLength, prepareRealmStateDir } from "./paths.ts";
@@ -71,8 +72,14 @@ export interface RealmChannelServerOptions {
   requestTimeoutMs?: number;
   /** A reply must be flushed within this time, or the connection is dropped (default 10 s). */
   replyTimeoutMs?: number;
-  /** Connections served at once; further ones are closed at once (default 256). */
+  /**
+   * Connections served at once (default 256). Further ones wait in a queue of `maxQueued`
+   * (default 4 × maxConnections) and are served in turn; beyond that they are answered at once
+   * with code 16 (BUSY), which steward's clients retry with backoff.
+   */
   maxConnections?: number;
+  /** Connections waiting for a slot (see maxConnections). */
+  maxQueued?: number;
   /** Queued commands to run before each socket command. */
   queue?: RealmCommandQueue;
   /** Called for each request refused before the handler (unknown, malformed, timed out). */
@@ -94,6 +101,9 @@ export interface RealmChannelServer extends AsyncDisposable {
   /** Stop accepting, drop open connections, remove the socket if it is still ours. */
   close(): Promise<void>;
 }
+
+/** Busy answers being sent at once; a flood beyond this is cut without one. */
+const MAX_BUSY_ANSWERS = 4096;
 
 function toResult(
   r: RealmHandlerResult,
@@ -237,11 +247,74 @@ export async function openRealmChannelServer(
     });
   };
 
+  const maxConnections = Math.max(1, options.maxConnections ?? 256);
+  const maxQueued = Math.max(0, options.maxQueued ?? maxConnections * 4);
+  const waiting: net.Socket[] = [];
+  const next = () => {
+    while (open.size < maxConnections && waiting.length > 0) {
+      const s = waiting.shift() as net.Socket;
+      s.removeAllListeners("close");
+      s.removeAllListeners("error");
+      if (s.destroyed) continue;
+      serve(s);
+      s.once("close", next);
+      s.resume();
+    }
+  };
+  let busyOpen = 0;
+  const busy = (sock: net.Socket) => {
+    if (busyOpen >= MAX_BUSY_ANSWERS) return void sock.destroy();
+    busyOpen++;
+    options.onRejected?.({ reason: "connection limit reached; answered busy" });
+    // The request is read (and dropped) before the answer: a client still writing when the
+    // connection closes would see a reset instead of the reply.
+    const parser = new RealmRequestParser(limits);
+    let done = false;
+    const answer = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.removeAllListeners("data");
+      sock.end(encodeRealmReply({ code: REALM_RC.BUSY, message: REALM_REPLY.busy }), () => {
+        sock.destroy();
+      });
+      const cut = setTimeout(() => sock.destroy(), replyTimeoutMs);
+      cut.unref?.();
+      sock.once("close", () => clearTimeout(cut));
+    };
+    const timer = setTimeout(answer, Math.min(requestTimeoutMs, 1000));
+    timer.unref?.();
+    sock.once("close", () => {
+      busyOpen--;
+      clearTimeout(timer);
+    });
+    sock.on("error", () => sock.destroy());
+    sock.on("data", (chunk: Buffer) => {
+      try {
+        if (parser.push(chunk)) answer();
+      } catch {
+        answer();
+      }
+    });
+    sock.on("end", answer);
+  };
   const server = net.createServer({ allowHalfOpen: true }, (sock) => {
     if (closing) return void sock.destroy();
-    serve(sock);
+    if (open.size < maxConnections) {
+      serve(sock);
+      sock.once("close", next);
+      return;
+    }
+    if (waiting.length >= maxQueued) return busy(sock);
+    // Nothing is read until a slot is free: the request waits in the socket's buffer.
+    sock.pause();
+    sock.once("error", () => sock.destroy());
+    sock.once("close", () => {
+      const i = waiting.indexOf(sock);
+      if (i >= 0) waiting.splice(i, 1);
+    });
+    waiting.push(sock);
   });
-  server.maxConnections = options.maxConnections ?? 256;
   const claimed = await claimSocket(server, socketPath, {
     mode: 0o600,
     identify: () => {
@@ -269,6 +342,7 @@ export async function openRealmChannelServer(
   }
   const close = async () => {
     closing = true;
+    for (const s of waiting.splice(0)) s.destroy();
     for (const s of open) s.destroy();
     await claimed.close();
   };
@@ -303,6 +377,8 @@ export interface RealmChannelClientOptions extends RealmmgrOptions {
   nudge?: boolean;
   /** Refuse commands the protocol does not know before sending (default true). */
   verify?: boolean;
+  /** Retry with backoff while the daemon answers BUSY (code 16), within `timeoutMs` (default true). */
+  retryBusy?: boolean;
   /** Wire limits instead of the defaults. */
   limits?: Partial<RealmWireLimits>;
   /** Cancel the exchange. */
@@ -541,7 +617,31 @@ export function sendRealmCommand(
     }
     if (cacheable && emptyRequests.size < 64) emptyRequests.set(key, request);
   }
-  return exchange(options.socketPath ?? realmmgrLocation(options).socketPath, request, options);
+  const socketPath = options.socketPath ?? realmmgrLocation(options).socketPath;
+  if (options.retryBusy === false) return exchange(socketPath, request, options);
+  return retryWhileBusy(socketPath, request, options);
+}
+
+/**
+ * A daemon at its connection limit answers BUSY without doing anything: try again after a
+ * growing, jittered pause, within the caller's deadline, a bounded number of times.
+ */
+async function retryWhileBusy(
+  socketPath: string,
+  request: Buffer,
+  options: RealmChannelClientOptions,
+): Promise<RealmReply> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0;; attempt++) {
+    const left = deadline - Date.now();
+    const reply = await exchange(socketPath, request, { ...options, timeoutMs: Math.max(1, left) });
+    if (reply.code !== REALM_RC.BUSY || attempt >= 60) return reply;
+    const pause = Math.min(500, 10 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random());
+    if (Date.now() + pause >= deadline) return reply;
+    await sleep(pause);
+    if (options.signal?.aborted) throw new RealmError("timeout", "Cancelled");
+  }
 }
 
 /** Send one command and close without reading the reply (upstream CHANNEL_CLOSE). */

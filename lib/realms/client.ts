@@ -24,14 +24,17 @@ import {
   parseRealmLogTz,
   parseRealmManagerStatus,
   parseRealmStatusBody,
+  parseRealmSupervision,
   REALM_RC,
   type RealmBatchResult,
   REALMCMD,
+  REALMCMD_DATA,
   type RealmCommand,
   type RealmManagerStatusParameter,
   type RealmReply,
   realmReturnConstant,
   type RealmStatusEntry,
+  type RealmSupervisionReport,
 } from "./wire.ts";
 
 /** Default reply deadlines: long for commands that start, stop or run things; 10 s otherwise. */
@@ -154,12 +157,12 @@ export class RealmManagerClient {
 
   /** Start every inactive realm (realmcmd_startall, data `1` as realmctl sends). */
   async startAll(call: RealmCallOptions = {}): Promise<RealmBatchResult[]> {
-    return parseRealmBatchBody(await this.run(REALMCMD.STARTALL, "1", call));
+    return parseRealmBatchBody(await this.run(REALMCMD.STARTALL, REALMCMD_DATA.startAll, call));
   }
 
   /** Stop every active realm (realmcmd_stopall, data `0` as realmctl sends). */
   async stopAll(call: RealmCallOptions = {}): Promise<RealmBatchResult[]> {
-    return parseRealmBatchBody(await this.run(REALMCMD.STOPALL, "0", call));
+    return parseRealmBatchBody(await this.run(REALMCMD.STOPALL, REALMCMD_DATA.stopAll, call));
   }
 
   /** Stop the realms and the daemon (realmcmd_shutdown). */
@@ -212,8 +215,16 @@ export class RealmManagerClient {
     return parseRealmCommandOutput(message) ?? { output: message, exitCode: 0 };
   }
 
+  /**
+   * Every realm's supervision state (steward's realmcmd_supervision), or one realm's with the
+   * last lines of its output log; an unknown realm throws (code 4).
+   */
+  async supervision(realm = "", call: RealmCallOptions = {}): Promise<RealmSupervisionReport> {
+    return parseRealmSupervision(await this.run(REALMCMD.SUPERVISION, realm, call));
+  }
+
   /** Turn the status display on or off (realmcmd_display). */
   display(on: boolean, call: RealmCallOptions = {}): Promise<string> {
-    return this.run(REALMCMD.DISPLAY, on ? "1" : "0", call);
+    return this.run(REALMCMD.DISPLAY, REALMCMD_DATA.display(on), call);
   }
 }

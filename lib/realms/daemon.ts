@@ -7,35 +7,45 @@
  */
 import path from "node:path";
 import { SocketInUseError } from "../ipc/socket.ts";
-import { PathGuard } from "../platform/guard.ts";
 import { RealmError } from "./errors.ts";
 import { realmConfDir, realmIdFile, realmSocketDir, realmSocketPath } from "./paths.ts";
 import { readRealmsFile, type RealmsFile, updateRealmsFile } from "./realmsfile.ts";
 import { type LogTz, RollLog } from "./rolllog.ts";
+import { DEFAULT_LOG_MAX_SIZE, escapeControl } from "../log/logger.ts";
 import { RealmSupervisor, type Transition } from "./supervisor.ts";
 import { realmPolicy } from "./policy.ts";
+import { checkRealmDefinition } from "./realmchk.ts";
 import {
   daemonUid,
   lookupUser,
   managerSpec,
   ProcessLauncher,
   processStartTime,
+  processUids,
   type RealmEntry,
   signalGroup,
   type SpecContext,
 } from "./process.ts";
 import {
+  daemonSecret,
   findMarkedManagers,
   ManagerRegistry,
   managersFile,
   readManagers,
   recordAlive,
+  secretFile,
 } from "./registry.ts";
-import { parseRealmLogLevel } from "./wire.ts";
+import { formatRealmManagerStatus, parseRealmLogLevel } from "./wire.ts";
 import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
 import { claimRealmmgrId, removeRealmmgrId } from "./realmmgr.ts";
 import { dispatch, type HandlerContext } from "./handlers.ts";
-import { type RealmReply, type RealmRequest, verifyRealmCommand } from "./wire.ts";
+import {
+  REALM_RC,
+  REALM_REPLY,
+  type RealmReply,
+  type RealmRequest,
+  verifyRealmCommand,
+} from "./wire.ts";
 import { createDaemonDisplay } from "./display/daemon-context.ts";
 import type { DisplayListen, RealmsDisplay } from "./display/display.ts";
 
@@ -45,6 +55,10 @@ export interface RealmsDaemonOptions {
   realmsFile: string;
   /** Base directory of relative paths (upstream `-directory`; default the cwd). */
   directory?: string;
+  /** The directory as given on the command line, which status shows (default "."). */
+  directoryText?: string;
+  /** The log time zone as given (status shows it; default the `logTz` value). */
+  logTzText?: string;
   /** State directory holding the socket and id file. */
   stateDir: string;
   /** Log file (default `log.dtrealms` in the directory; `-` for standard output). */
@@ -69,6 +83,8 @@ export interface RealmsDaemonOptions {
   echo?: (line: string) => void;
   /** Where the status page listens when turned on (default 127.0.0.1:9731). */
   display?: DisplayListen & { countsMs?: number };
+  /** Rotate the log to `<file>.1` at this size in bytes (default 10 MiB; 0: never). */
+  logMaxSize?: number;
 }
 
 /** Exit codes of a daemon that cannot start (upstream dtrealms uses 2 and 3 the same way). */
@@ -99,6 +115,10 @@ interface Managed {
   removed: boolean;
 }
 
+/** At most this many refused requests are logged per window; the rest are counted. */
+const REFUSED_LOG_PER_WINDOW = 20;
+const REFUSED_LOG_WINDOW_MS = 60_000;
+
 /** Log levels used by the daemon. */
 const TMI = 1;
 const INFO = 4;
@@ -116,20 +136,22 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
   readonly realmsFilePath: string;
   /** The log level as last set (name or number, as given). */
   logLevelText: string;
+  /** The log time zone as last set (as given). */
+  logTzText: string;
   readonly defaultLogTz: LogTz;
   readonly runningAs: string;
-  /** Where realmcmd_logfile may put the log. */
-  logGuard!: PathGuard;
   readonly realms = new Map<string, Managed>();
   #channel: RealmChannelServer | undefined;
   #registry!: ManagerRegistry;
+  /** The secret in this daemon's manager marks (kept in the state directory, mode 0600). */
+  #markSecret: string | undefined;
   #halting: Promise<void> | undefined;
   #resolveClosed!: () => void;
   /** Resolves once the daemon has halted. */
   readonly closed: Promise<void>;
   #fileQueue: Promise<unknown> = Promise.resolve();
   #pendingStates = new Map<string, "active" | "inactive">();
-  #stateFlush: Promise<void> | undefined;
+  #stateFlush: Promise<string | undefined> | undefined;
   /** When the daemon started, its commands by name, transition hooks, the status page. */
   readonly startedAt = Date.now();
   readonly commandCounts = new Map<string, number>();
@@ -143,13 +165,19 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     this.socketPath = realmSocketPath(this.stateDir);
     this.idFile = realmIdFile(this.stateDir);
     this.realmsFilePath = path.resolve(this.directory, options.realmsFile);
-    this.logLevelText = options.logLevel ?? "info";
+    // As upstream's status shows it: the level as given, or the default's number.
+    this.logLevelText = options.logLevel ?? "4";
     this.defaultLogTz = options.logTz ?? "gmt";
+    this.logTzText = options.logTzText ?? this.defaultLogTz;
     const level = parseRealmLogLevel(this.logLevelText)?.level;
     if (level === undefined) {
       throw new RealmError("invalid", `Invalid log level: ${this.logLevelText}`);
     }
-    this.log = new RollLog({ level, tz: this.defaultLogTz });
+    this.log = new RollLog({
+      level,
+      tz: this.defaultLogTz,
+      maxSize: options.logMaxSize ?? DEFAULT_LOG_MAX_SIZE,
+    });
     const uid = daemonUid();
     this.runningAs = uid === undefined ? "" : lookupUser(String(uid))?.name ?? String(uid);
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
@@ -158,9 +186,15 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
 
   /** Handle one command (socket or status page): count it, then dispatch it. */
   handle(req: RealmRequest): ReturnType<typeof dispatch> {
-    const name = verifyRealmCommand(req.command) ? req.command : "(unknown)";
-    this.commandCounts.set(name, (this.commandCounts.get(name) ?? 0) + 1);
-    return dispatch(this, req);
+    const command = req.command;
+    if (!verifyRealmCommand(command)) {
+      this.commandCounts.set("(unknown)", (this.commandCounts.get("(unknown)") ?? 0) + 1);
+      return Promise.resolve({
+        reply: { code: REALM_RC.BADCOMMAND, message: REALM_REPLY.unknownCommand(command) },
+      });
+    }
+    this.commandCounts.set(command, (this.commandCounts.get(command) ?? 0) + 1);
+    return dispatch(this, { command, data: req.data });
   }
 
   /** realmcmd_display / realmcmd_nodisplay. */
@@ -176,12 +210,7 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
   static async start(options: RealmsDaemonOptions): Promise<RealmsDaemon> {
     const d = new RealmsDaemon(options);
     const logFile = options.logFile ?? "log.dtrealms";
-    d.log.open(logFile, d.directory);
-    // realmcmd_logfile may only name files here: the daemon's directory and the start-up log's.
-    d.logGuard = new PathGuard([
-      d.directory,
-      ...(logFile === "-" ? [] : [path.dirname(path.resolve(d.directory, logFile))]),
-    ]);
+    d.log.open(logFile, d.directory, { refuse: d.ownFiles() });
     d.#banner("dtrealms starting " + "-".repeat(40));
     const fatal = (code: number, message: string, e: unknown): never => {
       d.#log(FATAL, "dtrealms", message);
@@ -194,19 +223,14 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     } catch (e) {
       fatal(REALMS_DAEMON_EXIT.REALMS_FILE, (e as Error).message, e);
     }
+    d.#fileIssues(doc as RealmsFile);
     try {
       d.#channel = await openRealmChannelServer({
         stateDir: d.stateDir,
         handler: (req) => d.handle(req),
         requestTimeoutMs: options.requestTimeoutMs ?? 5000,
         maxConnections: options.maxConnections ?? 128,
-        onRejected: (r) =>
-          d.#log(
-            // A connection closed without a byte is a liveness probe, not an error.
-            /no command line/i.test(r.reason) ? TMI : ERR,
-            "dtrealms",
-            `request refused: ${r.reason}${r.command ? ` (${r.command})` : ""}`,
-          ),
+        onRejected: (r) => d.#rejected(r),
         onHandlerError: (e, req) =>
           d.#log(ERR, "dtrealms", `command ${req.command} failed: ${(e as Error)?.stack ?? e}`),
       });
@@ -228,6 +252,12 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
       fatal(REALMS_DAEMON_EXIT.CHANNEL, (e as Error).message, e);
     }
     const socketDir = realmSocketDir(d.stateDir);
+    try {
+      d.#markSecret = daemonSecret(socketDir);
+    } catch (e) {
+      await d.#channel?.close();
+      fatal(REALMS_DAEMON_EXIT.CHANNEL, (e as Error).message, e);
+    }
     const previous = readManagers(managersFile(socketDir));
     d.#registry = new ManagerRegistry(managersFile(socketDir));
     try {
@@ -244,8 +274,55 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
   #log(level: number, field: string | undefined, message: string): void {
     this.log.log(level, field, message);
     if (this.options.echo && this.log.enabled(level)) {
-      this.options.echo(`${field ? `${field}: ` : ""}${message}\n`);
+      this.options.echo(escapeControl(`${field ? `${field}: ` : ""}${message}`) + "\n");
     }
+  }
+
+  /** Requests refused before a handler: each counted; logged truncated and rate-limited. */
+  #refused = { total: 0, windowStart: 0, inWindow: 0, suppressed: 0 };
+
+  #rejected(r: { reason: string; command?: string }): void {
+    // A connection closed without a byte is a liveness probe, not an error.
+    if (/no command line/i.test(r.reason)) {
+      this.#log(TMI, "dtrealms", `request refused: ${r.reason}`);
+      return;
+    }
+    const c = this.#refused;
+    c.total++;
+    const now = Date.now();
+    if (now - c.windowStart >= REFUSED_LOG_WINDOW_MS) {
+      c.windowStart = now;
+      c.inWindow = 0;
+    }
+    if (++c.inWindow > REFUSED_LOG_PER_WINDOW) {
+      c.suppressed++;
+      return;
+    }
+    const cut = (
+      t: string,
+      n: number,
+    ) => (t.length > n ? `${t.slice(0, n)}... (${t.length} chars)` : t);
+    const what = r.command === undefined ? "" : ` "${cut(r.command, 64)}"`;
+    const more = c.suppressed > 0 ? `; ${c.suppressed} more not logged` : "";
+    c.suppressed = 0;
+    this.#log(
+      ERR,
+      "dtrealms",
+      `request refused: ${cut(r.reason, 200)}${what} (#${c.total}${more})`,
+    );
+  }
+
+  /** The daemon's own files, which realmcmd_logfile never accepts as its log. */
+  ownFiles(): string[] {
+    const socketDir = realmSocketDir(this.stateDir);
+    return [
+      this.realmsFilePath,
+      this.idFile,
+      this.socketPath,
+      managersFile(socketDir),
+      secretFile(socketDir),
+      path.join(socketDir, "realm.lock"),
+    ];
   }
 
   #banner(first: string): void {
@@ -256,32 +333,34 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     this.#log(INFO, undefined, " ");
   }
 
-  /** The status body lines' parameters (spec §10.6). */
+  /**
+   * The status body (spec §10.6), as upstream writes it: the directory, log level and time zone
+   * as given, and realm counts where a realm that is not running (stopped, or failed: upstream
+   * counted a realm that did not start as inactive) is inactive.
+   */
   statusBody(): string {
     let active = 0;
     let inactive = 0;
-    let failed = 0;
     for (const m of this.realms.values()) {
-      if (m.sup.state === "inactive") inactive++;
-      else if (m.sup.state === "failed") failed++;
+      if (m.sup.state === "inactive" || m.sup.state === "failed") inactive++;
       else active++;
     }
-    const q = (label: string, value: string) => `     ${label.padEnd(19)}"${value}"\n`;
-    const n = (label: string, value: number) => `     ${label.padEnd(19)}${value}\n`;
-    return "dtrealms parameters:\n" +
-      q("realm file", this.options.realmsFile) +
-      q("directory", this.directory) +
+    const q = (label: string, value: string) => ({ label, value, quoted: true });
+    const n = (label: string, value: number) => ({ label, value: String(value), quoted: false });
+    return formatRealmManagerStatus([
+      q("realm file", this.options.realmsFile),
+      q("directory", this.options.directoryText ?? "."),
       q(
         "config file",
         path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
-      ) +
-      q("logfile", this.log.file) +
-      q("loglevel", this.logLevelText) +
-      q("logtz", this.log.tz) +
-      q("running as", this.runningAs) +
-      n("active realms", active) +
-      n("inactive realms", inactive) +
-      (failed > 0 ? n("failed realms", failed) : "");
+      ),
+      q("logfile", this.log.file),
+      q("loglevel", this.logLevelText),
+      q("logtz", this.logTzText),
+      q("running as", this.runningAs),
+      n("active realms", active),
+      n("inactive realms", inactive),
+    ]);
   }
 
   #specContext(): SpecContext {
@@ -290,6 +369,7 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
       env: this.options.env ?? process.env,
       uid: daemonUid(),
       stateDir: this.stateDir,
+      ...(this.#markSecret ? { markSecret: this.#markSecret } : {}),
     };
   }
 
@@ -311,6 +391,15 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     };
     const launcher = new ProcessLauncher({
       spec: () => {
+        // What upstream's validrealm refuses (and steward's checks add) fails the start here,
+        // with its reasons, rather than as a spawn error later.
+        const problems = this.realmProblems(m.entry);
+        if (problems.length > 0) {
+          for (const p of problems) this.#log(TMI, entry.name, p);
+          const n = problems.length === 1 ? "1 error found" : `${problems.length} errors found`;
+          this.#log(INFO, entry.name, `realm definition is invalid; ${n}`);
+          throw new RealmError("invalid", `invalid realm definition: ${problems.join("; ")}`);
+        }
         m.sup.policy = realmPolicy(m.entry); // a bad setting fails the start with its reason
         const spec = managerSpec(m.entry, this.#specContext());
         if (m.entry.fields.user && !spec.user) {
@@ -367,10 +456,30 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     }
   }
 
-  /** Re-read the realms file (before start commands); a bad file keeps the current table. */
+  #lastIssues = "";
+
+  /** Log the realms file's line-numbered issues (once for each new set of them). */
+  #fileIssues(doc: RealmsFile): void {
+    const text = doc.warnings.map((w) => `${w.line}:${w.message}`).join("\n");
+    if (text === this.#lastIssues) return;
+    this.#lastIssues = text;
+    for (const w of doc.warnings) {
+      const error = w.severity === "error";
+      const where = `${this.options.realmsFile}:${w.line}`;
+      this.#log(
+        error ? ERR : INFO,
+        "dtrealms",
+        `${where}: ${error ? "" : "warning: "}${w.message}`,
+      );
+    }
+  }
+
+  /** Re-read the realms file (before start commands); an unreadable file keeps the current table. */
   async reload(): Promise<void> {
     try {
-      this.#install(await readRealmsFile(this.realmsFilePath));
+      const doc = await readRealmsFile(this.realmsFilePath);
+      this.#fileIssues(doc);
+      this.#install(doc);
     } catch (e) {
       this.#log(ERR, "dtrealms", `realms file not re-read: ${(e as Error).message}`);
     }
@@ -379,7 +488,8 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
   async #boot(previous: ReturnType<typeof readManagers>): Promise<void> {
     // Managers whose record never reached the file (a kill -9 right after a start) are found by
     // the mark in their environment.
-    for (const [name, pid] of findMarkedManagers(this.stateDir)) {
+    const check = { secret: this.#markSecret ?? "", ownerAllowed: this.#ownerAllowed };
+    for (const [name, pid] of findMarkedManagers(this.stateDir, check)) {
       const rec = previous[name];
       if (rec && recordAlive(rec)) continue;
       previous[name] = {
@@ -393,6 +503,13 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     for (const [name, rec] of Object.entries(previous)) {
       const m = this.realms.get(name);
       if (!recordAlive(rec)) continue;
+      const uids = processUids(rec.pid);
+      if (
+        uids && (!this.#ownerAllowed(name, uids.real) || !this.#ownerAllowed(name, uids.effective))
+      ) {
+        this.#log(ERR, name, `not adopting pid ${rec.pid}: it runs as uid ${uids.real}`);
+        continue;
+      }
       if (m && m.sup.adopt(rec.pid)) {
         this.#registry.set(name, { pid: rec.pid, command: rec.command, args: rec.args });
         this.#log(INFO, name, `found manager pid ${rec.pid} of a previous run`);
@@ -404,7 +521,21 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     }
     const starts: Promise<unknown>[] = [];
     for (const m of this.sorted()) {
-      if (m.entry.fields.state === "inactive" || m.sup.state !== "inactive") continue;
+      if (m.sup.state !== "inactive") continue;
+      // As upstream: only a realm whose state is exactly "active" starts.
+      const state = m.entry.fields.state;
+      if (state !== "active") {
+        this.#log(
+          state === "inactive" ? INFO : ERR,
+          m.entry.name,
+          state === "inactive"
+            ? "realm is inactive"
+            : `realm not started: its state is ${
+              state === undefined ? "missing" : `"${state}"`
+            }, not "active"`,
+        );
+        continue;
+      }
       starts.push(
         m.sup.start().then((r) => {
           if (!r.ok) this.#log(ERR, m.entry.name, `unable to start realm: ${r.reason}`);
@@ -414,6 +545,26 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     await Promise.all(starts);
   }
 
+  /**
+   * Whether a process of `uid` may be `realm`'s manager: root, or the uid the realm's managers
+   * run as (its user when the daemon is root, else the daemon's own).
+   */
+  #ownerAllowed = (realm: string, uid: number): boolean => {
+    if (uid === 0) return true;
+    const own = daemonUid();
+    const user = this.realms.get(realm)?.entry.fields.user;
+    if (own === 0 && user) return lookupUser(user)?.uid === uid;
+    return own === undefined || uid === own;
+  };
+
+  /** Why `entry` cannot be started (upstream's validrealm and steward's checks); empty if it can. */
+  realmProblems(entry: RealmEntry): string[] {
+    return checkRealmDefinition({ name: entry.name, line: 0, fields: { ...entry.fields } }, {
+      baseDir: this.directory,
+      env: this.options.env ?? process.env,
+    });
+  }
+
   /** Realms sorted by name. */
   sorted(): Managed[] {
     return [...this.realms.values()].sort((a, b) =>
@@ -421,8 +572,11 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     );
   }
 
-  /** Record a realm's state in the realms file (as upstream does on start and stop). */
-  persistState(name: string, state: "active" | "inactive"): Promise<void> {
+  /**
+   * Record a realm's state in the realms file (as upstream does on start and stop). Resolves to
+   * undefined once it is saved, or to why it could not be (the file and the table unchanged).
+   */
+  persistState(name: string, state: "active" | "inactive"): Promise<string | undefined> {
     // Changes made while a write is pending go into the same write: one lock and one atomic
     // replacement for startall/stopall of many realms.
     this.#pendingStates.set(name, state);
@@ -437,14 +591,17 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
             if (doc.has(n) && doc.value(n, "state") !== st) doc.setField(n, "state", st);
           }
         }, { stateDir: this.stateDir });
-        for (const [n, st] of batch) {
-          const m = this.realms.get(n);
-          if (m) m.entry = { name: n, fields: { ...m.entry.fields, state: st } };
-        }
       } catch (e) {
         const names = [...batch.keys()].join(", ");
-        this.#log(ERR, "dtrealms", `realm state of ${names} not saved: ${(e as Error).message}`);
+        const why = (e as Error).message;
+        this.#log(ERR, "dtrealms", `realm state of ${names} not saved: ${why}`);
+        return why;
       }
+      for (const [n, st] of batch) {
+        const m = this.realms.get(n);
+        if (m) m.entry = { name: n, fields: { ...m.entry.fields, state: st } };
+      }
+      return undefined;
     });
     this.#stateFlush = flush;
     this.#fileQueue = flush;
@@ -456,8 +613,13 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     this.#log(level, field, message);
   }
 
-  /** A SIGHUP from an upstream client: requests are served continuously, so it is only logged. */
+  /**
+   * A SIGHUP: upstream clients send one after each request (requests are served continuously,
+   * so it wakes nothing), and logrotate sends one after moving the log. Either way the log is
+   * reopened by its path, which costs one open and keeps every request served.
+   */
   nudge(): void {
+    this.log.reopen();
     this.#log(TMI, undefined, "realms manager:  got a command interrupt");
   }
 

@@ -5,7 +5,10 @@
  * @internal
  * @module
  */
+import fs from "node:fs";
 import path from "node:path";
+import { Buffer } from "node:buffer";
+import { escapeControl } from "../log/logger.ts";
 import { LogFileError, logLevelName, type LogTz, type RollLog } from "./rolllog.ts";
 import type { RealmSupervisor } from "./supervisor.ts";
 import {
@@ -13,10 +16,11 @@ import {
   realmDirOf,
   type RealmEntry,
   realmEnv,
+  realmOutputLog,
   realmUser,
   resolveProgram,
 } from "./process.ts";
-import { commandAllowed, realmCommandTimeout } from "./policy.ts";
+import { allowsAllCommands, commandAllowed, commandShell, realmCommandTimeout } from "./policy.ts";
 import { countZoneStatus, runInRealm } from "./realmcmd.ts";
 import {
   formatRealmStatusBody,
@@ -27,10 +31,9 @@ import {
   REALM_RC,
   REALM_REPLY,
   REALMCMD,
+  type RealmCommand,
   type RealmReply,
-  type RealmRequest,
   type RealmStatusEntry,
-  verifyRealmCommand,
 } from "./wire.ts";
 
 /** A realm as handlers see it. */
@@ -43,9 +46,10 @@ export interface HandledRealm {
 export interface HandlerContext {
   readonly log: RollLog;
   readonly directory: string;
-  /** Where realmcmd_logfile may put the log. */
-  readonly logGuard: { allows(p: string): boolean };
+  /** The daemon's own files, never accepted as a log file (realms file, id file, socket…). */
+  ownFiles(): string[];
   logLevelText: string;
+  logTzText: string;
   readonly defaultLogTz: LogTz;
   readonly options: {
     allowCommands?: boolean;
@@ -54,9 +58,14 @@ export interface HandlerContext {
     env?: Record<string, string | undefined>;
   };
   readonly realms: ReadonlyMap<string, HandledRealm>;
+  /** Runs a command in a realm (default {@link runInRealm}; injected in tests). */
+  readonly runCommand?: typeof runInRealm;
   sorted(): HandledRealm[];
   reload(): Promise<void>;
-  persistState(name: string, state: "active" | "inactive"): Promise<void>;
+  /** Why a realm cannot be started (empty when it can). */
+  realmProblems(entry: RealmEntry): string[];
+  /** Record a realm's state in the realms file; resolves to why it could not be saved, if not. */
+  persistState(name: string, state: "active" | "inactive"): Promise<string | undefined>;
   statusBody(): string;
   write(level: number, field: string | undefined, message: string): void;
   halt(reason: string): Promise<void>;
@@ -76,15 +85,17 @@ const ERR = 8;
 const ok = (message: string): HandlerResult => ({ reply: { code: REALM_RC.OKAY, message } });
 const fail = (code: number, message: string): HandlerResult => ({ reply: { code, message } });
 
-/** Handle one request. Never throws for bad input: every request gets a reply. */
-export function dispatch(ctx: HandlerContext, req: RealmRequest): Promise<HandlerResult> {
+/**
+ * Handle one request whose command the channel has verified (it refuses, counts and logs
+ * unknown ones itself). Never throws for bad input: every request gets a reply.
+ */
+export function dispatch(
+  ctx: HandlerContext,
+  req: { command: RealmCommand; data: string },
+): Promise<HandlerResult> {
   ctx.write(TMI, undefined, "checking commands");
   ctx.write(TMI, "<command>", `cmd   - "${req.command}"`);
   ctx.write(TMI, "<command>", `data  - "${req.data}"`);
-  if (!verifyRealmCommand(req.command)) {
-    ctx.write(ERR, "<command>", `invalid command  - "${req.command}"`);
-    return Promise.resolve(fail(REALM_RC.BADCOMMAND, REALM_REPLY.unknownCommand(req.command)));
-  }
   const data = req.data;
   switch (req.command) {
     case REALMCMD.STATUS:
@@ -118,6 +129,8 @@ export function dispatch(ctx: HandlerContext, req: RealmRequest): Promise<Handle
       return ctx.display(data).then((reply) => ({ reply }));
     case REALMCMD.NODISPLAY:
       return ctx.display("0").then((reply) => ({ reply }));
+    case REALMCMD.SUPERVISION:
+      return Promise.resolve(supervision(ctx, data.trim()));
     case REALMCMD.GETSTATUS:
       return Promise.resolve(fail(REALM_RC.UNAVAILABLE, REALM_REPLY.notAvailable(req.command)));
   }
@@ -126,47 +139,83 @@ export function dispatch(ctx: HandlerContext, req: RealmRequest): Promise<Handle
 
 async function startRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
   await ctx.reload();
-  const r = await startOne(ctx, name);
-  return r
+  const why = await startOne(ctx, name);
+  return why === undefined
     ? ok(REALM_REPLY.realmStarted(name))
-    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStarted(name));
+    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStarted(name, why));
 }
 
-async function startOne(ctx: HandlerContext, name: string): Promise<boolean> {
+/** How a supervision state reads in "realm … is already …". */
+function stateWords(state: string): string {
+  return state === "backoff" ? "restarting (backoff)" : state;
+}
+
+/** Start one realm; resolves to why it was not started, or undefined once it runs. */
+async function startOne(ctx: HandlerContext, name: string): Promise<string | undefined> {
   const m = ctx.realms.get(name);
   if (!m) {
     ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to start undefined realm");
-    return false;
+    return REALM_REPLY.noSuchRealm(name);
+  }
+  if (m.sup.state !== "inactive" && m.sup.state !== "failed") {
+    const why = `realm "${name}" is already ${stateWords(m.sup.state)}`;
+    ctx.write(ERR, name, `unable to start realm: ${why}`);
+    return why;
+  }
+  const problems = ctx.realmProblems(m.entry);
+  if (problems.length > 0) {
+    const why = `invalid realm definition: ${problems.join("; ")}`;
+    ctx.write(ERR, name, why);
+    return why;
+  }
+  // The new state is saved first: a start that cannot be recorded is refused, so that the next
+  // daemon never undoes an acknowledged change (and the realm stays as it was).
+  const before = m.entry.fields.state;
+  const unsaved = await ctx.persistState(name, "active");
+  if (unsaved !== undefined) {
+    ctx.write(ERR, name, `unable to start realm: state not saved: ${unsaved}`);
+    return `state not saved: ${unsaved}`;
   }
   const r = await m.sup.start();
   if (!r.ok) {
     ctx.write(ERR, name, `unable to start realm: ${r.reason}`);
-    return false;
+    if (before === "inactive" && !m.sup.active) await ctx.persistState(name, "inactive");
+    return r.reason;
   }
-  await ctx.persistState(name, "active");
-  return true;
+  return undefined;
 }
 
 async function stopRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
-  const r = await stopOne(ctx, name);
-  return r
+  const why = await stopOne(ctx, name);
+  return why === undefined
     ? ok(REALM_REPLY.realmStopped(name))
-    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStopped(name));
+    : fail(REALM_RC.BADREALM, REALM_REPLY.realmNotStopped(name, why));
 }
 
-async function stopOne(ctx: HandlerContext, name: string): Promise<boolean> {
+/** Stop one realm; resolves to why it was not stopped, or undefined once it is. */
+async function stopOne(ctx: HandlerContext, name: string): Promise<string | undefined> {
   const m = ctx.realms.get(name);
   if (!m) {
     ctx.write(ERR, name === "" ? "dtrealms" : name, "attempt to stop undefined realm");
-    return false;
+    return REALM_REPLY.noSuchRealm(name);
+  }
+  if (m.sup.state === "inactive") {
+    ctx.write(ERR, name, "unable to stop realm: realm is not active");
+    return `realm "${name}" is not running`;
+  }
+  // Saved before the manager is stopped: a stop that cannot be recorded leaves it running.
+  const unsaved = await ctx.persistState(name, "inactive");
+  if (unsaved !== undefined) {
+    ctx.write(ERR, name, `unable to stop realm: state not saved: ${unsaved}`);
+    return `state not saved: ${unsaved}`;
   }
   const r = await m.sup.stop();
   if (!r.ok) {
     ctx.write(ERR, name, `unable to stop realm: ${r.reason}`);
-    return false;
+    if (m.sup.active) await ctx.persistState(name, "active");
+    return r.reason;
   }
-  await ctx.persistState(name, "inactive");
-  return true;
+  return undefined;
 }
 
 async function startAll(ctx: HandlerContext): Promise<HandlerResult> {
@@ -174,10 +223,12 @@ async function startAll(ctx: HandlerContext): Promise<HandlerResult> {
   const todo = ctx.sorted().filter((m) => m.sup.state === "inactive" || m.sup.state === "failed");
   if (todo.length === 0) return fail(REALM_RC.NOREALMS, REALM_REPLY.noInactiveRealms);
   const results = await Promise.all(todo.map((m) => startOne(ctx, m.entry.name)));
-  const lines = todo.map((m, i) => REALM_REPLY.startallLine(m.entry.name, results[i] === true));
+  const lines = todo.map((m, i) =>
+    REALM_REPLY.startallLine(m.entry.name, results[i] === undefined)
+  );
   return {
     reply: {
-      code: results.every(Boolean) ? REALM_RC.OKAY : REALM_RC.BADREALM,
+      code: results.every((r) => r === undefined) ? REALM_RC.OKAY : REALM_RC.BADREALM,
       message: lines.join("\n"),
     },
   };
@@ -187,10 +238,10 @@ async function stopAll(ctx: HandlerContext): Promise<HandlerResult> {
   const todo = ctx.sorted().filter((m) => m.sup.state !== "inactive");
   if (todo.length === 0) return fail(REALM_RC.NOREALMS, REALM_REPLY.noActiveRealms);
   const results = await Promise.all(todo.map((m) => stopOne(ctx, m.entry.name)));
-  const lines = todo.map((m, i) => REALM_REPLY.stopallLine(m.entry.name, results[i] === true));
+  const lines = todo.map((m, i) => REALM_REPLY.stopallLine(m.entry.name, results[i] === undefined));
   return {
     reply: {
-      code: results.every(Boolean) ? REALM_RC.OKAY : REALM_RC.BADREALM,
+      code: results.every((r) => r === undefined) ? REALM_RC.OKAY : REALM_RC.BADREALM,
       message: lines.join("\n"),
     },
   };
@@ -201,20 +252,17 @@ function logFile(ctx: HandlerContext, file: string): HandlerResult {
   const same = ctx.log.file !== "" &&
     path.resolve(ctx.directory, ctx.log.file) === path.resolve(ctx.directory, file);
   if (same) return ok(REALM_REPLY.logfileChanged(file));
-  const stdout = file === "-" || file === "/dev/stdout";
-  if (!stdout && !ctx.logGuard.allows(path.resolve(ctx.directory, file))) {
-    ctx.write(ERR, "dtrealms", `log file refused: outside the daemon's directories: ${file}`);
-    return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
-  }
+  // As upstream: any file the daemon's user can write, an existing one only if it is a regular
+  // file (or the terminal); never through a symbolic link, never one of the daemon's own files.
   try {
-    ctx.log.open(file, ctx.directory);
+    ctx.log.open(file, ctx.directory, { refuse: ctx.ownFiles() });
   } catch (e) {
     if (!(e instanceof LogFileError)) throw e;
     ctx.write(ERR, "dtrealms", `${REALM_REPLY.logfileFailed(file)}: ${e.message}`);
     return fail(REALM_RC.BADFILE, REALM_REPLY.logfileFailed(file));
   }
   ctx.write(4, "dtrealms", "changing logfiles");
-  ctx.write(4, undefined, ctx.statusBody().trimEnd());
+  for (const line of ctx.statusBody().trimEnd().split("\n")) ctx.write(4, undefined, line);
   return ok(REALM_REPLY.logfileChanged(file));
 }
 
@@ -241,6 +289,7 @@ function logTz(ctx: HandlerContext, data: string): HandlerResult {
   const tz = parseRealmLogTz(data);
   if (tz === undefined) return fail(REALM_RC.BADTZ, REALM_REPLY.invalidLogtz(data.trim()));
   ctx.log.tz = tz === "" ? ctx.defaultLogTz : tz;
+  ctx.logTzText = data.trim(); // upstream's status shows the zone as given
   return ok(REALM_REPLY.logtzSet);
 }
 
@@ -253,9 +302,21 @@ async function realmCommand(ctx: HandlerContext, data: string): Promise<HandlerR
     return fail(REALM_RC.BADREALM, `unknown realm "${parsed.realm}"`);
   }
   const program = parsed.argv[0] as string;
-  if (!commandAllowed(m.entry, program, ctx.options.allowCommands === true)) {
+  const allowAll = ctx.options.allowCommands === true;
+  if (!commandAllowed(m.entry, program, allowAll)) {
     ctx.write(ERR, parsed.realm, `command refused (not in allowcommands): ${program}`);
-    return fail(REALM_RC.REFUSED, REALM_REPLY.commandNotAllowed(parsed.realm));
+    return fail(REALM_RC.REFUSED, REALM_REPLY.commandNotAllowed(parsed.realm, program));
+  }
+  // Upstream ran the command line through the shell. As that runs whatever the text says, the
+  // realm may ask for it only when it allows every command.
+  const shell = commandShell(m.entry);
+  if (shell && !allowAll && !allowsAllCommands(m.entry)) {
+    ctx.write(ERR, parsed.realm, 'command refused: commandshell needs allowcommands "*"');
+    return fail(
+      REALM_RC.REFUSED,
+      `command refused, nothing was run: realm "${parsed.realm}" has commandshell without ` +
+        'allowcommands "*"',
+    );
   }
   const env = ctx.options.env ?? process.env;
   try {
@@ -265,7 +326,10 @@ async function realmCommand(ctx: HandlerContext, data: string): Promise<HandlerR
       typeof process.geteuid === "function" ? process.geteuid() : undefined,
     );
     ctx.write(4, parsed.realm, `running command "${parsed.argv.join(" ")}"`);
-    const r = await runInRealm([resolveProgram(program, cwd), ...parsed.argv.slice(1)], {
+    const argv = shell
+      ? ["/bin/sh", "-c", data.trim().slice(parsed.realm.length).trim()]
+      : [resolveProgram(program, cwd), ...parsed.argv.slice(1)];
+    const r = await (ctx.runCommand ?? runInRealm)(argv, {
       cwd,
       env: realmEnv(m.entry, { directory: ctx.directory, env }, user),
       user,
@@ -327,7 +391,7 @@ export async function statusEntry(ctx: HandlerContext, m: HandledRealm): Promise
       m.entry,
       typeof process.geteuid === "function" ? process.geteuid() : undefined,
     );
-    const r = await runInRealm([resolveProgram(program, cwd), "-zonestatus"], {
+    const r = await (ctx.runCommand ?? runInRealm)([resolveProgram(program, cwd), "-zonestatus"], {
       cwd,
       env: realmEnv(
         m.entry,
@@ -355,4 +419,92 @@ function describe(exit: { code: number | null; signal: string | null }): string 
 async function realmStatus(ctx: HandlerContext): Promise<HandlerResult> {
   const entries = await Promise.all(ctx.sorted().map((m) => statusEntry(ctx, m)));
   return ok(formatRealmStatusBody(entries));
+}
+
+/** How many bytes and lines of a realm's output log `realmcmd_supervision REALM` returns. */
+const LOG_TAIL = { bytes: 16 * 1024, lines: 20 } as const;
+
+/** The last lines of a file (read without following a final symbolic link); [] when unreadable. */
+function tail(file: string): string[] {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return [];
+    const start = Math.max(0, st.size - LOG_TAIL.bytes);
+    const buf = Buffer.alloc(st.size - start);
+    fs.readSync(fd, buf, 0, buf.length, start);
+    const lines = buf.toString("utf8").split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    if (start > 0) lines.shift(); // a partial first line
+    return lines.slice(-LOG_TAIL.lines).map(escapeControl);
+  } catch {
+    return [];
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** One realm's supervision state, as `realmcmd_supervision` reports it (snake_case JSON). */
+export interface RealmSupervisionRecord {
+  name: string;
+  /** running, stopped, starting, stopping, backoff or failed. */
+  state: string;
+  pid: number | null;
+  adopted: boolean;
+  /** When the current state began (ISO 8601). */
+  since: string;
+  /** Seconds the manager has been running (running only). */
+  uptime_seconds: number | null;
+  restarts: number;
+  failures: number;
+  last_exit: { code: number | null; signal: string | null; text: string } | null;
+  /** Why the realm failed (failed only). */
+  reason: string | null;
+  /** Seconds until the next restart (backoff only). */
+  restart_in_seconds: number | null;
+  output_log: string;
+}
+
+/** The record of one realm. */
+export function supervisionRecord(
+  m: HandledRealm,
+  directory: string,
+  now = Date.now(),
+): RealmSupervisionRecord {
+  const s = m.sup.snapshot();
+  const round = (ms: number) => Math.round(ms / 100) / 10;
+  return {
+    name: s.name,
+    state: s.state === "inactive" ? "stopped" : s.state,
+    pid: s.pid ?? null,
+    adopted: s.adopted,
+    since: new Date(s.since).toISOString(),
+    uptime_seconds: s.state === "running" ? round(now - s.since) : null,
+    restarts: s.restarts,
+    failures: s.failures,
+    last_exit: s.lastExit
+      ? { code: s.lastExit.code, signal: s.lastExit.signal, text: describe(s.lastExit) }
+      : null,
+    reason: s.reason ?? null,
+    restart_in_seconds: s.restartAt === undefined ? null : Math.max(0, round(s.restartAt - now)),
+    output_log: realmOutputLog(m.entry, directory),
+  };
+}
+
+/**
+ * steward's `realmcmd_supervision [REALM]`: every realm's (or one realm's) supervision state as
+ * one line of JSON, `{"realms": [...]}` plus `"log_tail"` (its output log's last lines) for one
+ * realm; code 4 `no realm named "x"` for an unknown one.
+ */
+function supervision(ctx: HandlerContext, name: string): HandlerResult {
+  if (name !== "") {
+    const m = ctx.realms.get(name);
+    if (!m) return fail(REALM_RC.BADREALM, REALM_REPLY.noSuchRealm(name));
+    const record = supervisionRecord(m, ctx.directory);
+    return ok(JSON.stringify({ realms: [record], log_tail: tail(record.output_log) }));
+  }
+  return ok(
+    JSON.stringify({ realms: ctx.sorted().map((m) => supervisionRecord(m, ctx.directory)) }),
+  );
 }

@@ -15,6 +15,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RealmError } from "./errors.ts";
 import { realmLockFile } from "./paths.ts";
+import { pidState } from "../platform/pid.ts";
 
 /** A held realms lock; release it once (or let `await using` do it). */
 export interface RealmsLock extends AsyncDisposable {
@@ -95,14 +96,9 @@ function flockHolder(file: string, timeoutMs: number): Promise<ChildProcess | "m
 }
 
 function holderGone(pid: number, lockPath: string): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ESRCH") return true;
-    if ((e as Error).name !== "NotCapable") return false;
-  }
-  // Not allowed to probe the pid (Deno without --allow-run): only a lock a minute old is stale.
+  const state = pidState(pid);
+  if (state !== "unknown") return state === "gone";
+  // No way to probe the pid (Deno without --allow-run, no /proc): only a lock a minute old is stale.
   try {
     return Date.now() - fs.statSync(lockPath).mtimeMs > 60_000;
   } catch {

@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { RealmError } from "./errors.ts";
+import { checkTrustedDir } from "./safe-open.ts";
 
 /** Upstream's configure default for localstatedir. */
 export const DEFAULT_REALM_STATEDIR = "/usr/local/var";
@@ -116,13 +117,17 @@ export function parseRealmIdFile(text: string): number | undefined {
 /**
  * Create the state directory's sub-directories a daemon needs: `dnssec-tools/` (socket and
  * realms lock; mode 0700) and `run/` (id file; mode 0755, since clients read the pid).
- * Refuses a `dnssec-tools/` that is a symbolic link, not ours, or writable by others.
+ * Refuses a `dnssec-tools/` that is a symbolic link, not ours, or writable by others, and any
+ * state path another user could redirect (see {@link checkTrustedDir}), naming the path.
  */
 export function prepareRealmStateDir(stateDir: string): { socketDir: string; idDir: string } {
   const socketDir = realmSocketDir(stateDir);
   const idDir = realmIdDir(stateDir);
+  checkTrustedDir(stateDir);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o755 });
+  checkTrustedDir(idDir);
   fs.mkdirSync(idDir, { recursive: true, mode: 0o755 });
+  checkTrustedDir(idDir);
   try {
     fs.mkdirSync(socketDir, { mode: 0o700 });
   } catch (e) {

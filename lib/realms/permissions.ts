@@ -28,7 +28,14 @@ export interface DaemonScope {
 export function realmsDaemonPermissions(scope: DaemonScope): DenoPermissions {
   const dir = path.resolve(scope.directory);
   const realmsFile = path.resolve(dir, scope.realmsFile);
-  const read = new Set<string>([dir, scope.stateDir, realmsFile, "/proc", "/etc/passwd"]);
+  const read = new Set<string>([
+    dir,
+    scope.stateDir,
+    realmsFile,
+    "/proc",
+    "/etc/passwd",
+    "/etc/group",
+  ]);
   const write = new Set<string>([dir, scope.stateDir, path.dirname(realmsFile)]);
   if (scope.logFile && scope.logFile !== "-") {
     const lf = path.resolve(dir, scope.logFile);

@@ -19,9 +19,12 @@ export const SUPERVISION_FIELDS: Readonly<Record<string, string>> = Object.freez
   stopsignal: "signal asking the manager to stop (default SIGINT with a rollrec, else SIGTERM)",
   stoptimeout: "seconds between the stop signal and SIGKILL (default 5)",
   allowcommands: "programs realmcmd_command may run in the realm, space-separated, or *",
+  commandshell:
+    'run realmcmd_command through /bin/sh -c, as upstream did: "1" (needs allowcommands "*")',
   commandtimeout: "seconds a realmcmd_command may run before it is killed (default 60)",
   rollctl: "program asked for rollerd-style zone status (default rollctl)",
   outputlog: "file the manager's output is appended to (default realm-logs/<realm>.log)",
+  passenv: "variables of the daemon's environment passed to a realm running as another user",
 });
 
 function seconds(realm: RealmEntry, key: string, fallbackMs: number, min = 0): number {
@@ -102,6 +105,18 @@ export function policyProblems(realm: RealmEntry): string[] {
 /** The time limit of realmcmd_command in the realm (field `commandtimeout`, default 60 s). */
 export function realmCommandTimeout(realm: RealmEntry, fallbackMs = 60_000): number {
   return seconds(realm, "commandtimeout", fallbackMs, 0.01);
+}
+
+/** Whether the realm runs realmcmd_command through `/bin/sh -c` (field `commandshell`). */
+export function commandShell(realm: RealmEntry): boolean {
+  return ["1", "yes", "true", "on"].includes(
+    (realm.fields.commandshell ?? "").trim().toLowerCase(),
+  );
+}
+
+/** Whether the realm's `allowcommands` is `*`. */
+export function allowsAllCommands(realm: RealmEntry): boolean {
+  return (realm.fields.allowcommands ?? "").split(/[ \t,]+/).includes("*");
 }
 
 /** Whether `realmcmd_command` may run `program` in the realm (or every command is allowed). */

@@ -6,10 +6,13 @@
  * @module
  */
 import { execFileSync, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { isDeno } from "../platform/runtime.ts";
+import { pidAlive, sendSignal } from "../platform/pid.ts";
 import { RealmError } from "./errors.ts";
+import { openAppendForUser } from "./safe-open.ts";
 import type { ExitInfo, Launcher, LaunchHooks, ManagerProcess } from "./supervisor.ts";
 
 /** A realm as the daemon sees it: its name and its realms-file fields. */
@@ -89,13 +92,33 @@ export interface SpecContext {
   uid?: number | undefined;
   /** The daemon's state directory: marks its managers so a successor can find them. */
   stateDir?: string;
+  /** The daemon's secret, which makes the mark unforgeable by other users. */
+  markSecret?: string;
 }
 
 /** Environment variables that mark a manager as the realm's, for the daemon of a state dir. */
 export const MANAGER_MARK = {
   stateDir: "STEWARD_REALMS_STATEDIR",
   realm: "STEWARD_REALM",
+  /** HMAC of the state directory and realm under the daemon's secret (see registry.ts). */
+  token: "STEWARD_REALMS_MARK",
 } as const;
+
+/** The mark token of `realm`'s managers for the daemon of `stateDir` holding `secret`. */
+export function managerMarkToken(secret: string, stateDir: string, realm: string): string {
+  return createHmac("sha256", secret).update(`${stateDir}\0${realm}`).digest("hex");
+}
+
+/** Real and effective uid of a process (Linux /proc), or undefined when unknown. */
+export function processUids(pid: number): { real: number; effective: number } | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+    return m ? { real: Number(m[1]), effective: Number(m[2]) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Split an `args` value on whitespace, as upstream's exec of a metacharacter-free string does. */
 export function splitArgs(text: string | undefined): string[] {
@@ -134,14 +157,34 @@ export function realmUser(realm: RealmEntry, uid: number | undefined): UserInfo 
   return uid === 0 ? user : undefined;
 }
 
-/** Environment of a process run in a realm: the daemon's, DT_* and, for another user, its identity. */
+/**
+ * The variables of the daemon's environment a realm running as another user receives; the
+ * realm's `passenv` field names more. Anything else (credentials, tokens, the daemon's own
+ * settings) stays with the daemon.
+ */
+export const USER_ENV_ALLOW: readonly string[] = Object.freeze(["PATH", "LANG", "TZ"]);
+
+/**
+ * Environment of a process run in a realm: DT_STATEDIR and DT_SYSCONFDIR, plus the daemon's
+ * whole environment when the realm runs as the daemon's user (as upstream), or only
+ * {@link USER_ENV_ALLOW} and the realm's `passenv` names, with the user's USER, LOGNAME and
+ * HOME, when it runs as another user.
+ */
 export function realmEnv(
   realm: RealmEntry,
   ctx: { directory: string; env?: Record<string, string | undefined> },
   user: UserInfo | undefined,
 ): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(ctx.env ?? process.env)) if (v !== undefined) env[k] = v;
+  const from = ctx.env ?? process.env;
+  if (user && user.uid !== daemonUid()) {
+    for (const k of [...USER_ENV_ALLOW, ...splitArgs(realm.fields.passenv)]) {
+      const v = from[k];
+      if (v !== undefined) env[k] = v;
+    }
+  } else {
+    for (const [k, v] of Object.entries(from)) if (v !== undefined) env[k] = v;
+  }
   Object.assign(env, realmDtEnv(realm, ctx.directory));
   if (user) Object.assign(env, { USER: user.name, LOGNAME: user.name, HOME: user.home });
   return env;
@@ -165,8 +208,6 @@ export function managerSpec(realm: RealmEntry, ctx: SpecContext): ManagerSpec {
     ? ["-realm", realm.name, "-foreground", ...args, "-rrf", path.resolve(cwd, rollrec)]
     : args;
   const user = realmUser(realm, ctx.uid === undefined ? daemonUid() : ctx.uid);
-  const logDir = ctx.logDir ?? path.join(ctx.directory, "realm-logs");
-  const out = realm.fields.outputlog;
   return {
     realm: realm.name,
     command: resolveProgram(manager, cwd),
@@ -177,14 +218,23 @@ export function managerSpec(realm: RealmEntry, ctx: SpecContext): ManagerSpec {
       ...(ctx.stateDir
         ? { [MANAGER_MARK.stateDir]: ctx.stateDir, [MANAGER_MARK.realm]: realm.name }
         : {}),
+      ...(ctx.stateDir && ctx.markSecret
+        ? { [MANAGER_MARK.token]: managerMarkToken(ctx.markSecret, ctx.stateDir, realm.name) }
+        : {}),
     },
-    // A realm name may contain "/" (the realms-file grammar allows it): never a path here.
-    logFile: out
-      ? path.resolve(ctx.directory, out)
-      : path.join(logDir, `${realm.name.replace(/\//g, "_") || "_"}.log`),
+    logFile: realmOutputLog(realm, ctx.directory, ctx.logDir),
     user,
     rollerd,
   };
+}
+
+/** Where a realm's manager output goes: its `outputlog`, or `<logDir>/<realm>.log`. */
+export function realmOutputLog(realm: RealmEntry, directory: string, logDir?: string): string {
+  const out = realm.fields.outputlog;
+  if (out) return path.resolve(directory, out);
+  // A realm name may contain "/" (the realms-file grammar allows it): never a path here.
+  const name = `${realm.name.replace(/\//g, "_") || "_"}.log`;
+  return path.join(logDir ?? path.join(directory, "realm-logs"), name);
 }
 
 /** Wrap a command so it runs as `user` with the user's groups (setpriv from util-linux). */
@@ -255,31 +305,14 @@ export function checkDirectory(dir: string, what: string): void {
   if (!st.isDirectory()) throw new RealmError("invalid", `${what} is not a directory: ${dir}`);
 }
 
-/**
- * Signal `target` (a pid, or a negative process-group id). Deno lets a scoped `--allow-run`
- * probe with signal 0 but not send real signals; there the `kill` program does it.
- */
-function sendSignal(target: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(target, sig);
-    return true;
-  } catch (e) {
-    if ((e as Error).name !== "NotCapable") return false;
-  }
-  try {
-    execFileSync("kill", ["-s", sig.replace(/^SIG/, ""), "--", String(target)], {
-      stdio: "ignore",
-      timeout: 5000,
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Send `sig` to the process group of `pid` (its leader), falling back to the process alone. */
 export function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
   return sendSignal(-pid, sig) || sendSignal(pid, sig);
+}
+
+/** Send `sig` to the manager's pid only (upstream signals the pid, not its group). */
+export function signalPid(pid: number, sig: NodeJS.Signals): boolean {
+  return sendSignal(pid, sig);
 }
 
 /**
@@ -313,11 +346,7 @@ function hasProc(): boolean {
 /** Whether `pid` is alive (and, when `startTime` is given, is still the same process). */
 export function processAlive(pid: number, startTime?: string): boolean {
   if (!Number.isInteger(pid) || pid <= 1) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
+  if (!pidAlive(pid)) return false;
   // Not /proc/self: under Deno that magic link needs every permission.
   if (hasProc()) {
     const now = processStartTime(pid);
@@ -346,8 +375,8 @@ class ChildManager implements ManagerProcess {
     this.pid = pid;
     this.adopted = adopted;
   }
-  signal(sig: NodeJS.Signals): boolean {
-    return signalGroup(this.pid, sig);
+  signal(sig: NodeJS.Signals, scope: "pid" | "group" = "pid"): boolean {
+    return scope === "group" ? signalGroup(this.pid, sig) : signalPid(this.pid, sig);
   }
 }
 
@@ -363,10 +392,16 @@ export class ProcessLauncher implements Launcher {
   launch(hooks: LaunchHooks): void {
     const spec = this.#o.spec();
     checkDirectory(spec.cwd, `Realm ${spec.realm}: realm directory`);
-    fs.mkdirSync(path.dirname(spec.logFile), { recursive: true, mode: 0o750 });
     let fd: number;
     try {
-      fd = fs.openSync(spec.logFile, "a", 0o640);
+      if (spec.user && spec.user.uid !== 0) {
+        // The daemon is root and the realm is not: the realm's user must not be able to point
+        // this append at a file of root's.
+        fd = openAppendForUser(spec.logFile, spec.user);
+      } else {
+        fs.mkdirSync(path.dirname(spec.logFile), { recursive: true, mode: 0o750 });
+        fd = fs.openSync(spec.logFile, "a", 0o640);
+      }
     } catch (e) {
       throw new RealmError(
         "io",

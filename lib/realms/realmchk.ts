@@ -17,6 +17,37 @@ import type { RealmRecord } from "./realmsfile.ts";
 export interface RealmCheckOptions {
   /** Base for relative directories (dtrealms' directory; default the current directory). */
   baseDir?: string;
+  /** Environment whose PATH finds a bare manager name (default process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+/** Whether `file` is an executable regular file; true where the runtime does not let us look. */
+function executable(file: string): boolean {
+  try {
+    if (!fs.statSync(file).isFile()) return false;
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch (e) {
+    return (e as Error).name === "NotCapable";
+  }
+}
+
+/** Where the daemon would find a manager program: relative to the realm directory, or on PATH. */
+export function findProgram(
+  program: string,
+  realmDir: string,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  if (program.includes("/")) {
+    const p = path.resolve(realmDir, program);
+    return executable(p) ? p : undefined;
+  }
+  for (const dir of (env.PATH ?? "").split(":")) {
+    if (dir === "") continue;
+    const p = path.join(dir, program);
+    if (executable(p)) return p;
+  }
+  return undefined;
 }
 
 function usableDir(p: string): boolean {
@@ -38,7 +69,9 @@ function usesRollerd(realm: RealmRecord): boolean {
  * The problems of one realm, as realmchk's verbose lines without their tab (empty when valid):
  * `invalid state - "x"`, `no config directory given`, `invalid config directory - "d"`,
  * `invalid state directory - "d"`, `no realm directory given`, `invalid realm directory - "d"`,
- * `no rollrec given`, `invalid rollrec - "f"`, `invalid user - "u"`, and steward's field problems.
+ * `no rollrec given`, `invalid rollrec - "f"`, `invalid user - "u"`, steward's
+ * `no manager given` and `invalid manager - "m"` (not found, or not executable), and steward's
+ * field problems. The daemon refuses to start a realm with any of them.
  */
 export function checkRealmDefinition(
   realm: RealmRecord,
@@ -73,6 +106,11 @@ export function checkRealmDefinition(
       ok = fs.statSync(rollrec).isFile();
     } catch { /* missing */ }
     if (!ok) problems.push(`invalid rollrec - "${rollrec}"`);
+  }
+  const manager = f.manager || (f.rollrec ? "rollerd" : "");
+  if (manager === "") problems.push("no manager given");
+  else if (!findProgram(manager, realmdir ?? base, options.env)) {
+    problems.push(`invalid manager - "${manager}"`);
   }
   if (f.user !== undefined && lookupUser(f.user) === undefined) {
     problems.push(`invalid user - "${f.user}"`);

@@ -11,7 +11,7 @@ import { sendRealmCommand } from "./channel.ts";
 import { RealmError } from "./errors.ts";
 import { getoptLong, type GetoptSpec } from "./getopt.ts";
 import { checkRealmSocketPathLength } from "./paths.ts";
-import { haltRealmmgr, isRealmmgrRunning, realmmgrLocation } from "./realmmgr.ts";
+import { haltRealmmgr, realmmgrLocation, realmmgrSeemsRunning } from "./realmmgr.ts";
 import {
   formatRealmStatusLikeRealmctl,
   parseRealmLogLevel,
@@ -19,6 +19,7 @@ import {
   REALM_RC,
   REALM_USER_LOG_LEVELS,
   REALMCMD,
+  REALMCMD_DATA,
   type RealmCommand,
   type RealmReply,
 } from "./wire.ts";
@@ -210,7 +211,9 @@ export async function runRealmctl(
       err("realmctl:  configuration checks failed, can't send commands\n");
       throw new Exit(REALMCTL_EXIT.CONFIG_CHECK);
     }
-    if (!(await isRealmmgrRunning({ stateDir: loc.stateDir })).running) {
+    // No probe connection: an upstream dtrealms would take it for the request (see
+    // realmmgrSeemsRunning); the request's own connection tells a stale socket.
+    if (!realmmgrSeemsRunning({ stateDir: loc.stateDir }).running) {
       err("dtrealms is not running\n");
       throw new Exit(REALMCTL_EXIT.NOT_RUNNING);
     }
@@ -220,6 +223,7 @@ export async function runRealmctl(
       ? Number(timeoutText) * 1000
       : undefined;
     let failures = 0;
+    let sentAny = false;
     /** realmmgr_sendcmd + realmmgr_getresp; a send failure ends the run with exit 1. */
     const send = async (
       command: RealmCommand,
@@ -227,14 +231,28 @@ export async function runRealmctl(
       label: string,
     ): Promise<RealmReply> => {
       try {
-        return await sendRealmCommand(command, data, {
+        const reply = await sendRealmCommand(command, data, {
           stateDir: loc.stateDir,
           nudge: true,
           timeoutMs: timeoutMs ?? REALM_COMMAND_TIMEOUTS[command] ?? 10_000,
         });
+        sentAny = true;
+        return reply;
       } catch (e) {
+        if (e instanceof RealmError && e.kind === "no-daemon" && !sentAny) {
+          err("dtrealms is not running\n");
+          throw new Exit(REALMCTL_EXIT.NOT_RUNNING);
+        }
+        if (e instanceof RealmError && e.kind === "timeout") {
+          // An upstream dtrealms reads requests only on a SIGHUP: one that timed out may still
+          // be waiting in its socket and be carried out later.
+          return {
+            code: NO_ANSWER,
+            message: `${e.message}; the request was sent and may still be carried out later`,
+          };
+        }
         if (
-          e instanceof RealmError && ["no-reply", "timeout", "protocol", "limit"].includes(e.kind)
+          e instanceof RealmError && ["no-reply", "protocol", "limit"].includes(e.kind)
         ) {
           // Upstream read an empty reply as success; here it is a failure with the reason.
           return { code: NO_ANSWER, message: e.message };
@@ -252,13 +270,17 @@ export async function runRealmctl(
         failures++;
       } else if (r.code === REALM_RC.BADEVENT && r.message === "realm command timed out") {
         out("realm command timed out\n");
+      } else if (r.code !== REALM_RC.OKAY && r.message !== "") {
+        // realmctl printed any reply as a success; a refusal is a failure here (stderr, counted).
+        err(`command failed:  "${r.message}"\n`);
+        failures++;
       } else if (r.message === "") {
         out(`command returned no output; return code - ${r.code}\n`);
       } else {
         out(`command executed on realm\nreturned:\n${r.message.replace(/\n$/, "")}\n`);
       }
     } else if (truthy(o.get("display"))) {
-      const r = await send(REALMCMD.DISPLAY, "1", "DISPLAY");
+      const r = await send(REALMCMD.DISPLAY, REALMCMD_DATA.display(true), "DISPLAY");
       if (ok(r)) out("dtrealms display started\n");
       else {
         err("dtrealms display not started\n");
@@ -294,7 +316,7 @@ export async function runRealmctl(
         failures++;
       }
     } else if (o.has("nodisplay")) {
-      const r = await send(REALMCMD.DISPLAY, "0", "DISPLAY");
+      const r = await send(REALMCMD.DISPLAY, REALMCMD_DATA.display(false), "DISPLAY");
       if (ok(r)) out("dtrealms display stopped\n");
       else {
         err("dtrealms display not stopped\n");
@@ -330,7 +352,7 @@ export async function runRealmctl(
       const start = o.has("allstart");
       const r = await send(
         start ? REALMCMD.STARTALL : REALMCMD.STOPALL,
-        start ? "1" : "0",
+        start ? REALMCMD_DATA.startAll : REALMCMD_DATA.stopAll,
         start ? "STARTALL" : "STOPALL",
       );
       if (ok(r)) out(`${r.message}\n`);

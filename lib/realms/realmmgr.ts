@@ -9,10 +9,10 @@
  * need no lock and never see half a pid; nothing is created at import time.
  * @module
  */
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomicSync } from "../platform/atomic.ts";
+import { pidAlive, sendSignal } from "../platform/pid.ts";
 import { probeSocket } from "../ipc/socket.ts";
 import { RealmError } from "./errors.ts";
 import {
@@ -58,14 +58,9 @@ export function realmmgrLocation(options: RealmmgrOptions = {}): RealmmgrLocatio
   };
 }
 
-/** Whether a process exists (signal 0; EPERM means it exists but is not ours). */
+/** Whether a process exists (EPERM means it exists but is not ours; see lib/platform/pid.ts). */
 export function realmProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return pidAlive(pid);
 }
 
 /**
@@ -211,27 +206,8 @@ function signalDaemon(options: RealmSignalOptions, signal: NodeJS.Signals): Real
   if (options.verifyProcess !== false && !looksLikeRealmManager(pid)) {
     return { sent: false, reason: "not-a-realm-manager", pid };
   }
-  try {
-    process.kill(pid, signal);
-    return { sent: true, pid };
-  } catch (e) {
-    // Deno with a scoped --allow-run refuses real signals; the kill program can still send them.
-    if ((e as Error).name === "NotCapable" && killProgram(pid, signal)) return { sent: true, pid };
-    const code = (e as NodeJS.ErrnoException).code;
-    return { sent: false, reason: code === "EPERM" ? "not-permitted" : "not-running", pid };
-  }
-}
-
-function killProgram(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    execFileSync("kill", ["-s", signal.replace(/^SIG/, ""), "--", String(pid)], {
-      stdio: "ignore",
-      timeout: 5000,
-    });
-    return true;
-  } catch {
-    return false;
-  }
+  if (sendSignal(pid, signal)) return { sent: true, pid };
+  return { sent: false, reason: pidAlive(pid) ? "not-permitted" : "not-running", pid };
 }
 
 /**
@@ -272,6 +248,49 @@ export async function isRealmmgrRunning(options: RealmmgrOptions = {}): Promise<
     return { running: false, reason: "id-file-unreadable" };
   }
   return { running: true, pid: pid !== undefined && realmProcessAlive(pid) ? pid : undefined };
+}
+
+/**
+ * Wait until no realm manager serves the state directory (after a shutdown); false when one
+ * still does after `timeoutMs`.
+ */
+export async function waitForRealmmgrGone(
+  options: RealmmgrOptions & { timeoutMs?: number; pollMs?: number } = {},
+): Promise<boolean> {
+  const deadline = Date.now() + (options.timeoutMs ?? 180_000);
+  while ((await isRealmmgrRunning(options)).running) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 50));
+  }
+  return true;
+}
+
+/**
+ * Whether a realm manager seems to run, judged without connecting (for clients of an upstream
+ * dtrealms, which takes an empty connection made on its SIGHUP for a request, reads EOF and
+ * leaves the real one waiting): the socket path must be a socket, and an id file, when there is
+ * one, must name a live process. `running: true` is a guess the request's own connection
+ * confirms.
+ */
+export function realmmgrSeemsRunning(options: RealmmgrOptions = {}): RealmRunningState {
+  const loc = realmmgrLocation(options);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(loc.socketPath);
+  } catch {
+    return { running: false, reason: "no-socket" };
+  }
+  if (!st.isSocket()) return { running: false, reason: "not-listening" };
+  let pid: number | undefined;
+  try {
+    pid = readRealmmgrId(options);
+  } catch {
+    return { running: false, reason: "id-file-unreadable" };
+  }
+  if (pid !== undefined && !realmProcessAlive(pid)) {
+    return { running: false, reason: "not-listening" };
+  }
+  return { running: true, pid };
 }
 
 /**

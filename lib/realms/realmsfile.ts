@@ -82,6 +82,8 @@ const BLANK_RE = new RegExp(`^${WS}*$`);
 const COMMENT_RE = new RegExp(`^${WS}*[;#]`);
 const VALUE_RE = new RegExp(`^[${VALUE_CHARS}]*$`);
 const KEY_RE = /^[A-Za-z_]+$/;
+// What steward reads beyond upstream's grammar: any keyword line, the value quoted or not.
+const LOOSE_RE = new RegExp(`^(${WS}*)([A-Za-z_]+)(${WS}+)(.*)$`);
 const BOM = "\xef\xbb\xbf";
 
 interface Line {
@@ -118,20 +120,59 @@ function splitLines(text: string): Line[] {
   return lines;
 }
 
-function describeBadLine(text: string): string {
-  const kw = new RegExp(`^${WS}*([A-Za-z_]+)${WS}+(.*)$`).exec(text);
-  if (!kw) return "Line is not a comment, a blank line or a keyword with a quoted value";
-  const rest = (kw[2] as string).trim();
-  if (!rest.startsWith('"')) {
-    return `Value of "${kw[1]}" must be in double quotes: ${rest.slice(0, 60)}`;
+/** The characters of `value` that upstream's grammar does not allow, for messages. */
+function disallowed(value: string): string {
+  const bad = [...new Set([...value].filter((c) => !VALUE_RE.test(c)))];
+  return bad.slice(0, 5).map((c) => JSON.stringify(c)).join(", ");
+}
+
+/**
+ * Read a keyword line upstream's parser would drop: the value in double quotes (any character
+ * but the quote) or, without quotes, the rest of the line. Undefined when it is no keyword line.
+ */
+function looseLine(text: string, skip: number):
+  | { key: string; value: string; valueStart: number; valueEnd: number; rest: string; why: string }
+  | undefined {
+  const m = LOOSE_RE.exec(text);
+  if (!m) return undefined;
+  const key = m[2] as string;
+  const after = m[4] as string;
+  const at = skip + (m[1] as string).length + key.length + (m[3] as string).length;
+  if (after.startsWith('"')) {
+    const close = after.indexOf('"', 1);
+    if (close < 0) {
+      const value = after.slice(1).replace(/[ \t\r]+$/, "");
+      return {
+        key,
+        value,
+        valueStart: at + 1,
+        valueEnd: at + 1 + value.length,
+        rest: "",
+        why: `Value of "${key}" has no closing double quote; upstream tools ignore this line`,
+      };
+    }
+    const value = after.slice(1, close);
+    return {
+      key,
+      value,
+      valueStart: at + 1,
+      valueEnd: at + 1 + value.length,
+      rest: after.slice(close + 1).trim(),
+      why: `Value of "${key}" contains characters upstream's parser does not accept (${
+        disallowed(value)
+      }); upstream tools ignore this line`,
+    };
   }
-  const close = rest.indexOf('"', 1);
-  if (close < 0) return `Value of "${kw[1]}" has no closing double quote`;
-  const value = rest.slice(1, close);
-  const bad = [...value].find((c) => !VALUE_RE.test(c));
-  return `Value of "${kw[1]}" contains a character realms files do not allow: ${
-    JSON.stringify(bad)
-  }`;
+  const value = after.replace(/[ \t\r]+$/, "");
+  if (value === "") return undefined;
+  return {
+    key,
+    value,
+    valueStart: at,
+    valueEnd: at + value.length,
+    rest: "",
+    why: `Value of "${key}" is not in double quotes; upstream tools ignore this line`,
+  };
 }
 
 interface Analysis {
@@ -148,13 +189,14 @@ function analyse(lines: readonly Line[]): Analysis {
   const issues: RealmsFileIssue[] = [];
   const fieldLines = new Map<string, number>();
   let current: RealmRecord | undefined;
+  let refused: number | undefined;
   lines.forEach((l, i) => {
     const n = i + 1;
     if (l.text.length > REALMS_FILE_LIMITS.maxLine) {
       issues.push({
         line: n,
         severity: "error",
-        message: `Line is longer than ${REALMS_FILE_LIMITS.maxLine} bytes`,
+        message: `Line is longer than ${REALMS_FILE_LIMITS.maxLine} bytes; ignored`,
       });
       parsed.push({ kind: "bad" });
       return;
@@ -165,16 +207,31 @@ function analyse(lines: readonly Line[]): Analysis {
     if (BLANK_RE.test(text)) return void parsed.push({ kind: "blank" });
     if (COMMENT_RE.test(text)) return void parsed.push({ kind: "comment" });
     const m = LINE_RE.exec(text);
-    if (!m) {
-      issues.push({ line: n, severity: "error", message: describeBadLine(text) });
-      parsed.push({ kind: "bad" });
-      return;
+    let key: string;
+    let value: string;
+    let valueStart: number;
+    let valueEnd: number;
+    let rest: string;
+    if (m) {
+      key = m[1] as string;
+      value = m[2] as string;
+      valueEnd = skip + m[0].length - 1;
+      valueStart = valueEnd - value.length;
+      rest = text.slice(m[0].length).trim();
+    } else {
+      const loose = looseLine(text, skip);
+      if (!loose) {
+        issues.push({
+          line: n,
+          severity: "error",
+          message: "Line ignored: not a comment, a blank line or a keyword with a value",
+        });
+        parsed.push({ kind: "bad" });
+        return;
+      }
+      ({ key, value, valueStart, valueEnd, rest } = loose);
+      issues.push({ line: n, severity: "warning", message: loose.why });
     }
-    const key = m[1] as string;
-    const value = m[2] as string;
-    const valueEnd = skip + m[0].length - 1;
-    const valueStart = valueEnd - value.length;
-    const rest = text.slice(m[0].length).trim();
     if (rest !== "" && !/^[#;]/.test(rest)) {
       issues.push({
         line: n,
@@ -184,8 +241,13 @@ function analyse(lines: readonly Line[]): Analysis {
     }
     if (key.toLowerCase() === "realm") {
       if (value.trim() === "") {
-        issues.push({ line: n, severity: "error", message: "Realm name is empty" });
+        issues.push({
+          line: n,
+          severity: "error",
+          message: "Realm name is empty; this realm is ignored",
+        });
         current = undefined;
+        refused = n;
         parsed.push({ kind: "bad" });
         return;
       }
@@ -194,12 +256,15 @@ function analyse(lines: readonly Line[]): Analysis {
         issues.push({
           line: n,
           severity: "error",
-          message: `Duplicate realm name "${value}" (first on line ${previous.line})`,
+          message: `Duplicate realm name "${value}" (first on line ${previous.line}); ` +
+            "this second definition is ignored",
         });
         current = undefined;
+        refused = n;
         parsed.push({ kind: "bad" });
         return;
       }
+      refused = undefined;
       current = { name: value, line: n, fields: {} };
       realms.set(value, current);
       order.push(value);
@@ -211,7 +276,9 @@ function analyse(lines: readonly Line[]): Analysis {
       issues.push({
         line: n,
         severity: "error",
-        message: `Field "${key}" is not inside a realm (no realm line before it)`,
+        message: refused === undefined
+          ? `Field "${key}" is not inside a realm (no realm line before it); ignored`
+          : `Field "${key}" ignored with the realm of line ${refused}`,
       });
       parsed.push({ kind: "bad" });
       return;
@@ -263,7 +330,14 @@ export class RealmsFile {
     this.file = file;
   }
 
-  /** Parse `text`; throws {@link RealmsFileError} listing every malformed line. */
+  /**
+   * Parse `text`. As upstream, a line that cannot be read never refuses the whole file: lines
+   * upstream would drop are read with a warning when steward can make sense of them (values with
+   * other characters, unquoted values), and ignored with an error otherwise (a duplicate or
+   * nameless realm, a field outside any realm, a line that is no keyword line); see
+   * {@link RealmsFile.warnings}. Throws {@link RealmsFileError} only for a file over the size
+   * limit.
+   */
   static parse(text: string, options: { file?: string } = {}): RealmsFile {
     if (text.length > REALMS_FILE_LIMITS.maxBytes) {
       throw new RealmsFileError(options.file, [
@@ -275,11 +349,7 @@ export class RealmsFile {
       ]);
     }
     const lines = splitLines(text);
-    const a = analyse(lines);
-    if (a.issues.some((i) => i.severity === "error")) {
-      throw new RealmsFileError(options.file, a.issues);
-    }
-    return new RealmsFile(lines, a, options.file);
+    return new RealmsFile(lines, analyse(lines), options.file);
   }
 
   /** An empty realms file. */
@@ -287,7 +357,10 @@ export class RealmsFile {
     return RealmsFile.parse("", options);
   }
 
-  /** Problems that upstream accepts too (repeated fields, text after a value). */
+  /**
+   * Every line-numbered issue: `error` for a line ignored, `warning` for one read in a way
+   * upstream does not (or that is probably a mistake: a repeated field, text after a value).
+   */
   get warnings(): readonly RealmsFileIssue[] {
     return this.#a.issues;
   }
@@ -333,12 +406,9 @@ export class RealmsFile {
   }
 
   #apply(lines: Line[]): void {
-    const a = analyse(lines);
-    if (a.issues.some((i) => i.severity === "error")) {
-      throw new RealmsFileError(this.file, a.issues);
-    }
+    // Edits check what they write; lines already there that cannot be read stay as they are.
     this.#lines = lines;
-    this.#a = a;
+    this.#a = analyse(lines);
   }
 
   #eol(): string {
@@ -471,7 +541,7 @@ export class RealmsFile {
   }
 }
 
-/** Parse realms-file text; throws {@link RealmsFileError} listing every malformed line. */
+/** Parse realms-file text (see {@link RealmsFile.parse}). */
 export function parseRealmsFile(text: string, options: { file?: string } = {}): RealmsFile {
   return RealmsFile.parse(text, options);
 }

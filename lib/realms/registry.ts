@@ -8,7 +8,14 @@
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomicSync } from "../platform/atomic.ts";
-import { MANAGER_MARK, processAlive, processStartTime } from "./process.ts";
+import { randomBytes } from "node:crypto";
+import {
+  MANAGER_MARK,
+  managerMarkToken,
+  processAlive,
+  processStartTime,
+  processUids,
+} from "./process.ts";
 
 /** One recorded manager. */
 export interface ManagerRecord {
@@ -110,12 +117,72 @@ export class ManagerRegistry {
   }
 }
 
+/** The daemon's mark secret: `<statedir>/dnssec-tools/realms-secret`, mode 0600. */
+export function secretFile(socketDir: string): string {
+  return path.join(socketDir, "realms-secret");
+}
+
+/**
+ * Read the mark secret of a state directory, creating it (exclusively, mode 0600) on first use.
+ * The socket directory it lives in is the daemon's own (mode 0700), so no other user can read
+ * or replace it; a file that is a symbolic link, not the daemon's or readable by others is
+ * refused.
+ */
+export function daemonSecret(socketDir: string): string {
+  const file = secretFile(socketDir);
+  const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = fs.constants;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW);
+      try {
+        const st = fs.fstatSync(fd);
+        const uid = process.geteuid?.();
+        if (!st.isFile() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+          throw new Error(`Mark secret is not a private file of the daemon: ${file}`);
+        }
+        const text = fs.readFileSync(fd, "utf8").trim();
+        if (/^[0-9a-f]{64}$/.test(text)) return text;
+        throw new Error(`Mark secret is malformed: ${file}`);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    const secret = randomBytes(32).toString("hex");
+    try {
+      const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      try {
+        fs.writeFileSync(fd, `${secret}\n`);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return secret;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+  throw new Error(`Cannot create the mark secret: ${file}`);
+}
+
+/** What {@link findMarkedManagers} accepts as a manager of this daemon. */
+export interface MarkCheck {
+  /** The daemon's secret ({@link daemonSecret}). */
+  secret: string;
+  /** Whether a process of `uid` may be the manager of `realm` (its configured user, or root). */
+  ownerAllowed(realm: string, uid: number): boolean;
+}
+
 /**
  * Managers started by a daemon of `stateDir`, found from their environment (the mark set at
  * launch) among process-group leaders: this catches a manager whose record had not reached the
- * managers file when its daemon was killed. Linux /proc only; elsewhere it finds nothing.
+ * managers file when its daemon was killed. Only a process whose mark carries the token made
+ * with this daemon's secret, and whose real and effective uid are allowed for its realm, is
+ * taken: another user's process with the same environment is never adopted. Linux /proc only;
+ * elsewhere it finds nothing.
  */
-export function findMarkedManagers(stateDir: string): Map<string, number> {
+export function findMarkedManagers(stateDir: string, check: MarkCheck): Map<string, number> {
   const found = new Map<string, number>();
   let entries: string[];
   try {
@@ -125,6 +192,7 @@ export function findMarkedManagers(stateDir: string): Map<string, number> {
   }
   const wantDir = `${MANAGER_MARK.stateDir}=${stateDir}`;
   const realmKey = `${MANAGER_MARK.realm}=`;
+  const tokenKey = `${MANAGER_MARK.token}=`;
   for (const e of entries) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
@@ -134,7 +202,16 @@ export function findMarkedManagers(stateDir: string): Map<string, number> {
       const env = fs.readFileSync(`/proc/${e}/environ`, "utf8").split("\0");
       if (!env.includes(wantDir)) continue;
       const realm = env.find((v) => v.startsWith(realmKey))?.slice(realmKey.length);
-      if (realm !== undefined && !found.has(realm)) found.set(realm, Number(e));
+      if (realm === undefined || found.has(realm)) continue;
+      const token = env.find((v) => v.startsWith(tokenKey))?.slice(tokenKey.length);
+      if (token !== managerMarkToken(check.secret, stateDir, realm)) continue;
+      const uids = processUids(Number(e));
+      if (
+        !uids || !check.ownerAllowed(realm, uids.real) || !check.ownerAllowed(realm, uids.effective)
+      ) {
+        continue;
+      }
+      found.set(realm, Number(e));
     } catch (err) {
       // Deno allows /proc/<pid>/environ only with every permission: then only the file counts.
       if ((err as Error).name === "NotCapable") return found;

@@ -8,7 +8,7 @@
  *                     starting --spawn-error (first try)--> failed
  *                     running  --exited (too many failures)--> failed
  *                     running  --exited (code 0, restart on-failure)--> inactive
- * running --stop--> stopping --exited--> inactive      stopping --stop-deadline--> stopping (SIGKILL)
+ * running --stop--> stopping --exited--> inactive      stopping --stop-deadline--> stopping (SIGKILL to the group)
  * backoff|failed --stop--> inactive                    failed --start--> starting
  * inactive --adopt--> running (a manager left by a previous daemon)
  * ```
@@ -106,8 +106,11 @@ export interface ManagerProcess {
   readonly pid: number;
   /** True for a manager found from a previous daemon run (not our child). */
   readonly adopted: boolean;
-  /** Send `sig` to the manager and its process group; false when it is gone. */
-  signal(sig: NodeJS.Signals): boolean;
+  /**
+   * Send `sig` to the manager's pid (`pid`, the default, as upstream does) or to its whole
+   * process group (`group`); false when it is gone.
+   */
+  signal(sig: NodeJS.Signals, scope?: "pid" | "group"): boolean;
 }
 
 /** Callbacks a launcher reports to: exactly one of onSpawn/onError, then onExit after onSpawn. */
@@ -419,7 +422,9 @@ export class RealmSupervisor {
     if (!proc) return;
     const gen = this.#generation;
     this.#to("stopping", "stop", `sent ${this.policy.stopSignal} to pid ${proc.pid}`);
-    if (!proc.signal(this.policy.stopSignal)) {
+    // The pid only, as upstream: a manager in the middle of work its children do (a rollerd
+    // signing run) finishes it; the group is killed only at the deadline.
+    if (!proc.signal(this.policy.stopSignal, "pid")) {
       // Gone already: its exit report may be on its way; the deadline still guards it.
     }
     this.#timer = this.#clock.setTimer(() => this.#deadline(gen), this.policy.stopTimeoutMs);
@@ -434,9 +439,9 @@ export class RealmSupervisor {
       this.#to(
         "stopping",
         "stop-deadline",
-        `no exit after ${this.policy.stopTimeoutMs} ms; sent SIGKILL`,
+        `no exit after ${this.policy.stopTimeoutMs} ms; sent SIGKILL to process group ${proc?.pid}`,
       );
-      proc?.signal("SIGKILL");
+      proc?.signal("SIGKILL", "group");
       this.#timer = this.#clock.setTimer(() => this.#deadline(gen), this.policy.killTimeoutMs);
       return;
     }

@@ -54,7 +54,7 @@ export const REALMCHK_USAGE = "usage:  realmchk [options] <realm-file1> ... <rea
 /** One realm's verdict in `check --json`. */
 export interface RealmCheckReport {
   file: string;
-  /** Problems reading the file (malformed lines with their numbers). */
+  /** Problems reading the file: lines ignored, with their numbers. */
   fileProblems: string[];
   /** Lines upstream accepts but that are probably mistakes (repeated fields, text after a value). */
   warnings: string[];
@@ -98,10 +98,24 @@ export function runRealmchk(argv: readonly string[], options: ToolOptions): numb
     vprint(`${file}:  checking realm file`);
     let realms: RealmRecord[];
     try {
-      const doc = readRealmsFileSync(file);
+      // FILE is taken from --directory, as `realms daemon` takes it.
+      const dirOpt = o.get("directory");
+      const doc = readRealmsFileSync(
+        typeof dirOpt === "string" ? path.resolve(dirOpt, file) : path.resolve(file),
+      );
       realms = doc.realms();
-      report.warnings = doc.warnings.map((w) => `${file}:${w.line}: warning: ${w.message}`);
-      for (const w of report.warnings) !quiet && !json && io.stderr(`${w}\n`);
+      // Lines the daemon ignores count as errors; lines it reads differently from upstream warn.
+      for (const w of doc.warnings) {
+        if (w.severity === "error") report.fileProblems.push(`${file}:${w.line}: ${w.message}`);
+        else report.warnings.push(`${file}:${w.line}: warning: ${w.message}`);
+      }
+      for (const w of doc.warnings) {
+        const text = w.severity === "error"
+          ? `${file}:${w.line}: ${w.message}`
+          : `${file}:${w.line}: warning: ${w.message}`;
+        if (!quiet && !json) io.stderr(`${text}\n`);
+      }
+      total += report.fileProblems.length;
     } catch (e) {
       report.fileProblems = readProblems(file, e);
       report.valid = false;
@@ -132,8 +146,8 @@ export function runRealmchk(argv: readonly string[], options: ToolOptions): numb
         vprint(`  ${realm.name}:  invalid realm`);
       } else vprint(`  ${realm.name}:  valid realm`);
     }
-    report.valid = bad === 0;
-    qprint(`${file}:  ${bad ? "invalid" : "valid"} realm file`);
+    report.valid = bad === 0 && report.fileProblems.length === 0;
+    qprint(`${file}:  ${report.valid ? "valid" : "invalid"} realm file`);
     vprint(" ");
   }
   if (json) io.stdout(`${JSON.stringify({ errors: total, files: reports }, null, 2)}\n`);

@@ -27,6 +27,18 @@ export const REALMCMD = {
   STATUS: "realmcmd_status",
   STOPALL: "realmcmd_stopall",
   STOPREALM: "realmcmd_stoprealm",
+  /** steward's: each realm's supervision state as JSON (see docs/realms.md); not upstream's. */
+  SUPERVISION: "realmcmd_supervision",
+} as const;
+
+/** The fixed data lines upstream clients send with some commands (realmctl's values). */
+export const REALMCMD_DATA = {
+  /** realmcmd_startall, as `realmctl -allstart` sends it. */
+  startAll: "1",
+  /** realmcmd_stopall, as `realmctl -allstop` sends it. */
+  stopAll: "0",
+  /** realmcmd_display: on (`-display`) or off (`-nodisplay`). */
+  display: (on: boolean): string => (on ? "1" : "0"),
 } as const;
 
 /** One of the command strings of {@link REALMCMD}. */
@@ -36,7 +48,7 @@ export type RealmCommand = typeof REALMCMD[keyof typeof REALMCMD];
 export const REALM_COMMANDS: readonly RealmCommand[] = Object.values(REALMCMD).sort();
 
 /**
- * Return codes. 0..11 are upstream's `REALMCMD_RC_*` values; 12..15 are steward's own, for the
+ * Return codes. 0..11 are upstream's `REALMCMD_RC_*` values; 12..16 are steward's own, for the
  * cases where upstream sent no reply at all (or crashed). Upstream clients treat every non-zero code as failure.
  */
 export const REALM_RC = {
@@ -72,6 +84,8 @@ export const REALM_RC = {
   REFUSED: 14,
   /** 15 (steward) — the daemon failed while carrying out the command (the message says why). */
   FAILED: 15,
+  /** 16 (steward) — too many connections: nothing was done; retry after a short wait. */
+  BUSY: 16,
 } as const;
 
 /** A return code name of {@link REALM_RC}. */
@@ -328,9 +342,13 @@ export function decodeRealmReply(
 /** The reply messages of the daemon, as functions of their variable parts. */
 export const REALM_REPLY = {
   realmStarted: (realm: string): string => `realm "${realm}" started`,
-  realmNotStarted: (realm: string): string => `unable to start realm "${realm}"`,
+  realmNotStarted: (realm: string, why?: string): string =>
+    `unable to start realm "${realm}"${why ? `: ${why}` : ""}`,
   realmStopped: (realm: string): string => `realm "${realm}" stopped`,
-  realmNotStopped: (realm: string): string => `unable to stop realm "${realm}"`,
+  realmNotStopped: (realm: string, why?: string): string =>
+    `unable to stop realm "${realm}"${why ? `: ${why}` : ""}`,
+  /** Why a start or stop was refused: the realm is not in the realms file. */
+  noSuchRealm: (realm: string): string => `no realm named "${realm}"`,
   /** One line of the startall body. */
   startallLine: (realm: string, ok: boolean): string =>
     `${realm} ${ok ? "started" : "not started"}`,
@@ -362,10 +380,15 @@ export const REALM_REPLY = {
   malformedRequest: (detail: string): string => `malformed request: ${detail}`,
   /** steward (code 13): a known command this daemon does not offer yet. */
   notAvailable: (command: string): string => `${command} is not available yet`,
+  /** steward (code 16): the connection limit is reached; nothing was done. */
+  busy: "busy, retry: the realm manager has too many connections; nothing was done",
   /** steward (code 15): the daemon failed while carrying out a command. */
   failed: (detail: string): string => `command failed: ${detail}`,
   /** steward (code 14): realmcmd_command refused for a realm. */
-  commandNotAllowed: (realm: string): string => `commands are not allowed in realm "${realm}"`,
+  commandNotAllowed: (realm: string, program?: string): string =>
+    `command refused, nothing was run: ${
+      program === undefined ? "commands are" : `"${program}" is`
+    } not allowed in realm "${realm}" (see its allowcommands field)`,
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -527,7 +550,18 @@ export interface RealmStatusEntry {
   detail?: string;
 }
 
-/** Format the realmcmd_realmstatus body (spec §10.5); `no managed realms` when empty. */
+/** Whether `state` is one of steward's supervision states, which upstream does not have. */
+function stewardState(state: string): boolean {
+  return state !== "active" && state !== "inactive";
+}
+
+/**
+ * Format the realmcmd_realmstatus body (spec §10.5); `no managed realms` when empty. realmctl
+ * prints "active" for every state but `inactive`, followed by the first `/`-separated piece of
+ * the third field as "normal: …": so for steward's own states (failed, backoff, starting,
+ * stopping) the third field starts with the state in capitals (`FAILED: <why>`), which is then
+ * what a realmctl user sees where the counts would be.
+ */
 export function formatRealmStatusBody(entries: readonly RealmStatusEntry[]): string {
   if (entries.length === 0) return REALM_REPLY.noManagedRealms;
   let out = "";
@@ -535,6 +569,9 @@ export function formatRealmStatusBody(entries: readonly RealmStatusEntry[]): str
     let third = "";
     if (e.counts) {
       third = `\t${e.counts.normal}/${e.counts.zsk}/${e.counts.ksk}/${e.counts.kskPhase6}`;
+    } else if (stewardState(e.state)) {
+      const tag = e.state.toUpperCase();
+      third = `\t${e.detail ? `${tag}: ${e.detail}` : tag}`;
     } else if (e.detail !== undefined) third = `\t${e.detail}`;
     out += `${e.name}\t${e.state}${third}\n`;
   }
@@ -558,7 +595,14 @@ export function parseRealmStatusBody(message: string): RealmStatusEntry[] {
         ksk: Number(m[3]),
         kskPhase6: Number(m[4]),
       };
-    } else if (rest.length > 0) entry.detail = third;
+    } else if (rest.length > 0) {
+      const tag = state.toUpperCase();
+      let detail = third;
+      if (stewardState(state) && detail.startsWith(tag)) {
+        detail = detail.slice(tag.length).replace(/^: /, "");
+      }
+      if (detail !== "" || !stewardState(state)) entry.detail = detail;
+    }
     out.push(entry);
   }
   return out;
@@ -620,4 +664,94 @@ export function parseRealmCommandOutput(
   const m = /^([\s\S]*)\nreturn code - (-?\d+)\n?$/.exec(message);
   if (!m) return undefined;
   return { output: m[1] as string, exitCode: Number(m[2]) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// steward's realmcmd_supervision.
+
+/** One realm as `realmcmd_supervision` reports it (snake_case keys, numbers as numbers). */
+export interface RealmSupervision {
+  name: string;
+  /** running, stopped, starting, stopping, backoff or failed. */
+  state: string;
+  pid: number | null;
+  adopted: boolean;
+  /** When the current state began (ISO 8601). */
+  since: string;
+  uptime_seconds: number | null;
+  restarts: number;
+  failures: number;
+  last_exit: { code: number | null; signal: string | null; text: string } | null;
+  reason: string | null;
+  restart_in_seconds: number | null;
+  output_log: string;
+}
+
+/** The `realmcmd_supervision` reply: the realms, and a named realm's last log lines. */
+export interface RealmSupervisionReport {
+  realms: RealmSupervision[];
+  log_tail?: string[];
+}
+
+const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+
+/** Parse a `realmcmd_supervision` body; throws {@link RealmError} `protocol` when it is not one. */
+export function parseRealmSupervision(message: string): RealmSupervisionReport {
+  let data: { realms?: unknown; log_tail?: unknown };
+  try {
+    data = JSON.parse(message);
+  } catch {
+    throw new RealmError("protocol", "The supervision reply is not JSON");
+  }
+  if (!data || !Array.isArray(data.realms)) {
+    throw new RealmError("protocol", "The supervision reply has no realms list");
+  }
+  const realms = data.realms.map((r: Record<string, unknown>): RealmSupervision => {
+    const x = r.last_exit as Record<string, unknown> | null | undefined;
+    return {
+      name: String(r.name ?? ""),
+      state: String(r.state ?? ""),
+      pid: num(r.pid),
+      adopted: r.adopted === true,
+      since: String(r.since ?? ""),
+      uptime_seconds: num(r.uptime_seconds),
+      restarts: num(r.restarts) ?? 0,
+      failures: num(r.failures) ?? 0,
+      last_exit: x && typeof x === "object"
+        ? { code: num(x.code), signal: str(x.signal), text: String(x.text ?? "") }
+        : null,
+      reason: str(r.reason),
+      restart_in_seconds: num(r.restart_in_seconds),
+      output_log: String(r.output_log ?? ""),
+    };
+  });
+  return {
+    realms,
+    ...(Array.isArray(data.log_tail) ? { log_tail: data.log_tail.map(String) } : {}),
+  };
+}
+
+/**
+ * What realmcmd_realmstatus tells of each realm, in the supervision report's shape (for a daemon
+ * without realmcmd_supervision: upstream's `active` is `running`, its `inactive` `stopped`).
+ */
+export function realmsFromStatus(entries: readonly RealmStatusEntry[]): RealmSupervision[] {
+  return entries.map((e) => {
+    const pid = /pid (\d+)/.exec(e.detail ?? "")?.[1];
+    return {
+      name: e.name,
+      state: e.state === "active" ? "running" : e.state === "inactive" ? "stopped" : e.state,
+      pid: pid === undefined ? null : Number(pid),
+      adopted: /adopted/.test(e.detail ?? ""),
+      since: "",
+      uptime_seconds: null,
+      restarts: 0,
+      failures: 0,
+      last_exit: null,
+      reason: e.state === "failed" ? e.detail ?? null : null,
+      restart_in_seconds: null,
+      output_log: "",
+    };
+  });
 }

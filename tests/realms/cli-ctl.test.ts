@@ -329,3 +329,38 @@ test("realms ctl from source, with only the kill program allowed to run, still s
     await waitFor(() => out.includes("INT"), 3000, "SIGINT");
   });
 });
+
+test("realms ctl makes no probe connection, so an upstream dtrealms sees only the request", async () => {
+  await withFake(() => reply(0, "dtrealms parameters:\n"), async (fake, statedir) => {
+    const r = await ctl(statedir, "-status");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(fake.received, ["realmcmd_status \r\n \r\n"], "exactly one connection");
+  });
+});
+
+test("realms ctl says a timed-out request may still run later, and a stale socket is not running", async () => {
+  await withFake(() => "hang", async (_fake, statedir) => {
+    const r = await ctl(statedir, "-timeout", "0.5", "-stoprealm", "a");
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /within 500 ms; the request was sent and may still be carried out later/,
+    );
+  });
+  using tmp = tempDir("realmctl");
+  const fake = await startFakeRealmd(tmp.path, () => "");
+  await fake.close(); // the socket file stays, nobody listens
+  const sock = path.join(tmp.path, "dnssec-tools", "realmmgr.socket");
+  if (!fs.existsSync(sock)) {
+    // Some runtimes remove the path on close: make a stale one.
+    const net = await import("node:net");
+    const s = net.createServer();
+    await new Promise<void>((resolve) => s.listen(sock, resolve));
+    fs.linkSync(sock, `${sock}.keep`);
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    fs.renameSync(`${sock}.keep`, sock);
+  }
+  const r = await ctl(tmp.path, "-status");
+  assert.equal(r.code, 200);
+  assert.equal(r.stderr, "dtrealms is not running\n");
+});

@@ -29,6 +29,13 @@ realm "lab"
 `;
 }
 
+/** A `rollerd` on PATH, since check (like the daemon) refuses a manager it cannot find. */
+function withRollerd(root: string): { via: "binary"; env: Record<string, string> } {
+  fs.mkdirSync(path.join(root, "bin"), { recursive: true });
+  fs.writeFileSync(path.join(root, "bin", "rollerd"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  return { ...bin, env: { PATH: `${path.join(root, "bin")}:${process.env.PATH ?? ""}` } };
+}
+
 function makeTrees(root: string): void {
   for (const d of ["prod/conf", "prod/state", "prod/zones", "lab/conf", "lab/zones"]) {
     fs.mkdirSync(path.join(root, d), { recursive: true });
@@ -42,12 +49,29 @@ test("realms check passes a valid file like realmchk", async () => {
   makeTrees(tmp.path);
   const file = path.join(tmp.path, "r.realm");
   fs.writeFileSync(file, specExample(tmp.path));
-  const r = await runSteward(["realms", "check", file], bin);
+  const r = await runSteward(["realms", "check", file], withRollerd(tmp.path));
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `${file}:  valid realm file\n`);
-  const q = await runSteward(["realms", "check", "-quiet", file], bin);
+  const q = await runSteward(["realms", "check", "-quiet", file], withRollerd(tmp.path));
   assert.equal(q.stdout, "");
   assert.equal(q.code, 0);
+});
+
+test("realms check refuses a manager the daemon could not start", async () => {
+  using tmp = tempDir("realmchk");
+  const file = path.join(tmp.path, "r.realm");
+  fs.writeFileSync(
+    file,
+    'realm "a"\n\tstate "active"\n\tmanager "bin/nope"\n\nrealm "b"\n\tstate "active"\n' +
+      '\tmanager "sleep"\n',
+  );
+  const r = await runSteward(["realms", "check", "-verbose", file], bin);
+  assert.equal(r.code, 1);
+  assert.ok(
+    r.stdout.includes('    a:  checking realm definition\n\tinvalid manager - "bin/nope"\n'),
+    r.stdout,
+  );
+  assert.ok(r.stdout.includes("  b:  valid realm\n"), r.stdout);
 });
 
 test("realms check -verbose lists each problem and exits with the number of errors", async () => {
@@ -60,7 +84,7 @@ test("realms check -verbose lists each problem and exits with the number of erro
     specExample(tmp.path).replace('state\t\t"inactive"', 'state\t\t"sleeping"') +
       'realm "nouser"\n\tstate "active"\n\tmanager "sleep"\n\tuser "no-such-user-here"\n',
   );
-  const r = await runSteward(["realms", "check", "-verbose", file], bin);
+  const r = await runSteward(["realms", "check", "-verbose", file], withRollerd(tmp.path));
   assert.equal(r.code, 3);
   assert.equal(
     r.stdout,
@@ -76,7 +100,7 @@ test("realms check -verbose lists each problem and exits with the number of erro
       "  prod:  valid realm\n" +
       `${file}:  invalid realm file\n \n`,
   );
-  const j = await runSteward(["realms", "check", "--json", file], bin);
+  const j = await runSteward(["realms", "check", "--json", file], withRollerd(tmp.path));
   assert.equal(j.code, 3);
   const report = JSON.parse(j.stdout);
   assert.equal(report.errors, 3);
@@ -89,17 +113,25 @@ test("realms check -verbose lists each problem and exits with the number of erro
   });
 });
 
-test("realms check reports malformed lines with their numbers", async () => {
+test("realms check reads what upstream drops with a warning and counts lines it ignores", async () => {
   using tmp = tempDir("realmchk");
   const file = path.join(tmp.path, "bad.realm");
-  fs.writeFileSync(file, 'realm "a"\n\tstate "active"\n\targs \'-x\'\n\tfoo "a=b"\n');
+  fs.writeFileSync(
+    file,
+    'realm "a"\n\tstate "active"\n\tmanager "sleep"\n\targs \'-x\'\n\tfoo "a=b"\n!!!\n' +
+      'realm "a"\n\tstate "inactive"\n',
+  );
   const r = await runSteward(["realms", "check", file], bin);
-  assert.equal(r.code, 2);
-  assert.equal(r.stdout, `${file}:  unable to read realm file\n`);
+  assert.equal(r.code, 3);
+  assert.equal(r.stdout, `${file}:  invalid realm file\n`);
   assert.equal(
     r.stderr,
-    `${file}:3: Value of "args" must be in double quotes: '-x'\n` +
-      `${file}:4: Value of "foo" contains a character realms files do not allow: "="\n`,
+    `${file}:4: warning: Value of "args" is not in double quotes; upstream tools ignore this line\n` +
+      `${file}:5: warning: Value of "foo" contains characters upstream's parser does not ` +
+      `accept ("="); upstream tools ignore this line\n` +
+      `${file}:6: Line ignored: not a comment, a blank line or a keyword with a value\n` +
+      `${file}:7: Duplicate realm name "a" (first on line 1); this second definition is ignored\n` +
+      `${file}:8: Field "state" ignored with the realm of line 7\n`,
   );
 });
 
@@ -184,8 +216,11 @@ test("realms list --json gives every field, and bad input gets lsrealm's answers
   const bad = path.join(tmp.path, "bad.realm");
   fs.writeFileSync(bad, 'realm "a"\n\tstate active\n');
   const b = await runSteward(["realms", "list", bad], bin);
-  assert.equal(b.code, 1);
-  assert.equal(b.stderr, `${bad}:2: Value of "state" must be in double quotes: active\n`);
+  assert.equal(b.code, 0, "an unquoted value is read, not a reason to refuse the file");
+  assert.equal(b.stdout, "a    active\n");
+  const missing = await runSteward(["realms", "list", path.join(tmp.path, "nope")], bin);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /does not exist/);
 });
 
 test("realms check and list run from source too", async () => {

@@ -29,7 +29,7 @@ interface VerbCase {
 
 const VERBS: VerbCase[] = [
   {
-    args: ["status"],
+    args: ["info"],
     request: ["realmcmd_status \r\n \r\n"],
     answer: reply(
       0,
@@ -105,7 +105,7 @@ const VERBS: VerbCase[] = [
     request: ["realmcmd_command \r\nalpha rollctl -zonestatus \r\n"],
     answer: reply(0, "zone output\n\nreturn code - 0\n"),
     stdout: "zone output\n",
-    json: { code: 0, output: "zone output\n", exitCode: 0 },
+    json: { code: 0, output: "zone output\n", exit_code: 0 },
   },
   {
     args: ["start", "a", "b"],
@@ -234,7 +234,8 @@ test("client commands with --json print running false on stdout when no daemon r
   const error = `The realm manager is not running: nothing listens on ${socket}`;
   for (
     const [args, command] of [
-      [["status"], "realmcmd_status"],
+      [["info"], "realmcmd_status"],
+      [["status"], "realmcmd_supervision"],
       [["realmstatus"], "realmcmd_realmstatus"],
       [["start", "alpha"], "realmcmd_startrealm"],
       [["stopall"], "realmcmd_stopall"],

@@ -119,7 +119,16 @@ export interface TestDaemon {
 /** Start `steward realms daemon --foreground` on the fixture in `dir` and wait for its socket. */
 export async function startDaemon(
   dir: string,
-  options: { via?: Via; args?: string[]; permissions?: DenoPermissions } = {},
+  options: {
+    via?: Via;
+    args?: string[];
+    permissions?: DenoPermissions;
+    /** Run from here and pass this as --directory (default: from the repository, `dir`). */
+    cwd?: string;
+    directoryArg?: string;
+    /** The --loglevel given (default tmi; null for none). */
+    loglevel?: string | null;
+  } = {},
 ): Promise<TestDaemon> {
   const idFile = path.join(dir, "state", "run", "realmmgr.pid");
   const socket = path.join(dir, "state", "dnssec-tools", "realmmgr.socket");
@@ -128,15 +137,15 @@ export async function startDaemon(
     "daemon",
     "--foreground",
     "--directory",
-    dir,
+    options.directoryArg ?? dir,
     "--statedir",
     "state",
-    "--loglevel",
-    "tmi",
+    ...(options.loglevel === null ? [] : ["--loglevel", options.loglevel ?? "tmi"]),
     ...(options.args ?? []),
     "realms",
   ], {
     via: options.via ?? "source",
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     env: { DT_SYSCONFDIR: path.join(dir, "sysconf") },
     permissions: options.permissions ??
       testPermissions(dir, { unixSockets: [socket], read: ["/proc", "/etc/passwd"] }),

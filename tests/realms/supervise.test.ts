@@ -54,8 +54,10 @@ class FakeProc implements ManagerProcess {
     this.hooks = hooks;
     this.adopted = adopted;
   }
-  signal(sig: NodeJS.Signals): boolean {
+  scopes: string[] = [];
+  signal(sig: NodeJS.Signals, scope: "pid" | "group" = "pid"): boolean {
     this.signals.push(sig);
+    this.scopes.push(scope);
     return true;
   }
   exit(code: number | null, signal: string | null = null): void {
@@ -224,6 +226,7 @@ describe("realm supervisor", () => {
     assert.deepEqual(p.signals, ["SIGTERM"]);
     clock.advance(1);
     assert.deepEqual(p.signals, ["SIGTERM", "SIGKILL"]);
+    assert.deepEqual(p.scopes, ["pid", "group"], "the pid first, the group only at the deadline");
     assert.equal(log.at(-1)?.event, "stop-deadline");
     p.exit(null, "SIGKILL");
     assert.equal((await done).ok, true);

@@ -141,8 +141,9 @@ test("decodeRealmReply reports an empty reply, a bad code and an oversized reply
   assert.throws(() => p.push(bytes("0 \r\n0123456789")), { kind: "limit" });
 });
 
-test("command verification knows exactly the fifteen command strings", () => {
-  assert.equal(REALM_COMMANDS.length, 15);
+test("command verification knows exactly upstream's fifteen command strings and steward's one", () => {
+  assert.equal(REALM_COMMANDS.length, 16);
+  assert.ok(REALM_COMMANDS.includes("realmcmd_supervision"));
   for (const c of REALM_COMMANDS) assert.ok(verifyRealmCommand(c), c);
   assert.equal(verifyRealmCommand("realmcmd_bogus"), false);
   assert.equal(verifyRealmCommand("REALMCMD_STATUS"), false);

@@ -177,12 +177,12 @@ describe("realms status page", () => {
     assert.deepEqual(await post("nosuch", "stop"), {
       ok: false,
       code: 4,
-      message: 'unable to stop realm "nosuch"',
+      message: 'unable to stop realm "nosuch": no realm named "nosuch"',
     });
     assert.deepEqual(await post("a%2Fb", "start"), {
       ok: false,
       code: 4,
-      message: 'unable to start realm "a/b"',
+      message: 'unable to start realm "a/b": no realm named "a/b"',
     });
     assert.equal(
       (await request(a.port, "POST", "/api/realms/gamma/explode", auth())).status,
