@@ -317,6 +317,23 @@ export interface ModuleLookup<R> {
 export type ModuleHandle = object;
 
 /**
+ * Proof that a writer still holds its container's lock, checked right before the write
+ * commits (the rename of a rewritten file, an unlink, a transaction's COMMIT). The framework
+ * hands one to every add, modify, delete and remove; a module that commits in several steps
+ * checks it before the one that makes the change visible.
+ */
+export interface CommitFence {
+  /** Resolve while the lock is still held; reject with DSVC_SYNCH_ERR once it is lost. */
+  check(): Promise<void>;
+}
+
+/** What the framework passes to a module's write functions besides the records. */
+export interface WriteOptions {
+  /** Absent when the module is not synchronized (nothing to lose). */
+  fence?: CommitFence;
+}
+
+/**
  * What administrators are told about a module (the role of upstream's dhcpmgr management bean):
  * shown by `steward dhcp module list|info` and used by the `steward dhcp config` wizard.
  */
@@ -366,22 +383,22 @@ export interface DsvcModule {
   listDt(location: string): Promise<string[]>;
   openDt(location: string, flags: number): Promise<ModuleHandle>;
   closeDt(handle: ModuleHandle): Promise<void>;
-  removeDt(location: string): Promise<void>;
+  removeDt(location: string, options?: WriteOptions): Promise<void>;
   lookupDt(handle: ModuleHandle, request: ModuleLookup<DtRec>): Promise<LookupResult<DtRec>>;
-  addDt(handle: ModuleHandle, newp: DtRec): Promise<void>;
-  modifyDt(handle: ModuleHandle, origp: DtRec, newp: DtRec): Promise<void>;
-  deleteDt(handle: ModuleHandle, dtp: DtRec): Promise<void>;
+  addDt(handle: ModuleHandle, newp: DtRec, options?: WriteOptions): Promise<void>;
+  modifyDt(handle: ModuleHandle, origp: DtRec, newp: DtRec, options?: WriteOptions): Promise<void>;
+  deleteDt(handle: ModuleHandle, dtp: DtRec, options?: WriteOptions): Promise<void>;
 
   /** Dotted network addresses of the network containers, e.g. ["10.0.0.0"]. */
   listDn(location: string): Promise<string[]>;
   /** `net` and `mask` are host-order numbers. */
   openDn(location: string, flags: number, net: number, mask: number): Promise<ModuleHandle>;
   closeDn(handle: ModuleHandle): Promise<void>;
-  removeDn(location: string, net: number): Promise<void>;
+  removeDn(location: string, net: number, options?: WriteOptions): Promise<void>;
   lookupDn(handle: ModuleHandle, request: ModuleLookup<DnRec>): Promise<LookupResult<DnRec>>;
-  addDn(handle: ModuleHandle, newp: DnRec): Promise<void>;
-  modifyDn(handle: ModuleHandle, origp: DnRec, newp: DnRec): Promise<void>;
-  deleteDn(handle: ModuleHandle, dnp: DnRec): Promise<void>;
+  addDn(handle: ModuleHandle, newp: DnRec, options?: WriteOptions): Promise<void>;
+  modifyDn(handle: ModuleHandle, origp: DnRec, newp: DnRec, options?: WriteOptions): Promise<void>;
+  deleteDn(handle: ModuleHandle, dnp: DnRec, options?: WriteOptions): Promise<void>;
 }
 
 /** The 19 required functions, in upstream's function-table order (dsvc_splapi_t). */

@@ -82,6 +82,12 @@ export interface DhcpStoreOptions {
    * store closes; one the store started (from `lockd`) is closed with it.
    */
   synchronizer?: Synchronizer | null;
+  /**
+   * Directories a file-system PATH must resolve inside (symbolic links included), else
+   * DSVC_BAD_PATH before anything is touched; default: $STEWARD_DHCP_ROOTS, else the lock
+   * manager's CROSSHOST_ROOTS (lib/dhcp/roots.ts). An empty list or `null` allows any PATH.
+   */
+  roots?: readonly string[] | null;
 }
 
 /** A module as found by discovery. */

@@ -10,6 +10,7 @@ import { LockClient } from "../lockd/client.ts";
 import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "./conf.ts";
 import { loadModule } from "./modules.ts";
 import { checkConver, checkResourceName, containerLockName, parseNetworkName } from "./naming.ts";
+import { checkLocationRoots, configuredRoots } from "./roots.ts";
 import { classfulNetmask, copyDnRec, copyDtRec, ipToString, parseNetmask } from "./records.ts";
 import type {
   Datastore,
@@ -25,6 +26,7 @@ import type {
   SyncMode,
 } from "./store-api.ts";
 import {
+  type CommitFence,
   type DnRec,
   DSVC,
   DSVC_CREATE,
@@ -43,8 +45,9 @@ import {
   type LookupResult,
   type ModuleHandle,
   type Query,
+  type WriteOptions,
 } from "./spi.ts";
-import { withProcessLock, withSyncLock } from "./sync.ts";
+import { NO_FENCE, withProcessLock, withSyncLock } from "./sync.ts";
 import {
   checkDnKeyOnly,
   checkDnQuery,
@@ -74,9 +77,9 @@ function checkCount(count: number): void {
 interface Ops<R> {
   close(h: ModuleHandle): Promise<void>;
   lookup(h: ModuleHandle, q: Query, t: R, o: Required<LookupOptions>): Promise<LookupResult<R>>;
-  add(h: ModuleHandle, r: R): Promise<void>;
-  modify(h: ModuleHandle, o: R, r: R): Promise<void>;
-  delete(h: ModuleHandle, r: R): Promise<void>;
+  add(h: ModuleHandle, r: R, w: WriteOptions): Promise<void>;
+  modify(h: ModuleHandle, o: R, r: R, w: WriteOptions): Promise<void>;
+  delete(h: ModuleHandle, r: R, w: WriteOptions): Promise<void>;
   checkQuery(q: Query, t: Partial<R>): void;
   full(t: Partial<R>): R;
   checkRec(r: R): void;
@@ -106,13 +109,13 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     return this.#handle;
   }
 
-  #locked<T>(mode: SyncMode, fn: (h: ModuleHandle) => Promise<T>): Promise<T> {
+  #locked<T>(mode: SyncMode, fn: (h: ModuleHandle, w: WriteOptions) => Promise<T>): Promise<T> {
     const h = this.#open();
     return this.#store.locked(
       this.#lockName,
       mode,
       (this.flags & DSVC_NONBLOCK) !== 0,
-      () => fn(h),
+      (fence) => fn(h, { fence }),
     );
   }
 
@@ -136,7 +139,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#open();
     this.#ops.checkRec(rec);
     const r = this.#ops.copy(rec);
-    await this.#locked("exclusive", (h) => this.#ops.add(h, r));
+    await this.#locked("exclusive", (h, w) => this.#ops.add(h, r, w));
     rec.sig = r.sig;
     return this.#ops.copy(r);
   }
@@ -147,7 +150,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#ops.checkRec(rec);
     const o = this.#ops.copy(orig);
     const r = this.#ops.copy(rec);
-    await this.#locked("exclusive", (h) => this.#ops.modify(h, o, r));
+    await this.#locked("exclusive", (h, w) => this.#ops.modify(h, o, r, w));
     rec.sig = r.sig;
     return this.#ops.copy(r);
   }
@@ -156,7 +159,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#open();
     this.#ops.checkKey(rec);
     const r = this.#ops.copy(rec);
-    await this.#locked("exclusive", (h) => this.#ops.delete(h, r));
+    await this.#locked("exclusive", (h, w) => this.#ops.delete(h, r, w));
   }
 
   async close(): Promise<void> {
@@ -193,9 +196,9 @@ function dtOps(m: DsvcModule): Ops<DtRec> {
   return {
     close: (h) => m.closeDt(h),
     lookup: (h, query, target, o) => m.lookupDt(h, { query, target, ...o }),
-    add: (h, r) => m.addDt(h, r),
-    modify: (h, o, r) => m.modifyDt(h, o, r),
-    delete: (h, r) => m.deleteDt(h, r),
+    add: (h, r, w) => m.addDt(h, r, w),
+    modify: (h, o, r, w) => m.modifyDt(h, o, r, w),
+    delete: (h, r, w) => m.deleteDt(h, r, w),
     checkQuery: checkDtQuery,
     full: fullDtTarget,
     checkRec: checkDtRec,
@@ -208,9 +211,9 @@ function dnOps(m: DsvcModule, net: number, mask: number): Ops<DnRec> {
   return {
     close: (h) => m.closeDn(h),
     lookup: (h, query, target, o) => m.lookupDn(h, { query, target, ...o }),
-    add: (h, r) => m.addDn(h, r),
-    modify: (h, o, r) => m.modifyDn(h, o, r),
-    delete: (h, r) => m.deleteDn(h, r),
+    add: (h, r, w) => m.addDn(h, r, w),
+    modify: (h, o, r, w) => m.modifyDn(h, o, r, w),
+    delete: (h, r, w) => m.deleteDn(h, r, w),
     checkQuery: checkDnQuery,
     full: fullDnTarget,
     checkRec: (r) => checkDnRec(r, net, mask),
@@ -286,16 +289,22 @@ class Store implements DhcpStore {
     const name = this.lockName(
       container === DT_DHCPTAB ? DT_DHCPTAB : ipToString(parseNetworkName(container)),
     );
-    return this.locked(`${name}+update`, "exclusive", false, fn);
+    return this.locked(`${name}+update`, "exclusive", false, () => fn());
   }
 
   /**
    * Run `fn` under the in-process lock, then (when synchronized) the lock manager's lock, which
    * for a crosshost module first takes the host lock `<location>/.<module><ver>_<container>.lock`.
+   * `fn` gets the fence its commit must pass.
    */
-  locked<T>(name: string, mode: SyncMode, nonblock: boolean, fn: () => Promise<T>): Promise<T> {
+  locked<T>(
+    name: string,
+    mode: SyncMode,
+    nonblock: boolean,
+    fn: (fence: CommitFence) => Promise<T>,
+  ): Promise<T> {
     return withProcessLock(name, mode, nonblock, () => {
-      if (!this.synchronized) return fn();
+      if (!this.synchronized) return fn(NO_FENCE);
       this.#sync ??= this.#makeSync();
       const held = withSyncLock(
         this.#sync,
@@ -368,7 +377,7 @@ class Store implements DhcpStore {
       this.lockName(DT_DHCPTAB),
       "exclusive",
       options.nonblock ?? false,
-      () => m.removeDt(this.datastore.location),
+      (fence) => m.removeDt(this.datastore.location, { fence }),
     );
   }
 
@@ -379,7 +388,7 @@ class Store implements DhcpStore {
       this.lockName(ipToString(net)),
       "exclusive",
       options.nonblock ?? false,
-      () => m.removeDn(this.datastore.location, net),
+      (fence) => m.removeDn(this.datastore.location, net, { fence }),
     );
   }
 
@@ -406,6 +415,12 @@ export async function openStore(ds: Datastore, options: DhcpStoreOptions = {}): 
   checkResourceName(ds.resource);
   if (typeof ds.location !== "string" || ds.location === "" || ds.location.includes("\0")) {
     throw new DsvcError(DSVC.BAD_PATH, "PATH is empty or contains a NUL character");
+  }
+  if (options.roots !== null) {
+    checkLocationRoots(
+      ds.location,
+      options.roots === undefined ? configuredRoots() : { roots: options.roots, source: "roots" },
+    );
   }
   const conver = ds.conver ?? DSVC_CUR_CONVER;
   if (conver !== DSVC_CUR_CONVER) checkConver(conver);

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import {
@@ -26,10 +27,16 @@ import {
   qeq,
   qinit,
 } from "../../lib/dhcp/spi.ts";
+import { STALE_TEMP_MS } from "../../lib/dhcp/modules/util.ts";
 import { openStore } from "../../lib/dhcp/store.ts";
 import type { DhcpStore } from "../../lib/dhcp/store-api.ts";
 import { type TempDir, tempDir } from "../helpers.ts";
 import { rejectsWith } from "./conformance/suite.ts";
+
+/** A symbolic link made by `ln` (Deno grants symlink(2) only with unscoped permissions). */
+function plantLink(target: string, link: string): void {
+  execFileSync("ln", ["-s", target, link]);
+}
 
 const RW = DSVC_READ | DSVC_WRITE;
 const DT_HEADER =
@@ -209,12 +216,19 @@ describe("SUNWfiles on disk", () => {
     await s.close();
   });
 
-  it("a stale .new from a crash is discarded by the next update", async () => {
+  it("stale temporaries from a crash are removed by the next update and fresh ones are left alone", async () => {
     const { s, loc } = await fresh();
     const dt = await s.openDhcptab(DSVC_CREATE | RW);
     const net = await s.openNetwork("172.21.0.0", DSVC_CREATE | RW);
-    fs.writeFileSync(path.join(loc, "SUNWfiles1_dhcptab.new"), "half-written garbage");
-    fs.writeFileSync(path.join(loc, "SUNWfiles1_172_21_0_0.new"), "half-written garbage");
+    const old = (Date.now() - STALE_TEMP_MS - 60_000) / 1000;
+    const legacy = path.join(loc, "SUNWfiles1_dhcptab.new");
+    const stale = path.join(loc, ".SUNWfiles1_172_21_0_0.0123456789ab.new");
+    const fresh1 = path.join(loc, ".SUNWfiles1_172_21_0_0.ba9876543210.new");
+    const victim = path.join(loc, "victim");
+    const planted = path.join(loc, ".SUNWfiles1_172_21_0_0.aaaaaaaaaaaa.new");
+    for (const f of [legacy, stale, fresh1, victim]) fs.writeFileSync(f, "half-written garbage");
+    for (const f of [legacy, stale]) fs.utimesSync(f, old, old);
+    plantLink(victim, planted);
     const a = await dt.add(makeDtRec("Locale", "m", ":x:"));
     const b = await net.add(makeDnRec({ cip: "172.21.0.6" }));
     assert.equal(
@@ -225,7 +239,13 @@ describe("SUNWfiles on disk", () => {
       fs.readFileSync(path.join(loc, "SUNWfiles1_172_21_0_0"), "utf8"),
       `${NET_HEADER}172.21.0.6|00|00|0.0.0.0|0|${b.sig}||\n`,
     );
-    assert.ok(!fs.existsSync(path.join(loc, "SUNWfiles1_dhcptab.new")));
+    assert.ok(!fs.existsSync(legacy), "the old fixed-name temporary is removed");
+    assert.ok(!fs.existsSync(stale), "a stale temporary is removed");
+    assert.ok(fs.existsSync(fresh1), "a recent temporary (a writer may still own it) is kept");
+    assert.ok(!fs.existsSync(planted), "a link named like a temporary is unlinked");
+    assert.equal(fs.readFileSync(victim, "utf8"), "half-written garbage", "its target untouched");
+    const left = fs.readdirSync(loc).filter((n) => n.endsWith(".new"));
+    assert.deepEqual(left, [path.basename(fresh1)], "the updates left no temporary of their own");
     await s.close();
   });
 

@@ -7,7 +7,7 @@
 import { DhcptabSyntaxError } from "../dhcptab/symbol.ts";
 import { DHTADM_USAGE, parseDhtadm, runDhtadmCommand } from "./dhtadm.ts";
 import { asDsvcError } from "./failure.ts";
-import { ADMIN_EXIT, AdminError } from "./format.ts";
+import { ADMIN_EXIT, AdminError, escapeDiagnostic } from "./format.ts";
 import { AdminUsageError } from "./getopt.ts";
 import { parsePntadm, PNTADM_USAGE, runPntadmCommand } from "./pntadm.ts";
 import type { AdminSession } from "./session.ts";
@@ -268,7 +268,8 @@ async function runBatchLine(
   options: BatchOptions & { env: Record<string, string | undefined> },
 ): Promise<number> {
   const shown = line.replace(/\\\n/g, "\\");
-  if (options.verbose) session.out(`> ${shown}\n`);
+  // The echo is a diagnostic of the input, not data: no raw control characters.
+  if (options.verbose) session.out(`> ${escapeDiagnostic(shown)}\n`);
   let words: string[];
   try {
     words = splitWords(line, options.env);

@@ -29,6 +29,20 @@ export class AdminError extends Error {
   }
 }
 
+/**
+ * `text` safe for a terminal: every control character except newline and tab (C0, DEL, C1)
+ * becomes `\xNN`, so a message echoing request data (a comment, a macro value, a batch line)
+ * never sends raw escape sequences to the administrator's terminal or log viewer. Applying it
+ * twice changes nothing more.
+ */
+export function escapeDiagnostic(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 /** Java's `%-Ns`: pad on the right to at least `n` characters. */
 export function padRight(s: string, n: number): string {
   return s.length >= n ? s : s + " ".repeat(n - s.length);

@@ -12,7 +12,7 @@ import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "../conf.t
 import { classfulNetmask, ipToString, parseIp, parseNetmask } from "../records.ts";
 import { DSVC, DSVC_CUR_CONVER, DsvcError } from "../spi.ts";
 import type { Datastore, DhcpStore } from "../store-api.ts";
-import { ADMIN_EXIT, AdminError } from "./format.ts";
+import { ADMIN_EXIT, AdminError, escapeDiagnostic } from "./format.ts";
 
 /** Per-command overrides of the configured datastore (upstream -r, -p, -u). */
 export interface DatastoreOverrides {
@@ -90,9 +90,9 @@ export class AdminSession {
     this.options.stdout(text);
   }
 
-  /** Write a message line. */
+  /** Write a message line, control characters escaped (it may echo request data). */
   err(line: string): void {
-    this.options.stderr(`${line}\n`);
+    this.options.stderr(`${escapeDiagnostic(line)}\n`);
   }
 
   /**

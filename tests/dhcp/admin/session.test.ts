@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { runBatch } from "../../../lib/dhcp/admin/batch.ts";
-import { AdminError } from "../../../lib/dhcp/admin/format.ts";
+import { AdminError, escapeDiagnostic } from "../../../lib/dhcp/admin/format.ts";
 import { AdminSession } from "../../../lib/dhcp/admin/session.ts";
 import { DSVC, DsvcError } from "../../../lib/dhcp/spi.ts";
 import type { Datastore } from "../../../lib/dhcp/store-api.ts";
@@ -118,6 +118,41 @@ describe("the admin session", () => {
     } finally {
       await s.close();
     }
+  });
+
+  test("diagnostics escape control characters that came with the request", async () => {
+    using dir = tempDir("dhcp-session");
+    fs.writeFileSync(path.join(dir.path, "dhcpsvc.conf"), "RESOURCE=SUNWfiles\nPATH=./store\n");
+    fs.mkdirSync(path.join(dir.path, "store"));
+    const { s, out, err } = session(dir.path, {
+      openStore: (ds) => openStore(ds, { synchronizer: null }),
+    });
+    try {
+      const code = await runBatch(s, {
+        verbose: true,
+        readBatch: () =>
+          Promise.resolve(
+            "pntadm -C 10.0.0.0\n" +
+              "pntadm -A 10.0.0.1 -s 10.0.0.254 -m '\x1b]0;owned\x07\x1b[2J' -y 10.0.0.0\n" +
+              "bogus\x1b[31m\n",
+          ),
+      });
+      assert.notEqual(code, 0);
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(out() + err(), /[\x00-\x08\x0b-\x1f\x7f]/, "no raw control character");
+      assert.match(
+        out(),
+        /> pntadm -A .*\\x1b\]0;owned\\x07\\x1b\[2J/,
+        "the echo shows them escaped",
+      );
+      assert.match(err(), /\\x1b\[31m/, "so does the error naming the bad command");
+    } finally {
+      await s.close();
+    }
+    assert.equal(
+      escapeDiagnostic("tab\tand\nnewline stay, \\ too, \u009b not"),
+      "tab\tand\nnewline stay, \\ too, \\x9b not",
+    );
   });
 
   test("finds networks by name and netmasks in the system databases", () => {
