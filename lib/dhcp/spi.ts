@@ -265,14 +265,21 @@ export function qneq(q: Query, v: number): Query {
   return ((q | v) & ~(v << 16)) >>> 0;
 }
 
-/** Whether `q` tests field `v` for equality (QISEQ). */
+/**
+ * DSVC_QISEQ: whether any bit of `v` is selected in `q` and any bit of `v` is set in its
+ * "equal" half (upstream `(q) & (v) && ((q) >> 16) & (v)`; for a single field, the field is
+ * tested for equality).
+ */
 export function qiseq(q: Query, v: number): boolean {
-  return (q & v) === v && ((q >>> 16) & v) === v;
+  return (q & v) !== 0 && ((q >>> 16) & v) !== 0;
 }
 
-/** Whether `q` tests field `v` for inequality (QISNEQ). */
+/**
+ * DSVC_QISNEQ: whether any bit of `v` is selected in `q` and no bit of `v` is set in its
+ * "equal" half (upstream `(q) & (v) && !(((q) >> 16) & (v))`).
+ */
 export function qisneq(q: Query, v: number): boolean {
-  return (q & v) === v && ((q >>> 16) & v) === 0;
+  return (q & v) !== 0 && ((q >>> 16) & v) === 0;
 }
 
 /** Whether `q` only uses bits of `all` in both halves (else the framework says DSVC_INVAL). */

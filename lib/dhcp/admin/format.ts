@@ -179,7 +179,11 @@ export function formatNetworkTable(records: readonly DnRec[], fmt: NetworkTableF
       padRight("Macro", 8)
     }\tComment\n\n`;
   for (const r of records) {
-    out += `${padRight(cidToHex(r.cid), 8)}\t${padRight(formatFlags(r.flags, verbose), 4)}\t` +
+    // An empty client ID (a hand-edited line) shows as 00, as upstream's DhcpClientRecord.
+    out +=
+      `${padRight(r.cid.length > 0 ? cidToHex(r.cid) : "00", 8)}\t${
+        padRight(formatFlags(r.flags, verbose), 4)
+      }\t` +
       `${padRight(host(r.cip), 8)}\t${padRight(host(r.sip), 8)}\t` +
       `${padRight(formatLease(r.lease, fmt.style), 25)}\t${padRight(r.macro, 8)}\t${r.comment}\n`;
   }

@@ -190,27 +190,34 @@ export function textModule(fmt: TextFormat): DsvcModule {
 
   function findDn(buf: Buffer, file: string, cip: number): Found<DnRec> | undefined {
     if (fmt.cipNeedle) {
+      // Upstream's fast path: the first "\n<ip>|" whose line parses (an invisible line, e.g.
+      // one with a bad client ID, is passed over).
       const needle = `\n${fmt.cipNeedle(cip)}`;
-      const at = buf.indexOf(needle);
-      if (at < 0) return undefined;
-      const start = at + 1;
-      const nl = buf.indexOf(0x0a, start);
-      const end = nl < 0 ? buf.length : nl + 1;
-      const span: LineSpan = {
-        start,
-        end,
-        get lineNo() {
-          return countLines(buf, start);
-        },
-        text: buf.toString("utf8", start, nl < 0 ? buf.length : nl),
-      };
-      const rec = fmt.decodeDn(span.text, {
-        file,
-        get lineNo() {
-          return countLines(buf, start);
-        },
-      });
-      return rec && rec.cip === cip ? { rec, span } : undefined;
+      for (let at = buf.indexOf(needle); at >= 0; at = buf.indexOf(needle, at + 1)) {
+        const start = at + 1;
+        const nl = buf.indexOf(0x0a, start);
+        const end = nl < 0 ? buf.length : nl + 1;
+        const place = {
+          file,
+          get lineNo() {
+            return countLines(buf, start);
+          },
+        };
+        const text = buf.toString("utf8", start, nl < 0 ? buf.length : nl);
+        const rec = fmt.decodeDn(text, place);
+        if (rec && rec.cip === cip) {
+          const span: LineSpan = {
+            start,
+            end,
+            get lineNo() {
+              return countLines(buf, start);
+            },
+            text,
+          };
+          return { rec, span };
+        }
+      }
+      return undefined;
     }
     for (const f of dnRecords(buf, file)) if (f.rec.cip === cip) return f;
     return undefined;
