@@ -9,7 +9,7 @@ import { AdminError, flagKeywords } from "../lib/dhcp/admin/format.ts";
 import { OptionSet } from "../lib/dhcp/admin/getopt.ts";
 import { runPntadmCommand } from "../lib/dhcp/admin/pntadm.ts";
 import type { AdminSession } from "../lib/dhcp/admin/session.ts";
-import { cidToHex, ipToString } from "../lib/dhcp/records.ts";
+import { cidToHex, ipToString, parseIp, parseNetmask } from "../lib/dhcp/records.ts";
 import { DHCP_PERM, type DnRec, DSVC_READ, type DtRec, qinit } from "../lib/dhcp/spi.ts";
 import { adminSession, cliFailure, type DhcpCommonOptions, withStore } from "./dhcp-common.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
@@ -50,10 +50,46 @@ function maskOf(
   return m ? { netmask: m } : {};
 }
 
+/**
+ * `net` as the user typed it, refused when it has host bits under the mask that applies (pntadm
+ * would mask it silently, as upstream; steward's own commands say so instead).
+ */
+function exactNetwork(session: AdminSession, net: string, given: string | undefined): string {
+  const ip = parseIp(net);
+  if (ip === undefined) return net;
+  const found = given === undefined ? session.netmaskSource(net) : undefined;
+  const mask = parseNetmask(given ?? found?.mask ?? "");
+  if (mask !== undefined && ((ip & ~mask) >>> 0) !== 0) {
+    const from = found
+      ? (found.source === "classful" ? "the classful mask" : `the mask from ${found.source}`)
+      : "--netmask";
+    throw usageError(
+      `Network ${net} has host bits set under ${ipToString(mask)} (${from}): ` +
+        `give the network's address or --netmask`,
+    );
+  }
+  return net;
+}
+
+/**
+ * A mask to open an existing table with only to count its records: the one that applies, or,
+ * when the table's address has host bits under it (a table made with a narrower --netmask),
+ * the widest mask without host bits.
+ */
+function countingMask(session: AdminSession, net: string): { netmask?: string } {
+  const ip = parseIp(net);
+  const mask = parseNetmask(session.netmaskFor(net));
+  if (ip === undefined || mask === undefined || ((ip & ~mask) >>> 0) === 0) {
+    return maskOf(session, net, undefined);
+  }
+  let prefix = 32;
+  while (prefix > 0 && ((ip >>> (32 - prefix)) & 1) === 0) prefix--;
+  return { netmask: String(prefix) };
+}
+
 /** What --netmask defaults to, as AdminSession.netmaskFor finds it. */
-const NETMASK_HELP =
-  "netmask (dotted or prefix length); default: the netmasks file, else classful, " +
-  "else the widest mask that leaves no host bits set";
+const NETMASK_HELP = "netmask (dotted or prefix length); default: the netmasks database " +
+  "(/etc/inet/netmasks, /etc/netmasks), else classful";
 
 function leaseText(lease: number): string {
   if (lease === 0) return "none";
@@ -155,17 +191,12 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     .option("--netmask <mask>", NETMASK_HELP)
     .action(async (net, o) => {
       await run(common(), (s) => {
-        // An address with its lowest bit set would make a one-address network: a typo, not a plan.
-        if (o.netmask === undefined && s.netmaskFor(net) === "255.255.255.255") {
-          throw usageError(
-            `Network ${net} has host bits set: give the network's address or --netmask`,
-          );
-        }
         return runPntadmCommand(s, {
           fn: "C",
           arg: undefined,
           options: new OptionSet(),
-          network: net,
+          network: exactNetwork(s, net, o.netmask),
+          exact: true,
           netmask: o.netmask,
         });
       });
@@ -178,7 +209,13 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
       await run(
         common(),
         (s) =>
-          runPntadmCommand(s, { fn: "R", arg: undefined, options: new OptionSet(), network: net }),
+          runPntadmCommand(s, {
+            fn: "R",
+            arg: undefined,
+            options: new OptionSet(),
+            network: net,
+            exact: true,
+          }),
       );
     });
 
@@ -189,7 +226,7 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
       const rows = await withStore(common(), async (store, session) => {
         const out: { network: string; addresses: number }[] = [];
         for (const n of await store.listNetworks()) {
-          await using c = await store.openNetwork(n, DSVC_READ, maskOf(session, n, undefined));
+          await using c = await store.openNetwork(n, DSVC_READ, countingMask(session, n));
           out.push({
             network: n,
             addresses: (await c.lookup(qinit(), {}, { countOnly: true })).count,
@@ -211,6 +248,7 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     .option("--json", "print JSON")
     .action(async (net, o) => {
       const records = await withStore(common(), async (store, session) => {
+        exactNetwork(session, net, o.netmask);
         await using c = await store.openNetwork(net, DSVC_READ, maskOf(session, net, o.netmask));
         return (await c.lookup(qinit(), {})).records;
       });
@@ -241,7 +279,8 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
           fn: "A",
           arg: addr,
           options: opts,
-          network: net,
+          network: exactNetwork(s, net, o.netmask),
+          exact: true,
           netmask: o.netmask,
         }),
     );
@@ -263,7 +302,8 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
             fn: "M",
             arg: addr,
             options: opts,
-            network: net,
+            network: exactNetwork(s, net, o.netmask),
+            exact: true,
             netmask: o.netmask,
           }),
       );
@@ -282,7 +322,8 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
             fn: "D",
             arg: addr,
             options: new OptionSet(),
-            network: net,
+            network: exactNetwork(s, net, o.netmask),
+            exact: true,
             netmask: o.netmask,
           }),
       );

@@ -107,25 +107,25 @@ export function flagKeywords(flags: number): string {
 
 /**
  * Parse pntadm's `-e`: `0` (no lease), `-1` (permanent), or a date `MM/dd/yyyy` meaning
- * midnight local time. Returns the lease as stored (seconds since the epoch, DHCP_PERM).
+ * midnight local time, read leniently as upstream's `SimpleDateFormat` does: out-of-range
+ * months and days roll over (13/45/2001 is 02/14/2002) and text after the year is ignored.
+ * Returns the lease as stored (seconds since the epoch, DHCP_PERM).
  */
 export function parseLeaseDate(text: string): number {
   if (text === "0") return 0;
   if (text === "-1") return DHCP_PERM;
-  const m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(text);
+  const m = /^(\d{1,9})\/(\d{1,9})\/(\d{1,9})/.exec(text);
   const bad = () =>
     new AdminError(
       `Invalid lease expiration: ${text} (use mm/dd/yyyy, 0 or -1)`,
       ADMIN_EXIT.WARNING,
     );
   if (!m) throw bad();
-  const month = Number(m[1]);
-  const day = Number(m[2]);
-  const year = Number(m[3]);
-  const d = new Date(year, month - 1, day, 0, 0, 0, 0);
-  if (d.getFullYear() !== year || d.getMonth() !== month - 1 || d.getDate() !== day) throw bad();
+  const d = new Date(0);
+  d.setFullYear(Number(m[3]), Number(m[1]) - 1, Number(m[2]));
+  d.setHours(0, 0, 0, 0);
   const secs = Math.floor(d.getTime() / 1000);
-  if (secs < 1 || secs >= DHCP_PERM) throw bad();
+  if (!Number.isFinite(secs) || secs < 1 || secs >= DHCP_PERM) throw bad();
   return secs;
 }
 

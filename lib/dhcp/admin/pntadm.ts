@@ -3,7 +3,8 @@
  * (pntadm(1M)): -C -R -L -P -A -M -D -B, exit codes 0-4, `-P` output byte for byte.
  * @module
  */
-import { cidToHex, ipToString, makeDnRec } from "../records.ts";
+import { cutBytes } from "../modules/files/lenient.ts";
+import { cidToHex, ipToString, makeDnRec, parseIp, parseNetmask } from "../records.ts";
 import {
   DN_MAX_COMMENT_LEN,
   DN_QCIP,
@@ -95,6 +96,11 @@ export interface PntadmCommand {
   network: string | undefined;
   /** Netmask of the network (dotted or prefix length); default as the framework decides. */
   netmask?: string | undefined;
+  /**
+   * Use the network as given instead of masking it as upstream's pntadm does (steward's own
+   * `network` commands, which refuse a network with host bits before they get here).
+   */
+  exact?: boolean;
 }
 
 /** Parse pntadm's arguments (AdminUsageError on any usage problem). */
@@ -128,6 +134,17 @@ function netmaskOption(
   if (cmd.netmask !== undefined) return { netmask: cmd.netmask };
   const m = network !== undefined ? session.netmaskFor(network) : "";
   return m ? { netmask: m } : {};
+}
+
+/**
+ * The network operand masked with its netmask, as upstream's bridge names the table
+ * (`Network(addr, mask).toString()`): `pntadm -P 172.21.0.5` shows the 172.21.0.0 table.
+ */
+function maskedNetwork(session: AdminSession, cmd: PntadmCommand, network: string): string {
+  const ip = parseIp(network);
+  const mask = parseNetmask(cmd.netmask ?? session.netmaskFor(network));
+  if (ip === undefined || mask === undefined) return network;
+  return ipToString((ip & mask) >>> 0);
 }
 
 function overrides(o: OptionSet): DatastoreOverrides {
@@ -170,22 +187,18 @@ async function resolveIp(session: AdminSession, text: string, what: string): Pro
   return ip;
 }
 
-function checkMacroName(macro: string): void {
-  if (macro.length > DSVC_MAX_MACSYM_LEN) {
-    throw new AdminError(
-      `Macro name is longer than ${DSVC_MAX_MACSYM_LEN} characters: ${macro}`,
-      ADMIN_EXIT.WARNING,
+/**
+ * An over-long macro or comment cut as upstream's fixed record fields cut it (128 and 48
+ * characters), with a warning: upstream cut silently, an administrator deserves to know.
+ */
+function cutField(session: AdminSession, what: string, value: string, max: number): string {
+  const cut = cutBytes(value, max);
+  if (cut !== value) {
+    session.err(
+      `pntadm: Warning - the ${what} is longer than ${max} characters; stored cut to: ${cut}`,
     );
   }
-}
-
-function checkComment(comment: string): void {
-  if (comment.length > DN_MAX_COMMENT_LEN) {
-    throw new AdminError(
-      `Comment is longer than ${DN_MAX_COMMENT_LEN} characters: ${comment}`,
-      ADMIN_EXIT.WARNING,
-    );
-  }
+  return cut;
 }
 
 async function verifyMacro(store: DhcpStore, o: OptionSet): Promise<void> {
@@ -216,7 +229,11 @@ async function findClient(net: DnContainer, cip: number, text: string): Promise<
 export async function runPntadmCommand(session: AdminSession, cmd: PntadmCommand): Promise<number> {
   const o = cmd.options;
   const ds = overrides(o);
-  const network = cmd.network === undefined ? undefined : session.resolveNetwork(cmd.network);
+  const network = cmd.network === undefined
+    ? undefined
+    : cmd.exact
+    ? session.resolveNetwork(cmd.network)
+    : maskedNetwork(session, cmd, session.resolveNetwork(cmd.network));
   switch (cmd.fn) {
     case "L": {
       let nets: string[];
@@ -304,10 +321,8 @@ async function addClient(
     ? await resolveIp(session, sipText, "server IP address")
     : await session.serverAddress();
   const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : 0;
-  const macro = o.get("m") ?? "UNKNOWN";
-  const comment = o.get("c") ?? "";
-  checkMacroName(macro);
-  checkComment(comment);
+  const macro = cutField(session, "macro", o.get("m") ?? "UNKNOWN", DSVC_MAX_MACSYM_LEN);
+  const comment = cutField(session, "comment", o.get("c") ?? "", DN_MAX_COMMENT_LEN);
   try {
     await using net = await openForUpdate(session, cmd, network);
     await net.add(makeDnRec({ cid: cid ?? "00", flags, cip, sip, lease, macro, comment }));
@@ -335,15 +350,20 @@ async function modifyClient(
     ? await resolveIp(session, sipText, "server IP address")
     : undefined;
   const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : undefined;
-  const macro = o.get("m");
-  const comment = o.get("c");
-  if (macro !== undefined) checkMacroName(macro);
-  if (comment !== undefined) checkComment(comment);
+  const macroText = o.get("m");
+  const commentText = o.get("c");
+  const macro = macroText === undefined
+    ? undefined
+    : cutField(session, "macro", macroText, DSVC_MAX_MACSYM_LEN);
+  const comment = commentText === undefined
+    ? undefined
+    : cutField(session, "comment", commentText, DN_MAX_COMMENT_LEN);
   try {
     await using net = await openForUpdate(session, cmd, network);
     const orig = await findClient(net, cip, cmd.arg ?? "");
     const rec = makeDnRec({
-      cid: cid ?? cidToHex(orig.cid),
+      // An empty client ID read from a hand-edited line is 00, as upstream's record shows it.
+      cid: cid ?? (orig.cid.length > 0 ? cidToHex(orig.cid) : "00"),
       flags: flags ?? orig.flags,
       cip: newIp ?? orig.cip,
       sip: sip ?? orig.sip,

@@ -229,13 +229,20 @@ export class AdminSession {
   }
 
   /**
-   * The netmask of a network (dotted) when the command gives none: the netmasks(4) entry for
-   * it, else the classful mask when the network fits it, else the widest mask that leaves no
-   * host bits set (so 10.20.30.0 is read as a /23 rather than refused).
+   * The netmask of an address (dotted) when the command gives none, as upstream finds it: the
+   * netmasks(4) database (the entry for the address itself, else for its classful network,
+   * which is how subnets are listed), else the classful mask.
    */
   netmaskFor(network: string): string {
+    return this.netmaskSource(network).mask;
+  }
+
+  /** {@link netmaskFor} and where the mask came from ("classful" or the netmasks file). */
+  netmaskSource(network: string): { mask: string; source: string } {
     const net = parseIp(network);
-    if (net === undefined) return "";
+    if (net === undefined) return { mask: "", source: "" };
+    const classful = classfulNetmask(net);
+    const classNet = ipToString((net & classful) >>> 0);
     const files = this.options.netmasksFiles ?? ["/etc/inet/netmasks", "/etc/netmasks"];
     for (const file of files) {
       let content: string;
@@ -244,17 +251,22 @@ export class AdminSession {
       } catch {
         continue;
       }
+      let found: string | undefined;
       for (const raw of content.split("\n")) {
         const [n, m] = raw.replace(/#.*/, "").trim().split(/\s+/);
-        if (n === network && m !== undefined && parseNetmask(m) !== undefined) return m;
+        if (m === undefined || parseNetmask(m) === undefined || parseIp(n ?? "") === undefined) {
+          continue;
+        }
+        const dotted = ipToString(parseIp(n ?? "") as number);
+        if (dotted === network) {
+          return { mask: ipToString(parseNetmask(m) as number), source: file };
+        }
+        if (dotted === classNet) found ??= ipToString(parseNetmask(m) as number);
       }
+      if (found !== undefined) return { mask: found, source: file };
       break;
     }
-    const classful = classfulNetmask(net);
-    if (((net & ~classful) >>> 0) === 0) return ipToString(classful);
-    let prefix = 32;
-    while (prefix > 0 && ((net >>> (32 - prefix)) & 1) === 0) prefix--;
-    return ipToString(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+    return { mask: ipToString(classful), source: "classful" };
   }
 
   /** Signal the DHCP server to reload (dhtadm -g). */

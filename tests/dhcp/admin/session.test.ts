@@ -169,7 +169,15 @@ describe("the admin session", () => {
     );
     assert.equal(s.netmaskFor("10.20.0.0"), "255.255.0.0");
     assert.equal(s.netmaskFor("10.0.0.0"), "255.0.0.0", "classful");
-    assert.equal(s.netmaskFor("192.168.10.64"), "255.255.255.192", "widest mask without host bits");
-    assert.equal(s.netmaskFor("172.16.4.0"), "255.255.252.0");
+    assert.equal(s.netmaskFor("192.168.10.64"), "255.255.255.0", "classful: no guessing");
+    assert.equal(s.netmaskFor("172.16.4.0"), "255.255.0.0");
+    assert.deepEqual(s.netmaskSource("10.20.0.0"), {
+      mask: "255.255.0.0",
+      source: path.join(dir.path, "netmasks"),
+    });
+    // A subnetted class A listed under its classful network number, as netmasks(4) does.
+    fs.writeFileSync(path.join(dir.path, "netmasks"), "10.0.0.0 255.255.255.0\n");
+    assert.equal(s.netmaskFor("10.9.8.0"), "255.255.255.0");
+    assert.deepEqual(s.netmaskSource("172.16.0.0"), { mask: "255.255.0.0", source: "classful" });
   });
 });

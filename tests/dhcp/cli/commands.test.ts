@@ -290,7 +290,7 @@ describe("network and table", () => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(
       r.stderr,
-      /Network 10\.9\.8\.7 has host bits set: give the network's address or --netmask/,
+      /Network 10\.9\.8\.7 has host bits set under 255\.0\.0\.0 \(the classful mask\): give the network's address or --netmask/,
     );
     assert.deepEqual(snapshot(sb.store), before, "nothing is written");
     r = await sb.run(["dhcp", "network", "create", "10.9.8.7", "--netmask", "32"]);
@@ -381,6 +381,9 @@ describe("network and table", () => {
     r = await sb.run(["dhcp", "network", "remove", "10.20.30.0"]);
     assert.equal(r.code, 0, r.stderr);
     r = await sb.run(["dhcp", "network", "show", "10.20.30.0"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /has host bits set under 255\.0\.0\.0 \(the classful mask\)/);
+    r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Table does not exist/);
     r = await sb.run(["dhcp", "network", "show", "../../etc"]);
