@@ -144,7 +144,10 @@ export interface DnContainer extends StoreContainer<DnRec> {
 
 /** Options of DhcpStore.openNetwork. */
 export interface OpenNetworkOptions {
-  /** Netmask (dotted or prefix length); default the classful mask of the network. */
+  /**
+   * Netmask (dotted or prefix length); default: the netmasks database (/etc/inet/netmasks,
+   * else /etc/netmasks), else the classful mask (lib/dhcp/netmasks.ts).
+   */
   netmask?: string | number;
 }
 

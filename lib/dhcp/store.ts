@@ -11,7 +11,8 @@ import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "./conf.ts
 import { loadModule } from "./modules.ts";
 import { checkConver, checkResourceName, containerLockName, parseNetworkName } from "./naming.ts";
 import { checkLocationRoots, configuredRoots } from "./roots.ts";
-import { classfulNetmask, copyDnRec, copyDtRec, ipToString, parseNetmask } from "./records.ts";
+import { describeNetmask, findNetmask } from "./netmasks.ts";
+import { copyDnRec, copyDtRec, ipToString, parseNetmask } from "./records.ts";
 import type {
   Datastore,
   DhcpStore,
@@ -207,7 +208,7 @@ function dtOps(m: DsvcModule): Ops<DtRec> {
   };
 }
 
-function dnOps(m: DsvcModule, net: number, mask: number): Ops<DnRec> {
+function dnOps(m: DsvcModule, net: number, mask: number, maskName: string): Ops<DnRec> {
   return {
     close: (h) => m.closeDn(h),
     lookup: (h, query, target, o) => m.lookupDn(h, { query, target, ...o }),
@@ -216,21 +217,28 @@ function dnOps(m: DsvcModule, net: number, mask: number): Ops<DnRec> {
     delete: (h, r, w) => m.deleteDn(h, r, w),
     checkQuery: checkDnQuery,
     full: fullDnTarget,
-    checkRec: (r) => checkDnRec(r, net, mask),
-    checkKey: (r) => checkDnKeyOnly(r, net, mask),
+    checkRec: (r) => checkDnRec(r, net, mask, maskName),
+    checkKey: (r) => checkDnKeyOnly(r, net, mask, maskName),
     copy: copyDnRec,
   };
 }
 
-/** Resolve a network name and netmask option to (network, mask); INVAL when host bits are set. */
+/**
+ * Resolve a network name and netmask option to (network, mask): without a netmask, the one
+ * rule of lib/dhcp/netmasks.ts (netmasks database, else classful); INVAL when host bits are set.
+ */
 export function resolveNetwork(
   network: string,
   netmask?: string | number,
-): { net: number; mask: number } {
+): { net: number; mask: number; source: string } {
   const net = parseNetworkName(network);
   let mask: number;
-  if (netmask === undefined) mask = classfulNetmask(net);
-  else {
+  let source = "";
+  if (netmask === undefined) {
+    const found = findNetmask(net);
+    mask = found.mask;
+    source = describeNetmask(found);
+  } else {
     const m = typeof netmask === "number"
       ? (Number.isInteger(netmask) && netmask >= 0 && netmask <= 32
         ? parseNetmask(String(netmask))
@@ -238,14 +246,17 @@ export function resolveNetwork(
       : parseNetmask(netmask);
     if (m === undefined) throw new DsvcError(DSVC.INVAL, `not a netmask: ${String(netmask)}`);
     mask = m;
+    source = `${ipToString(mask)} (as given)`;
   }
   if (((net & ~mask) >>> 0) !== 0) {
     throw new DsvcError(
       DSVC.INVAL,
-      `${network} has host bits set under netmask ${ipToString(mask)}`,
+      netmask === undefined
+        ? `${network} has host bits set under netmask ${source}: give the netmask`
+        : `${network} has host bits set under netmask ${ipToString(mask)}`,
     );
   }
-  return { net, mask };
+  return { net, mask, source };
 }
 
 class Store implements DhcpStore {
@@ -362,10 +373,10 @@ class Store implements DhcpStore {
     options: OpenNetworkOptions = {},
   ): Promise<DnContainer> {
     checkFlags(flags);
-    const { net, mask } = resolveNetwork(network, options.netmask);
+    const { net, mask, source } = resolveNetwork(network, options.netmask);
     const m = this.#m;
     const h = await m.openDn(this.datastore.location, flags, net, mask);
-    const c = new NetworkContainer(this, net, mask, flags, h, dnOps(m, net, mask));
+    const c = new NetworkContainer(this, net, mask, flags, h, dnOps(m, net, mask, source));
     this.#open.add(c);
     return c;
   }

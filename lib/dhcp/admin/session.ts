@@ -9,7 +9,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "../conf.ts";
-import { classfulNetmask, ipToString, parseIp, parseNetmask } from "../records.ts";
+import { findNetmask, NETMASKS_FILES } from "../netmasks.ts";
+import { ipToString, parseIp } from "../records.ts";
 import { DSVC, DSVC_CUR_CONVER, DsvcError } from "../spi.ts";
 import type { Datastore, DhcpStore } from "../store-api.ts";
 import { ADMIN_EXIT, AdminError, escapeDiagnostic } from "./format.ts";
@@ -241,32 +242,8 @@ export class AdminSession {
   netmaskSource(network: string): { mask: string; source: string } {
     const net = parseIp(network);
     if (net === undefined) return { mask: "", source: "" };
-    const classful = classfulNetmask(net);
-    const classNet = ipToString((net & classful) >>> 0);
-    const files = this.options.netmasksFiles ?? ["/etc/inet/netmasks", "/etc/netmasks"];
-    for (const file of files) {
-      let content: string;
-      try {
-        content = fs.readFileSync(file, "utf8").slice(0, 1024 * 1024);
-      } catch {
-        continue;
-      }
-      let found: string | undefined;
-      for (const raw of content.split("\n")) {
-        const [n, m] = raw.replace(/#.*/, "").trim().split(/\s+/);
-        if (m === undefined || parseNetmask(m) === undefined || parseIp(n ?? "") === undefined) {
-          continue;
-        }
-        const dotted = ipToString(parseIp(n ?? "") as number);
-        if (dotted === network) {
-          return { mask: ipToString(parseNetmask(m) as number), source: file };
-        }
-        if (dotted === classNet) found ??= ipToString(parseNetmask(m) as number);
-      }
-      if (found !== undefined) return { mask: found, source: file };
-      break;
-    }
-    return { mask: ipToString(classful), source: "classful" };
+    const found = findNetmask(net, this.options.netmasksFiles ?? NETMASKS_FILES);
+    return { mask: ipToString(found.mask), source: found.source };
   }
 
   /** Signal the DHCP server to reload (dhtadm -g). */
