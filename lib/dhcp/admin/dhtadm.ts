@@ -10,6 +10,7 @@ import {
   checkName,
   checkSymbolAgainstInittab,
   DhcptabSyntaxError,
+  formatSymbolDefinition,
   parseSymbolDefinition,
   type SymbolDefinition,
 } from "../dhcptab/symbol.ts";
@@ -235,8 +236,9 @@ export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand
           const def = o.get("d") ?? "";
           const sym = o.get("s");
           if (sym !== undefined) {
-            checkNewSymbol(sym, def, existing);
-            await tab.add(makeDtRec(sym, "s", def));
+            // Stored normalised, as upstream stores Option.getValue() of the parsed symbol.
+            const parsed = checkNewSymbol(sym, def, existing);
+            await tab.add(makeDtRec(sym, "s", formatSymbolDefinition(parsed)));
           } else {
             const mac = o.get("m") ?? "";
             checkMacro(mac, def, existing);
@@ -288,7 +290,7 @@ async function modifyEntry(session: AdminSession, cmd: DhtadmCommand): Promise<n
       if (o.has("d")) value = o.get("d") ?? "";
       if (o.has("e")) value = editMacroValue(orig.value, o.get("e") ?? "");
       const others = existing.filter((r) => !(r.key === orig.key && r.type === orig.type));
-      if (type === "s") checkNewSymbol(key, value, others);
+      if (type === "s") value = formatSymbolDefinition(checkNewSymbol(key, value, others));
       else if (o.has("n")) checkName(key, "macro");
       else checkMacro(key, value, existing);
       await tab.modify(orig, makeDtRec(key, type, value));

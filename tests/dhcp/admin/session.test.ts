@@ -122,7 +122,10 @@ describe("the admin session", () => {
 
   test("diagnostics escape control characters that came with the request", async () => {
     using dir = tempDir("dhcp-session");
-    fs.writeFileSync(path.join(dir.path, "dhcpsvc.conf"), "RESOURCE=SUNWfiles\nPATH=./store\n");
+    fs.writeFileSync(
+      path.join(dir.path, "dhcpsvc.conf"),
+      "RESOURCE=SUNWfiles\nPATH=./store\nCONVER=1\n",
+    );
     fs.mkdirSync(path.join(dir.path, "store"));
     const { s, out, err } = session(dir.path, {
       openStore: (ds) => openStore(ds, { synchronizer: null }),
@@ -153,6 +156,36 @@ describe("the admin session", () => {
       escapeDiagnostic("tab\tand\nnewline stay, \\ too, \u009b not"),
       "tab\tand\nnewline stay, \\ too, \\x9b not",
     );
+  });
+
+  test("dhtadm stores and shows symbol definitions normalised, as upstream", async () => {
+    using dir = tempDir("dhcp-session");
+    fs.writeFileSync(
+      path.join(dir.path, "dhcpsvc.conf"),
+      "RESOURCE=SUNWfiles\nPATH=./store\nCONVER=1\n",
+    );
+    fs.mkdirSync(path.join(dir.path, "store"));
+    const { s, out, err } = session(dir.path, {
+      openStore: (ds) => openStore(ds, { synchronizer: null }),
+    });
+    try {
+      const code = await runBatch(s, {
+        readBatch: () =>
+          Promise.resolve(
+            "dhtadm -C\n" +
+              "dhtadm -A -s MySym -d ' Vendor=  A.b   C.d , 7 , IP , 1 , 2 '\n" +
+              "dhtadm -A -s Other -d 'Site,130,BOOL,0,0'\n" +
+              "dhtadm -M -s Other -d 'Site, 131,BOOL,0,0'\n" +
+              "dhtadm -P\n",
+          ),
+      });
+      assert.equal(err(), "");
+      assert.equal(code, 0);
+      assert.match(out(), /^MySym {15}\tSymbol  \tVendor=A\.b C\.d,7,IP,1,2$/m);
+      assert.match(out(), /^Other {15}\tSymbol  \tSite,131,BOOL,0,0$/m);
+    } finally {
+      await s.close();
+    }
   });
 
   test("finds networks by name and netmasks in the system databases", () => {
