@@ -87,6 +87,27 @@ function countingMask(session: AdminSession, net: string): { netmask?: string } 
   return { netmask: String(prefix) };
 }
 
+/** Refuse the network's own address and its broadcast address as a client address. */
+function checkClientAddress(
+  session: AdminSession,
+  net: string,
+  addr: string,
+  given: string | undefined,
+): void {
+  const ip = parseIp(addr);
+  const n = parseIp(net);
+  const mask = parseNetmask(given ?? session.netmaskFor(net));
+  if (ip === undefined || n === undefined || mask === undefined || mask >= 0xfffffffe) return;
+  if (ip === n) throw usageError(`${addr} is the address of network ${net}, not of a client`);
+  if (ip === ((n | ~mask) >>> 0)) {
+    throw usageError(
+      `${addr} is the broadcast address of network ${net} (netmask ${
+        ipToString(mask)
+      }), not of a client`,
+    );
+  }
+}
+
 /** What --netmask defaults to, as AdminSession.netmaskFor finds it. */
 const NETMASK_HELP = "netmask (dotted or prefix length); default: the netmasks database " +
   "(/etc/inet/netmasks, /etc/netmasks), else classful";
@@ -274,15 +295,17 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     const opts = recordOptionSet(o);
     await run(
       common(),
-      (s) =>
-        runPntadmCommand(s, {
+      (s) => {
+        checkClientAddress(s, net, addr, o.netmask);
+        return runPntadmCommand(s, {
           fn: "A",
           arg: addr,
           options: opts,
           network: exactNetwork(s, net, o.netmask),
           exact: true,
           netmask: o.netmask,
-        }),
+        });
+      },
     );
   });
 

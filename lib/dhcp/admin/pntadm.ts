@@ -319,7 +319,7 @@ async function addClient(
   const sipText = o.get("s");
   const sip = sipText !== undefined
     ? await resolveIp(session, sipText, "server IP address")
-    : await session.serverAddress();
+    : await session.serverAddress(network);
   const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : 0;
   const macro = cutField(session, "macro", o.get("m") ?? "UNKNOWN", DSVC_MAX_MACSYM_LEN);
   const comment = cutField(session, "comment", o.get("c") ?? "", DN_MAX_COMMENT_LEN);

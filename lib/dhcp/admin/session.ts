@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "../conf.ts";
 import { findNetmask, NETMASKS_FILES } from "../netmasks.ts";
-import { ipToString, parseIp } from "../records.ts";
+import { ipToString, parseIp, parseNetmask } from "../records.ts";
 import { DSVC, DSVC_CUR_CONVER, DsvcError } from "../spi.ts";
 import type { Datastore, DhcpStore } from "../store-api.ts";
 import { ADMIN_EXIT, AdminError, escapeDiagnostic } from "./format.ts";
@@ -44,6 +44,8 @@ export interface AdminSessionOptions {
   reloadServer?(): Promise<void>;
   /** The networks(4) database; default /etc/networks. */
   networksFile?: string;
+  /** This host's interfaces (as os.networkInterfaces()); default the real ones. */
+  interfaces?(): ReturnType<typeof os.networkInterfaces>;
   /** The netmasks(4) databases, first found wins; default /etc/inet/netmasks, /etc/netmasks. */
   netmasksFiles?: readonly string[];
 }
@@ -74,11 +76,15 @@ function systemHostName(ip: number): Promise<string | undefined> {
   return bounded(dns.reverse(ipToString(ip)).then((names) => names[0], () => undefined), 1000);
 }
 
+/** Most reverse lookups of `pntadm -P -v` in flight at once. */
+export const HOST_LOOKUP_CONCURRENCY = 32;
+
 /** A session of admin commands sharing opened stores. */
 export class AdminSession {
   readonly options: AdminSessionOptions;
   readonly confFile: string;
   readonly #stores = new Map<string, Promise<DhcpStore>>();
+  readonly #names = new Map<number, string | undefined>();
   #warnedNoConf = false;
 
   constructor(options: AdminSessionOptions) {
@@ -169,21 +175,40 @@ export class AdminSession {
     return await this.options.openStore(ds);
   }
 
-  /** This server's address: pntadm's default owner of new records. */
-  async serverAddress(): Promise<number> {
+  /**
+   * This server's address, pntadm's default owner of new records, never a loopback address:
+   * the address of this host's interface on `network` (dotted) when it has one, else its
+   * name's address, else its only non-loopback IPv4 address; otherwise an error saying to give
+   * the server's address.
+   */
+  async serverAddress(network?: string): Promise<number> {
     if (this.options.serverAddress) return await this.options.serverAddress();
-    const ip = await this.resolveHost(os.hostname());
-    if (ip !== undefined) return ip;
-    for (const list of Object.values(os.networkInterfaces())) {
+    const loopback = (ip: number) => ip >>> 24 === 127;
+    const mine: { ip: number; mask: number }[] = [];
+    for (const list of Object.values(this.options.interfaces?.() ?? os.networkInterfaces())) {
       for (const a of list ?? []) {
-        if (a.family === "IPv4" && !a.internal) {
-          const n = parseIp(a.address);
-          if (n !== undefined) return n;
+        const ip = a.family === "IPv4" ? parseIp(a.address) : undefined;
+        const mask = parseNetmask(a.netmask);
+        if (ip !== undefined && mask !== undefined && !a.internal && !loopback(ip)) {
+          mine.push({ ip, mask });
         }
       }
     }
+    const net = network === undefined ? undefined : parseIp(network);
+    if (net !== undefined) {
+      const mask = parseNetmask(this.netmaskFor(network ?? "")) ?? 0xffffffff;
+      const on = mine.find((m) => ((m.ip & mask) >>> 0) === net);
+      if (on) return on.ip;
+    }
+    const named = await this.resolveHost(os.hostname());
+    if (named !== undefined && !loopback(named)) return named;
+    if (mine.length === 1) return (mine[0] as { ip: number }).ip;
     throw new AdminError(
-      `Cannot determine this server's address from its name ${os.hostname()}: give -s`,
+      `Cannot tell this server's address: ${
+        mine.length === 0
+          ? `its name ${os.hostname()} resolves to a loopback address and it has no other`
+          : `it has no interface on network ${network ?? "?"} and several others`
+      }; give the server's address (-s, or --server)`,
       ADMIN_EXIT.WARNING,
     );
   }
@@ -195,14 +220,29 @@ export class AdminSession {
     return await (this.options.resolveHost ?? systemResolve)(text);
   }
 
-  /** Host names of addresses, for `pntadm -P -v` (dotted when unknown). */
+  /**
+   * Host names of addresses, for `pntadm -P -v` (dotted when unknown): each address resolved
+   * once per session (cached), at most HOST_LOOKUP_CONCURRENCY at a time, each bounded in time
+   * (a slow name server costs about a second per batch of lookups, not per address).
+   */
   async hostNames(ips: Iterable<number>): Promise<Map<number, string>> {
     const lookup = this.options.hostName ?? systemHostName;
+    const todo = [...new Set(ips)].filter((ip) => !this.#names.has(ip));
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length) {
+        const ip = todo[next++] as number;
+        this.#names.set(ip, await bounded(lookup(ip).catch(() => undefined), 1500));
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(HOST_LOOKUP_CONCURRENCY, todo.length) }, worker),
+    );
     const out = new Map<number, string>();
-    await Promise.all([...new Set(ips)].map(async (ip) => {
-      const n = await lookup(ip).catch(() => undefined);
+    for (const ip of ips) {
+      const n = this.#names.get(ip);
       if (n) out.set(ip, n);
-    }));
+    }
     return out;
   }
 

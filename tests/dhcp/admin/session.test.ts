@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { runBatch } from "../../../lib/dhcp/admin/batch.ts";
 import { AdminError, escapeDiagnostic } from "../../../lib/dhcp/admin/format.ts";
-import { AdminSession } from "../../../lib/dhcp/admin/session.ts";
+import { AdminSession, HOST_LOOKUP_CONCURRENCY } from "../../../lib/dhcp/admin/session.ts";
 import { DSVC, DsvcError } from "../../../lib/dhcp/spi.ts";
 import type { Datastore } from "../../../lib/dhcp/store-api.ts";
 import { openStore } from "../../../lib/dhcp/store.ts";
@@ -186,6 +186,69 @@ describe("the admin session", () => {
     } finally {
       await s.close();
     }
+  });
+
+  test("the default server address is this host's address on the network, never loopback", async () => {
+    using dir = tempDir("dhcp-session");
+    const iface = (address: string, netmask: string, internal = false) => ({
+      address,
+      netmask,
+      internal,
+      family: "IPv4" as const,
+      mac: "00:00:00:00:00:00",
+      cidr: null,
+    });
+    const interfaces = () => ({
+      lo: [iface("127.0.0.1", "255.0.0.0", true)],
+      eth0: [iface("10.1.2.3", "255.255.255.0")],
+      eth1: [iface("192.168.5.9", "255.255.255.0")],
+    });
+    // The host's name resolves to a loopback address, as on many Debian hosts (127.0.1.1).
+    const { s } = session(dir.path, { interfaces, resolveHost: () => Promise.resolve(0x7f000101) });
+    assert.equal(await s.serverAddress("192.168.5.0"), 0xc0a80509);
+    assert.equal(
+      await s.serverAddress("10.0.0.0"),
+      0x0a010203,
+      "classful 10.0.0.0/8 holds 10.1.2.3",
+    );
+    await assert.rejects(
+      s.serverAddress("172.16.0.0"),
+      /give the server's address \(-s, or --server\)/,
+    );
+    const one = session(dir.path, {
+      interfaces: () => ({ eth0: [iface("10.1.2.3", "255.255.255.0")] }),
+      resolveHost: () => Promise.resolve(0x7f000101),
+    });
+    assert.equal(await one.s.serverAddress("172.16.0.0"), 0x0a010203, "the only address there is");
+  });
+
+  test("reverse lookups for -P -v run concurrently with a bound, once per address, each bounded in time", async () => {
+    using dir = tempDir("dhcp-session");
+    let inFlight = 0;
+    let most = 0;
+    let calls = 0;
+    const { s } = session(dir.path, {
+      hostName: async (ip) => {
+        calls++;
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        // One name server never answers for this address.
+        if (ip === 7) return await new Promise<string>(() => {});
+        return `h${ip}`;
+      },
+    });
+    const ips = Array.from({ length: 400 }, (_, i) => i + 1);
+    const started = Date.now();
+    const names = await s.hostNames([...ips, ...ips]);
+    assert.ok(Date.now() - started < 20_000, "the stuck lookup did not hold the others up long");
+    assert.equal(names.get(1), "h1");
+    assert.equal(names.has(7), false, "an address whose lookup timed out shows as dotted");
+    assert.equal(calls, 400, "each address looked up once");
+    assert.ok(most > 1 && most <= HOST_LOOKUP_CONCURRENCY, `concurrent, bounded: ${most}`);
+    await s.hostNames(ips);
+    assert.equal(calls, 400, "the second display is served from the cache");
   });
 
   test("finds networks by name and netmasks in the system databases", () => {

@@ -299,6 +299,39 @@ describe("network and table", () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
+  test("network add refuses the network and broadcast addresses", async () => {
+    const before = snapshot(sb.store);
+    let r = await sb.run([
+      "dhcp",
+      "network",
+      "add",
+      "192.168.10.0",
+      "192.168.10.0",
+      "--server",
+      "192.168.10.1",
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /192\.168\.10\.0 is the address of network 192\.168\.10\.0, not of a client/,
+    );
+    r = await sb.run([
+      "dhcp",
+      "network",
+      "add",
+      "192.168.10.0",
+      "192.168.10.255",
+      "--server",
+      "192.168.10.1",
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /is the broadcast address of network 192\.168\.10\.0 \(netmask 255\.255\.255\.0\)/,
+    );
+    assert.deepEqual(snapshot(sb.store), before, "nothing is written");
+  });
+
   test("network commands manage addresses and print JSON", async () => {
     let r = await sb.run(["dhcp", "network", "create", "10.20.30.0", "--netmask", "24"]);
     assert.equal(r.code, 0, r.stderr);
