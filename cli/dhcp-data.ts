@@ -7,6 +7,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { runDhtadmCommand } from "../lib/dhcp/admin/dhtadm.ts";
 import { AdminError, flagKeywords } from "../lib/dhcp/admin/format.ts";
 import { OptionSet } from "../lib/dhcp/admin/getopt.ts";
+import { formatLeaseTime, parseLeaseInput } from "../lib/dhcp/admin/lease.ts";
 import { runPntadmCommand } from "../lib/dhcp/admin/pntadm.ts";
 import type { AdminSession } from "../lib/dhcp/admin/session.ts";
 import { cidToHex, ipToString, parseIp, parseNetmask } from "../lib/dhcp/records.ts";
@@ -112,10 +113,14 @@ function checkClientAddress(
 const NETMASK_HELP = "netmask (dotted or prefix length); default: the netmasks database " +
   "(/etc/inet/netmasks, /etc/netmasks), else classful";
 
-function leaseText(lease: number): string {
-  if (lease === 0) return "none";
-  if (lease === DHCP_PERM) return "permanent";
-  return new Date(lease * 1000).toISOString();
+/** `--lease` parsed, as the command's lease (nothing when not given). */
+function leaseOf(o: { lease?: string }): { lease?: number } {
+  if (o.lease === undefined) return {};
+  try {
+    return { lease: parseLeaseInput(o.lease) };
+  } catch (e) {
+    throw usageError((e as Error).message);
+  }
 }
 
 function dnJson(r: DnRec): Record<string, unknown> {
@@ -174,7 +179,10 @@ function addRecordOptions<C extends Command<[string, string], Record<string, nev
       "a number 0-15 or keywords joined by '+': DYNAMIC, PERMANENT, MANUAL, UNUSABLE, BOOTP",
     )
     .option("--server <address>", "server owning the address (default: this host's address)")
-    .option("--lease <date>", "lease expiration: mm/dd/yyyy, 0 (none) or -1 (permanent)")
+    .option(
+      "--lease <when>",
+      "lease expiration: 0 (none), -1 (permanent), mm/dd/yyyy, an ISO 8601 date or time (2026-12-31, 2026-12-31T18:00Z) or a duration from now (+7d, +12h)",
+    )
     .option("--macro <name>", "dhcptab macro for the address (default UNKNOWN)")
     .option("--verify-macro", "refuse a macro that is not in the dhcptab")
     .option("--comment <text>", "comment, at most 48 characters")
@@ -193,7 +201,6 @@ function recordOptionSet(
     a: o.clientAscii !== undefined,
     f: o.flags,
     s: o.server,
-    e: o.lease,
     m: o.macro,
     y: o.verifyMacro === true,
     c: o.comment,
@@ -266,7 +273,8 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     .description("Show a network's addresses (lookup order, as pntadm -P)")
     .argument("<network>", "network address")
     .option("--netmask <mask>", NETMASK_HELP)
-    .option("--json", "print JSON")
+    .option("--utc", "show lease times in UTC instead of the local zone")
+    .option("--json", "print JSON (lease as epoch seconds, -1 permanent)")
     .action(async (net, o) => {
       const records = await withStore(common(), async (store, session) => {
         exactNetwork(session, net, o.netmask);
@@ -279,7 +287,7 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
         { header: "CLIENT ID", value: (r) => cidToHex(r.cid) },
         { header: "FLAGS", value: (r) => flagKeywords(r.flags) },
         { header: "SERVER IP", value: (r) => ipToString(r.sip) },
-        { header: "LEASE", value: (r) => leaseText(r.lease) },
+        { header: "LEASE", value: (r) => formatLeaseTime(r.lease, o.utc === true) },
         { header: "MACRO", value: (r) => r.macro },
         { header: "COMMENT", value: (r) => r.comment },
       ]);
@@ -301,6 +309,7 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
           fn: "A",
           arg: addr,
           options: opts,
+          ...leaseOf(o),
           network: exactNetwork(s, net, o.netmask),
           exact: true,
           netmask: o.netmask,
@@ -325,6 +334,7 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
             fn: "M",
             arg: addr,
             options: opts,
+            ...leaseOf(o),
             network: exactNetwork(s, net, o.netmask),
             exact: true,
             netmask: o.netmask,

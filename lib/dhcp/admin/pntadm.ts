@@ -101,6 +101,8 @@ export interface PntadmCommand {
    * `network` commands, which refuse a network with host bits before they get here).
    */
   exact?: boolean;
+  /** The lease as stored, parsed already (steward's `--lease`); takes the place of `-e`. */
+  lease?: number;
 }
 
 /** Parse pntadm's arguments (AdminUsageError on any usage problem). */
@@ -320,7 +322,7 @@ async function addClient(
   const sip = sipText !== undefined
     ? await resolveIp(session, sipText, "server IP address")
     : await session.serverAddress(network);
-  const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : 0;
+  const lease = cmd.lease ?? (o.has("e") ? parseLeaseDate(o.get("e") ?? "") : 0);
   const macro = cutField(session, "macro", o.get("m") ?? "UNKNOWN", DSVC_MAX_MACSYM_LEN);
   const comment = cutField(session, "comment", o.get("c") ?? "", DN_MAX_COMMENT_LEN);
   try {
@@ -349,7 +351,7 @@ async function modifyClient(
   const sip = sipText !== undefined
     ? await resolveIp(session, sipText, "server IP address")
     : undefined;
-  const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : undefined;
+  const lease = cmd.lease ?? (o.has("e") ? parseLeaseDate(o.get("e") ?? "") : undefined);
   const macroText = o.get("m");
   const commentText = o.get("c");
   const macro = macroText === undefined

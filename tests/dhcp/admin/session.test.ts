@@ -181,8 +181,8 @@ describe("the admin session", () => {
       });
       assert.equal(err(), "");
       assert.equal(code, 0);
-      assert.match(out(), /^MySym {15}\tSymbol  \tVendor=A\.b C\.d,7,IP,1,2$/m);
-      assert.match(out(), /^Other {15}\tSymbol  \tSite,131,BOOL,0,0$/m);
+      assert.match(out(), /^MySym {15}\tSymbol {2}\tVendor=A\.b C\.d,7,IP,1,2$/m);
+      assert.match(out(), /^Other {15}\tSymbol {2}\tSite,131,BOOL,0,0$/m);
     } finally {
       await s.close();
     }

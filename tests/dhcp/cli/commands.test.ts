@@ -391,6 +391,24 @@ describe("network and table", () => {
       r.stdout,
       "10.20.30.6\t686F737435\tMANUAL\t10.20.30.1\tpermanent\tLocale\tmoved\n",
     );
+    r = await sb.run([
+      "dhcp",
+      "network",
+      "modify",
+      "10.20.30.0",
+      "10.20.30.6",
+      "--lease",
+      "2026-12-31T18:00Z",
+      "--netmask",
+      "24",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24"], {
+      env: { TZ: "Asia/Kolkata" },
+    });
+    assert.match(r.stdout, /\t2026-12-31 23:30:00 \+0530\t/, "local zone");
+    r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24", "--utc"]);
+    assert.match(r.stdout, /\t2026-12-31 18:00:00 UTC\t/);
     r = await sb.run(["dhcp", "network", "list", "--json"]);
     assert.deepEqual(
       (JSON.parse(r.stdout) as { network: string }[]).map((n) => n.network).sort(),

@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import { cidFromHex, cidToHex, ipToString, parseIp, parseSignature } from "../../records.ts";
+import { cidToHex, ipToString, parseSignature } from "../../records.ts";
 import {
   DHCP_PERM,
   DN_MAX_COMMENT_LEN,
@@ -99,15 +99,6 @@ export function decodeDt(line: string, at: RecordPlace): DtRec {
   const s = parseSignature(sig);
   if (s === undefined) throw malformed(at, `bad signature ${JSON.stringify(sig)}`);
   return { sig: s, key: unescapeField(key), type, value };
-}
-
-/** Parse a lease: unsigned decimal, or legacy "-1" / `0x` hex. */
-export function parseLease(text: string): number | undefined {
-  if (text === "-1") return DHCP_PERM;
-  if (/^0[xX][0-9a-fA-F]{1,8}$/.test(text)) return parseInt(text.slice(2), 16);
-  if (!/^[0-9]{1,10}$/.test(text)) return undefined;
-  const n = Number(text);
-  return n <= 0xffffffff ? n : undefined;
 }
 
 /** The textual fields of a network record that both container versions hold. */

@@ -49,7 +49,7 @@ export function encodeDt0(r: DtRec): string {
 }
 
 /** Parse a legacy network line; undefined for comments and blank lines. */
-export function decodeDn0(text: string, at: RecordPlace): DnRec | undefined {
+export function decodeDn0(text: string, _at: RecordPlace): DnRec | undefined {
   if (text.startsWith("#") || /^[ \t]*$/.test(text)) return undefined;
   const m =
     /^[ \t]*([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+(.*))?$/
