@@ -6,7 +6,6 @@
  */
 import { cidToHex, ipToString, parseSignature } from "../../records.ts";
 import {
-  DHCP_PERM,
   DN_MAX_COMMENT_LEN,
   type DnRec,
   DSVC,
