@@ -234,14 +234,19 @@ export async function runBatch(session: AdminSession, options: BatchOptions): Pr
   let pending = "";
   const lines = text.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
-  for (const raw of lines) {
+  const source = options.file ?? "(standard input)";
+  let first = 0;
+  const run = (line: string) =>
+    session.at(`${source}:${first}`, () => runBatchLine(session, line, { ...options, env }));
+  for (const [i, raw] of lines.entries()) {
     const input = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (pending === "" && (input === "" || input.trim() === "")) continue;
     if (pending === "" && input.startsWith("#")) continue;
+    if (pending === "") first = i + 1;
     pending += input;
     if (pending.length > MAX_BATCH_LINE) {
       session.err(
-        `dhcpbatch: Error processing command: line longer than ${MAX_BATCH_LINE} characters`,
+        `${source}:${first}: dhcpbatch: Error processing command: line longer than ${MAX_BATCH_LINE} characters`,
       );
       worst = Math.max(worst, ADMIN_EXIT.CRITICAL);
       pending = "";
@@ -254,11 +259,9 @@ export async function runBatch(session: AdminSession, options: BatchOptions): Pr
     }
     const line = pending;
     pending = "";
-    worst = Math.max(worst, await runBatchLine(session, line, { ...options, env }));
+    worst = Math.max(worst, await run(line));
   }
-  if (pending !== "") {
-    worst = Math.max(worst, await runBatchLine(session, pending, { ...options, env }));
-  }
+  if (pending !== "") worst = Math.max(worst, await run(pending));
   return worst;
 }
 

@@ -85,6 +85,7 @@ export class AdminSession {
   readonly confFile: string;
   readonly #stores = new Map<string, Promise<DhcpStore>>();
   readonly #names = new Map<number, string | undefined>();
+  #where: string | undefined;
   #warnedNoConf = false;
 
   constructor(options: AdminSessionOptions) {
@@ -97,9 +98,24 @@ export class AdminSession {
     this.options.stdout(text);
   }
 
-  /** Write a message line, control characters escaped (it may echo request data). */
+  /**
+   * Write a message line, control characters escaped (it may echo request data); inside
+   * {@link at}, prefixed with where the command came from (`batch.txt:12: `).
+   */
   err(line: string): void {
-    this.options.stderr(`${escapeDiagnostic(line)}\n`);
+    const where = this.#where !== undefined && line !== "" ? `${this.#where}: ` : "";
+    this.options.stderr(`${escapeDiagnostic(where + line)}\n`);
+  }
+
+  /** Run `fn` with its messages prefixed by `where` (a batch file and line). */
+  async at<T>(where: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#where;
+    this.#where = where;
+    try {
+      return await fn();
+    } finally {
+      this.#where = before;
+    }
   }
 
   /**

@@ -251,6 +251,34 @@ describe("the admin session", () => {
     assert.equal(calls, 400, "the second display is served from the cache");
   });
 
+  test("batch errors name the file and the line of the command, continuation lines included", async () => {
+    using dir = tempDir("dhcp-session");
+    fs.writeFileSync(
+      path.join(dir.path, "dhcpsvc.conf"),
+      "RESOURCE=SUNWfiles\nPATH=./store\nCONVER=1\n",
+    );
+    fs.mkdirSync(path.join(dir.path, "store"));
+    const { s, out, err } = session(dir.path, {
+      openStore: (ds) => openStore(ds, { synchronizer: null }),
+    });
+    try {
+      const code = await runBatch(s, {
+        file: "/srv/nets.batch",
+        verbose: true,
+        readBatch: () =>
+          Promise.resolve(
+            "# setup\npntadm -C 10.0.0.0\n\npntadm -A 10.0.0.1 -s 10.0.0.254 \\\n  -f BOGUS 10.0.0.0\nnonsense\n",
+          ),
+      });
+      assert.equal(code, 4);
+      assert.match(err(), /^\/srv\/nets\.batch:4: pntadm: Invalid flags keyword: BOGUS/m);
+      assert.match(err(), /^\/srv\/nets\.batch:6: dhcpbatch: Invalid command - nonsense/m);
+      assert.match(out(), /^> pntadm -C 10\.0\.0\.0$/m, "-v echoes each command as upstream");
+    } finally {
+      await s.close();
+    }
+  });
+
   test("finds networks by name and netmasks in the system databases", () => {
     using dir = tempDir("dhcp-session");
     fs.writeFileSync(path.join(dir.path, "networks"), "# networks\nlab 10.20 labnet\n");

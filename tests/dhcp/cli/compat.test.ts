@@ -335,8 +335,9 @@ describe("batch mode from the binary", () => {
     const r = await sb.run(["dhcp", "batch", "-v", file]);
     assert.equal(r.code, 4, "the invalid command line makes the batch critical");
     assert.match(r.stdout, /^> pntadm -C 172\.21\.0\.0$/m);
-    assert.match(r.stderr, /^pntadm: Already exists/m);
-    assert.match(r.stderr, /^dhcpbatch: Invalid command - frobnicate$/m);
+    // Each message names the file and the line of its command (upstream named neither).
+    assert.match(r.stderr, /^.*work\.batch:7: pntadm: Already exists/m);
+    assert.match(r.stderr, /^.*work\.batch:8: dhcpbatch: Invalid command - frobnicate$/m);
     const p = await sb.run(["dhcp", "pntadm", "-P", "172.21.0.0"]);
     assert.match(p.stdout, /172\.21\.0\.6\t172\.21\.0\.1\tZero {21}\tatlantic\tfirst one\n/);
     assert.match(p.stdout, /172\.21\.0\.7\t/);
