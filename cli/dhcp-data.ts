@@ -469,11 +469,18 @@ export function registerDhcpTable(dhcp: Command, common: () => DhcpCommonOptions
     .description("Delete a macro or symbol")
     .argument("<kind>", "macro or symbol")
     .argument("<name>", "its name")
-    .action(async (kind, name) => {
+    .option("--force", "delete a macro even while macros or addresses still name it")
+    .action(async (kind, name, o) => {
       const k = kindLetter(kind);
       await run(
         common(),
-        (s) => runDhtadmCommand(s, { fn: "D", arg: undefined, options: options({ [k]: name }) }),
+        (s) =>
+          runDhtadmCommand(s, {
+            fn: "D",
+            arg: undefined,
+            options: options({ [k]: name }),
+            force: o.force === true,
+          }),
       );
     });
 }

@@ -4,9 +4,10 @@
  * @module
  */
 import { cutBytes } from "../modules/files/lenient.ts";
-import { cidToHex, ipToString, makeDnRec, parseIp, parseNetmask } from "../records.ts";
+import { cidFromHex, cidToHex, ipToString, makeDnRec, parseIp, parseNetmask } from "../records.ts";
 import {
   DN_MAX_COMMENT_LEN,
+  DN_QCID,
   DN_QCIP,
   type DnRec,
   DSVC_CREATE,
@@ -218,6 +219,27 @@ async function verifyMacro(store: DhcpStore, o: OptionSet): Promise<void> {
   if (found === 0) throw new AdminError("Cannot find macro in dhcptab.", ADMIN_EXIT.WARNING);
 }
 
+/** Warn when client ID `cid` (given by the command) is also bound to another address. */
+async function warnSharedClientId(
+  session: AdminSession,
+  net: DnContainer,
+  cid: string | undefined,
+  cip: number,
+): Promise<void> {
+  if (cid === undefined || /^0*$/.test(cid)) return;
+  const bytes = cidFromHex(cid);
+  if (!bytes) return;
+  const others = (await net.lookup(qeq(qinit(), DN_QCID), { cid: bytes }, { count: 6 })).records
+    .filter((r) => r.cip !== cip).map((r) => ipToString(r.cip));
+  if (others.length > 0) {
+    session.err(
+      `pntadm: Warning - client ID ${cid} is also bound to ${
+        others.join(", ")
+      } in network ${net.name}`,
+    );
+  }
+}
+
 async function findClient(net: DnContainer, cip: number, text: string): Promise<DnRec> {
   const found = await net.lookup(qeq(qinit(), DN_QCIP), { cip }, { count: 1 });
   const rec = found.records[0];
@@ -328,6 +350,7 @@ async function addClient(
   try {
     await using net = await openForUpdate(session, cmd, network);
     await net.add(makeDnRec({ cid: cid ?? "00", flags, cip, sip, lease, macro, comment }));
+    await warnSharedClientId(session, net, cid, cip);
   } catch (e) {
     throw storeFailure(e, ADMIN_EXIT.WARNING, ADMIN_EXIT.EXISTS);
   }
@@ -374,6 +397,7 @@ async function modifyClient(
       comment: comment ?? orig.comment,
     });
     await net.modify(orig, rec);
+    await warnSharedClientId(session, net, cid, rec.cip);
   } catch (e) {
     // As upstream: a missing entry is ENOENT, anything else (collision, new IP taken) a warning.
     throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);

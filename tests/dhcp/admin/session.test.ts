@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { runBatch } from "../../../lib/dhcp/admin/batch.ts";
+import { runDhtadmCommand } from "../../../lib/dhcp/admin/dhtadm.ts";
+import { OptionSet } from "../../../lib/dhcp/admin/getopt.ts";
 import { AdminError, escapeDiagnostic } from "../../../lib/dhcp/admin/format.ts";
 import { AdminSession, HOST_LOOKUP_CONCURRENCY } from "../../../lib/dhcp/admin/session.ts";
 import { DSVC, DsvcError } from "../../../lib/dhcp/spi.ts";
@@ -274,6 +276,58 @@ describe("the admin session", () => {
       assert.match(err(), /^\/srv\/nets\.batch:4: pntadm: Invalid flags keyword: BOGUS/m);
       assert.match(err(), /^\/srv\/nets\.batch:6: dhcpbatch: Invalid command - nonsense/m);
       assert.match(out(), /^> pntadm -C 10\.0\.0\.0$/m, "-v echoes each command as upstream");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("dangling references are reported: missing includes, deleted macros still named, shared client IDs", async () => {
+    using dir = tempDir("dhcp-session");
+    fs.writeFileSync(
+      path.join(dir.path, "dhcpsvc.conf"),
+      "RESOURCE=SUNWfiles\nPATH=./store\nCONVER=1\n",
+    );
+    fs.mkdirSync(path.join(dir.path, "store"));
+    const { s, err } = session(dir.path, {
+      openStore: (ds) => openStore(ds, { synchronizer: null }),
+    });
+    try {
+      const code = await runBatch(s, {
+        readBatch: () =>
+          Promise.resolve(
+            [
+              "dhtadm -C",
+              "dhtadm -A -m Base -d ':LeaseNeg:'",
+              "dhtadm -A -m Top -d ':Include=Base:'",
+              "dhtadm -A -m Dangling -d ':Include=Nope:'",
+              "pntadm -C 10.0.0.0",
+              "pntadm -A 10.0.0.1 -s 10.0.0.254 -m Base -i 0102 10.0.0.0",
+              "pntadm -A 10.0.0.2 -s 10.0.0.254 -i 0102 10.0.0.0",
+              "",
+            ].join("\n"),
+          ),
+      });
+      assert.equal(code, 0, err());
+      assert.match(err(), /macro Dangling includes macro Nope, which does not exist/);
+      assert.match(err(), /client ID 0102 is also bound to 10\.0\.0\.1 in network 10\.0\.0\.0/);
+      // steward's `table delete` refuses while Base is named, and says by whom.
+      const baseOnly = new OptionSet();
+      baseOnly.set("m", "Base");
+      const refused = await runDhtadmCommand(s, {
+        fn: "D",
+        arg: undefined,
+        options: baseOnly,
+        force: false,
+      }).catch((e: Error) => e);
+      assert.ok(refused instanceof Error);
+      assert.match(
+        refused.message,
+        /Macro Base is still named by macro Top, address 10\.0\.0\.1 in network 10\.0\.0\.0: change those first, or give --force/,
+      );
+      // dhtadm -D deletes it, as upstream, with a warning.
+      const code2 = await runBatch(s, { readBatch: () => Promise.resolve("dhtadm -D -m Base\n") });
+      assert.equal(code2, 0);
+      assert.match(err(), /Warning - deleted macro Base is still named by macro Top/);
     } finally {
       await s.close();
     }
