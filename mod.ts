@@ -49,6 +49,8 @@ export * from "./lib/dhcp/match.ts";
 export * from "./lib/dhcp/modules/files/module.ts";
 export * from "./lib/dhcp/modules/files0/module.ts";
 export * from "./lib/dhcp/convert.ts";
+export * from "./lib/dhcp/netmasks.ts";
+export * from "./lib/dhcp/roots.ts";
 
 // Realms: the control protocol, paths, the realms file and its lock
 export * from "./lib/realms/errors.ts";

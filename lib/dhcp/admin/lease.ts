@@ -1,6 +1,7 @@
 /**
  * Lease input and output of steward's own `network` commands: besides pntadm's forms, ISO 8601
  * dates and times and durations from now; times shown in the local zone, or in UTC.
+ * @internal
  * @module
  */
 import { DHCP_PERM } from "../spi.ts";
