@@ -136,6 +136,7 @@ export {
 } from "./lib/dhcp/modules.ts";
 export type { DsvcModuleInfo, LoadedDsvcModule } from "./lib/dhcp/store-api.ts";
 export {
+  type CommitFence,
   DSVC_PUBLIC_VERSION,
   DSVC_SYNCH_CROSSHOST,
   DSVC_SYNCH_DSVCD,
@@ -145,6 +146,7 @@ export {
   type ModuleDescription,
   type ModuleHandle,
   type ModuleLookup,
+  type WriteOptions,
 } from "./lib/dhcp/spi.ts";
 export { matchDnRec, matchDtRec } from "./lib/dhcp/match.ts";
 
@@ -173,6 +175,17 @@ export {
   type NetworkCheckOptions,
   type NetworkCheckReport,
 } from "./lib/dhcp/check.ts";
+// Netmasks and the directories a store may live in
+export {
+  describeNetmask,
+  findNetmask,
+  type FoundNetmask,
+  NETMASKS_ENV,
+  NETMASKS_FILES,
+  netmasksFiles,
+} from "./lib/dhcp/netmasks.ts";
+export { configuredRoots, DHCP_ROOTS_ENV, type DhcpRoots } from "./lib/dhcp/roots.ts";
+
 // The DHCPv4 server on the store (steward dhcp serve)
 export { defaultStatusFile, runServer, type RunServerOptions } from "./lib/dhcp/serve/server.ts";
 export {

@@ -6,7 +6,7 @@
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { asDsvcError } from "../lib/dhcp/admin/failure.ts";
-import { AdminError } from "../lib/dhcp/admin/format.ts";
+import { AdminError, escapeDiagnostic } from "../lib/dhcp/admin/format.ts";
 import { AdminSession } from "../lib/dhcp/admin/session.ts";
 import { DHCPSVC_CONF_FILE } from "../lib/dhcp/conf.ts";
 import { listModules } from "../lib/dhcp/modules.ts";
@@ -85,7 +85,7 @@ export function adminSession(o: DhcpCommonOptions): AdminSession {
       return m.current;
     },
     stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
+    stderr: (t) => void process.stderr.write(escapeDiagnostic(t)),
     reloadServer: reloadDhcpd,
   });
 }
@@ -108,9 +108,10 @@ export async function withStore<T>(
 /** A store, syntax or admin error as a one-line CLI error (exit 1); anything else unchanged. */
 export function cliFailure(e: unknown): unknown {
   if (e instanceof CliError) return e;
+  // Messages may echo what the user or a file gave: no raw control characters on stderr.
   if (e instanceof DhcptabSyntaxError || e instanceof AdminError) {
-    return new CliError(e.message, EXIT.FAILURE);
+    return new CliError(escapeDiagnostic(e.message), EXIT.FAILURE);
   }
   const d = asDsvcError(e);
-  return d ? new CliError(d.message, EXIT.FAILURE) : e;
+  return d ? new CliError(escapeDiagnostic(d.message), EXIT.FAILURE) : e;
 }

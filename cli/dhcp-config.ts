@@ -15,6 +15,7 @@ import {
   setConfParam,
   writeDhcpsvcConf,
 } from "../lib/dhcp/conf.ts";
+import { checkLocationRoots, configuredRoots } from "../lib/dhcp/roots.ts";
 import { listModules, synchTypeName } from "../lib/dhcp/modules.ts";
 import { DSVC, DSVC_CREATE, DSVC_READ, DSVC_WRITE, DsvcError } from "../lib/dhcp/spi.ts";
 import type { DsvcModuleInfo } from "../lib/dhcp/store-api.ts";
@@ -32,13 +33,23 @@ interface ConfigChoice {
   createDhcptab: boolean;
 }
 
+/** Why `location` is outside the configured dhcp roots, or undefined. */
+function outsideRoots(location: string): string | undefined {
+  try {
+    checkLocationRoots(location, configuredRoots());
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
 function checkChoice(
   module: DsvcModuleInfo,
   path: string,
   config: string | undefined,
 ): string | undefined {
   if (module.error !== undefined) return `Module ${module.name} cannot be used: ${module.error}`;
-  const p = module.description.validatePath(path);
+  const p = module.description.validatePath(path) ?? outsideRoots(path);
   if (p !== undefined) return `Bad PATH for ${module.name}: ${p}`;
   if (config !== undefined && config !== "") {
     if (module.description.configHelp === undefined) {
@@ -210,7 +221,7 @@ async function wizard(file: string, common: DhcpCommonOptions): Promise<void> {
     let location = "";
     for (;;) {
       location = await p.ask("PATH", existing?.get("PATH") ?? module.description.pathExample);
-      const bad = module.description.validatePath(location);
+      const bad = module.description.validatePath(location) ?? outsideRoots(location);
       if (bad === undefined) break;
       println(`Not usable: ${bad}`);
     }

@@ -7,9 +7,10 @@ import type { Command } from "@commander-js/extra-typings";
 import { runDhtadmCommand } from "../lib/dhcp/admin/dhtadm.ts";
 import { AdminError, flagKeywords } from "../lib/dhcp/admin/format.ts";
 import { OptionSet } from "../lib/dhcp/admin/getopt.ts";
+import { formatLeaseTime, parseLeaseInput } from "../lib/dhcp/admin/lease.ts";
 import { runPntadmCommand } from "../lib/dhcp/admin/pntadm.ts";
 import type { AdminSession } from "../lib/dhcp/admin/session.ts";
-import { cidToHex, ipToString } from "../lib/dhcp/records.ts";
+import { cidToHex, ipToString, parseIp, parseNetmask } from "../lib/dhcp/records.ts";
 import { DHCP_PERM, type DnRec, DSVC_READ, type DtRec, qinit } from "../lib/dhcp/spi.ts";
 import { adminSession, cliFailure, type DhcpCommonOptions, withStore } from "./dhcp-common.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
@@ -50,15 +51,76 @@ function maskOf(
   return m ? { netmask: m } : {};
 }
 
-/** What --netmask defaults to, as AdminSession.netmaskFor finds it. */
-const NETMASK_HELP =
-  "netmask (dotted or prefix length); default: the netmasks file, else classful, " +
-  "else the widest mask that leaves no host bits set";
+/**
+ * `net` as the user typed it, refused when it has host bits under the mask that applies (pntadm
+ * would mask it silently, as upstream; steward's own commands say so instead).
+ */
+function exactNetwork(session: AdminSession, net: string, given: string | undefined): string {
+  const ip = parseIp(net);
+  if (ip === undefined) return net;
+  const found = given === undefined ? session.netmaskSource(net) : undefined;
+  const mask = parseNetmask(given ?? found?.mask ?? "");
+  if (mask !== undefined && ((ip & ~mask) >>> 0) !== 0) {
+    const from = found
+      ? (found.source === "classful" ? "the classful mask" : `the mask from ${found.source}`)
+      : "--netmask";
+    throw usageError(
+      `Network ${net} has host bits set under ${ipToString(mask)} (${from}): ` +
+        `give the network's address or --netmask`,
+    );
+  }
+  return net;
+}
 
-function leaseText(lease: number): string {
-  if (lease === 0) return "none";
-  if (lease === DHCP_PERM) return "permanent";
-  return new Date(lease * 1000).toISOString();
+/**
+ * A mask to open an existing table with only to count its records: the one that applies, or,
+ * when the table's address has host bits under it (a table made with a narrower --netmask),
+ * the widest mask without host bits.
+ */
+function countingMask(session: AdminSession, net: string): { netmask?: string } {
+  const ip = parseIp(net);
+  const mask = parseNetmask(session.netmaskFor(net));
+  if (ip === undefined || mask === undefined || ((ip & ~mask) >>> 0) === 0) {
+    return maskOf(session, net, undefined);
+  }
+  let prefix = 32;
+  while (prefix > 0 && ((ip >>> (32 - prefix)) & 1) === 0) prefix--;
+  return { netmask: String(prefix) };
+}
+
+/** Refuse the network's own address and its broadcast address as a client address. */
+function checkClientAddress(
+  session: AdminSession,
+  net: string,
+  addr: string,
+  given: string | undefined,
+): void {
+  const ip = parseIp(addr);
+  const n = parseIp(net);
+  const mask = parseNetmask(given ?? session.netmaskFor(net));
+  if (ip === undefined || n === undefined || mask === undefined || mask >= 0xfffffffe) return;
+  if (ip === n) throw usageError(`${addr} is the address of network ${net}, not of a client`);
+  if (ip === ((n | ~mask) >>> 0)) {
+    throw usageError(
+      `${addr} is the broadcast address of network ${net} (netmask ${
+        ipToString(mask)
+      }), not of a client`,
+    );
+  }
+}
+
+/** What --netmask defaults to, as AdminSession.netmaskFor finds it. */
+const NETMASK_HELP = "netmask (dotted or prefix length); default: the netmasks database " +
+  "(/etc/inet/netmasks, /etc/netmasks), else classful";
+
+/** `--lease` parsed, as the command's lease (nothing when not given). */
+function leaseOf(o: { lease?: string }): { lease?: number } {
+  if (o.lease === undefined) return {};
+  try {
+    return { lease: parseLeaseInput(o.lease) };
+  } catch (e) {
+    throw usageError((e as Error).message);
+  }
 }
 
 function dnJson(r: DnRec): Record<string, unknown> {
@@ -117,7 +179,10 @@ function addRecordOptions<C extends Command<[string, string], Record<string, nev
       "a number 0-15 or keywords joined by '+': DYNAMIC, PERMANENT, MANUAL, UNUSABLE, BOOTP",
     )
     .option("--server <address>", "server owning the address (default: this host's address)")
-    .option("--lease <date>", "lease expiration: mm/dd/yyyy, 0 (none) or -1 (permanent)")
+    .option(
+      "--lease <when>",
+      "lease expiration: 0 (none), -1 (permanent), mm/dd/yyyy, an ISO 8601 date or time (2026-12-31, 2026-12-31T18:00Z) or a duration from now (+7d, +12h)",
+    )
     .option("--macro <name>", "dhcptab macro for the address (default UNKNOWN)")
     .option("--verify-macro", "refuse a macro that is not in the dhcptab")
     .option("--comment <text>", "comment, at most 48 characters")
@@ -136,7 +201,6 @@ function recordOptionSet(
     a: o.clientAscii !== undefined,
     f: o.flags,
     s: o.server,
-    e: o.lease,
     m: o.macro,
     y: o.verifyMacro === true,
     c: o.comment,
@@ -155,17 +219,12 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     .option("--netmask <mask>", NETMASK_HELP)
     .action(async (net, o) => {
       await run(common(), (s) => {
-        // An address with its lowest bit set would make a one-address network: a typo, not a plan.
-        if (o.netmask === undefined && s.netmaskFor(net) === "255.255.255.255") {
-          throw usageError(
-            `Network ${net} has host bits set: give the network's address or --netmask`,
-          );
-        }
         return runPntadmCommand(s, {
           fn: "C",
           arg: undefined,
           options: new OptionSet(),
-          network: net,
+          network: exactNetwork(s, net, o.netmask),
+          exact: true,
           netmask: o.netmask,
         });
       });
@@ -178,7 +237,13 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
       await run(
         common(),
         (s) =>
-          runPntadmCommand(s, { fn: "R", arg: undefined, options: new OptionSet(), network: net }),
+          runPntadmCommand(s, {
+            fn: "R",
+            arg: undefined,
+            options: new OptionSet(),
+            network: net,
+            exact: true,
+          }),
       );
     });
 
@@ -189,7 +254,7 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
       const rows = await withStore(common(), async (store, session) => {
         const out: { network: string; addresses: number }[] = [];
         for (const n of await store.listNetworks()) {
-          await using c = await store.openNetwork(n, DSVC_READ, maskOf(session, n, undefined));
+          await using c = await store.openNetwork(n, DSVC_READ, countingMask(session, n));
           out.push({
             network: n,
             addresses: (await c.lookup(qinit(), {}, { countOnly: true })).count,
@@ -208,9 +273,11 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     .description("Show a network's addresses (lookup order, as pntadm -P)")
     .argument("<network>", "network address")
     .option("--netmask <mask>", NETMASK_HELP)
-    .option("--json", "print JSON")
+    .option("--utc", "show lease times in UTC instead of the local zone")
+    .option("--json", "print JSON (lease as epoch seconds, -1 permanent)")
     .action(async (net, o) => {
       const records = await withStore(common(), async (store, session) => {
+        exactNetwork(session, net, o.netmask);
         await using c = await store.openNetwork(net, DSVC_READ, maskOf(session, net, o.netmask));
         return (await c.lookup(qinit(), {})).records;
       });
@@ -220,7 +287,7 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
         { header: "CLIENT ID", value: (r) => cidToHex(r.cid) },
         { header: "FLAGS", value: (r) => flagKeywords(r.flags) },
         { header: "SERVER IP", value: (r) => ipToString(r.sip) },
-        { header: "LEASE", value: (r) => leaseText(r.lease) },
+        { header: "LEASE", value: (r) => formatLeaseTime(r.lease, o.utc === true) },
         { header: "MACRO", value: (r) => r.macro },
         { header: "COMMENT", value: (r) => r.comment },
       ]);
@@ -236,14 +303,18 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     const opts = recordOptionSet(o);
     await run(
       common(),
-      (s) =>
-        runPntadmCommand(s, {
+      (s) => {
+        checkClientAddress(s, net, addr, o.netmask);
+        return runPntadmCommand(s, {
           fn: "A",
           arg: addr,
           options: opts,
-          network: net,
+          ...leaseOf(o),
+          network: exactNetwork(s, net, o.netmask),
+          exact: true,
           netmask: o.netmask,
-        }),
+        });
+      },
     );
   });
 
@@ -263,7 +334,9 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
             fn: "M",
             arg: addr,
             options: opts,
-            network: net,
+            ...leaseOf(o),
+            network: exactNetwork(s, net, o.netmask),
+            exact: true,
             netmask: o.netmask,
           }),
       );
@@ -282,7 +355,8 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
             fn: "D",
             arg: addr,
             options: new OptionSet(),
-            network: net,
+            network: exactNetwork(s, net, o.netmask),
+            exact: true,
             netmask: o.netmask,
           }),
       );
@@ -395,11 +469,18 @@ export function registerDhcpTable(dhcp: Command, common: () => DhcpCommonOptions
     .description("Delete a macro or symbol")
     .argument("<kind>", "macro or symbol")
     .argument("<name>", "its name")
-    .action(async (kind, name) => {
+    .option("--force", "delete a macro even while macros or addresses still name it")
+    .action(async (kind, name, o) => {
       const k = kindLetter(kind);
       await run(
         common(),
-        (s) => runDhtadmCommand(s, { fn: "D", arg: undefined, options: options({ [k]: name }) }),
+        (s) =>
+          runDhtadmCommand(s, {
+            fn: "D",
+            arg: undefined,
+            options: options({ [k]: name }),
+            force: o.force === true,
+          }),
       );
     });
 }

@@ -10,7 +10,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { checkBinfilesNetwork } from "./modules/binfiles/check.ts";
 import { binfilesNetworkFile } from "./modules/binfiles/module.ts";
-import { decodeDn } from "./modules/files/format.ts";
+import { decodeDn, splitFields } from "./modules/files/format.ts";
 import { decodeDn0 } from "./modules/files0/format.ts";
 import { lines, readContainer } from "./modules/util.ts";
 import { ipToString } from "./records.ts";
@@ -132,7 +132,16 @@ async function checkText(
       );
       continue;
     }
-    if (!r) continue;
+    if (!r) {
+      // Upstream skips such a line (fewer than 8 fields) or never matches it (a client ID that
+      // is not even-length hex): the records stay readable, but the line is for the admin.
+      problems.push(
+        conver === 1 && splitFields(l.text, 8) !== undefined
+          ? `line ${l.lineNo}: client ID is not even-length hex: no lookup ever finds the line`
+          : `line ${l.lineNo}: malformed record: expected 8 fields, upstream skips the line`,
+      );
+      continue;
+    }
     records++;
     if (((r.cip & mask) >>> 0) !== net) {
       problems.push(`line ${l.lineNo}: client IP ${ipToString(r.cip)} is outside the network`);

@@ -62,11 +62,15 @@ export const DHCPSVC_CONF_KEYS: readonly ConfKeyInfo[] = [
 /** Parameter names: a letter or `_`, then letters, digits or `_`. */
 export const CONF_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** One line of the file: a parameter, a comment (text after `#`) or a blank line. */
+/**
+ * One line of the file: a parameter, a comment (text after a `#` in column 1), a blank line, or
+ * any other line (no `=`), which upstream's reader ignores and steward's writes keep as it is.
+ */
 export type DhcpsvcConfLine =
   | { kind: "param"; key: string; value: string }
   | { kind: "comment"; text: string }
-  | { kind: "blank" };
+  | { kind: "blank" }
+  | { kind: "other"; text: string };
 
 function confError(source: string, line: number | undefined, detail: string): DsvcError {
   return new DsvcError(DSVC.INVAL, `${source}${line ? ` line ${line}` : ""}: ${detail}`);
@@ -92,9 +96,11 @@ export class DhcpsvcConf {
   }
 
   /**
-   * Parse file text. Keys are split from values at the first `=`; nothing is trimmed; a line
-   * that is neither blank, `#comment` nor `KEY=VALUE`, a duplicate key or a limit exceeded is an
-   * error naming the line (DSVC_INVAL). `source` names the file in messages.
+   * Parse file text as upstream's confopt.c reads it: a line is split at its first `=` into key
+   * and value, nothing trimmed; `#` starts a comment only in column 1; a line without `=` is
+   * ignored (and kept); a key may occur again, the first occurrence wins; keys are compared
+   * without regard to case. Only the limits (size, line length, NUL, number of parameters) are
+   * errors naming the line (DSVC_INVAL). `source` names the file in messages.
    */
   static parse(text: string, source = "dhcpsvc.conf"): DhcpsvcConf {
     if (text.length > DHCPSVC_CONF_MAX_BYTES) {
@@ -113,14 +119,8 @@ export class DhcpsvcConf {
       if (l === "") return void lines.push({ kind: "blank" });
       if (l.startsWith("#")) return void lines.push({ kind: "comment", text: l.slice(1) });
       const eq = l.indexOf("=");
-      if (eq < 0) {
-        throw confError(source, n, `expected KEY=VALUE or #comment: ${JSON.stringify(l)}`);
-      }
+      if (eq < 0) return void lines.push({ kind: "other", text: l });
       const key = l.slice(0, eq);
-      if (!CONF_KEY_RE.test(key)) {
-        throw confError(source, n, `malformed key: ${JSON.stringify(key)}`);
-      }
-      if (seen.has(key.toUpperCase())) throw confError(source, n, `duplicate key ${key}`);
       seen.add(key.toUpperCase());
       if (seen.size > DHCPSVC_CONF_MAX_KEYS) {
         throw confError(source, n, `more than ${DHCPSVC_CONF_MAX_KEYS} parameters`);
@@ -158,25 +158,37 @@ export class DhcpsvcConf {
     else this.lines.push({ kind: "param", key, value });
   }
 
-  /** Remove `key`; whether it was there. */
+  /** Remove `key` (every occurrence: a later duplicate must not take its place); whether it was there. */
   delete(key: string): boolean {
-    const line = this.find(key);
-    if (!line) return false;
-    this.lines.splice(this.lines.indexOf(line), 1);
-    return true;
+    const k = key.toUpperCase();
+    const before = this.lines.length;
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      const l = this.lines[i] as DhcpsvcConfLine;
+      if (l.kind === "param" && l.key.toUpperCase() === k) this.lines.splice(i, 1);
+    }
+    return this.lines.length !== before;
   }
 
-  /** The parameters in file order. */
+  /** The parameters in file order, each key once (its first occurrence, the one that counts). */
   entries(): Array<[string, string]> {
-    return this.lines.flatMap((
-      l,
-    ) => (l.kind === "param" ? [[l.key, l.value] as [string, string]] : []));
+    const seen = new Set<string>();
+    return this.lines.flatMap((l) => {
+      if (l.kind !== "param" || seen.has(l.key.toUpperCase())) return [];
+      seen.add(l.key.toUpperCase());
+      return [[l.key, l.value] as [string, string]];
+    });
   }
 
   /** The file text: `KEY=VALUE\n`, `#comment\n` and blank lines in stored order. */
   toString(): string {
     return this.lines.map((l) =>
-      l.kind === "param" ? `${l.key}=${l.value}\n` : l.kind === "comment" ? `#${l.text}\n` : "\n"
+      l.kind === "param"
+        ? `${l.key}=${l.value}\n`
+        : l.kind === "comment"
+        ? `#${l.text}\n`
+        : l.kind === "other"
+        ? `${l.text}\n`
+        : "\n"
     ).join("");
   }
 }

@@ -274,14 +274,21 @@ export function qneq(q: Query, v: number): Query {
   return ((q | v) & ~(v << 16)) >>> 0;
 }
 
-/** Whether `q` tests field `v` for equality (QISEQ). */
+/**
+ * DSVC_QISEQ: whether any bit of `v` is selected in `q` and any bit of `v` is set in its
+ * "equal" half (upstream `(q) & (v) && ((q) >> 16) & (v)`; for a single field, the field is
+ * tested for equality).
+ */
 export function qiseq(q: Query, v: number): boolean {
-  return (q & v) === v && ((q >>> 16) & v) === v;
+  return (q & v) !== 0 && ((q >>> 16) & v) !== 0;
 }
 
-/** Whether `q` tests field `v` for inequality (QISNEQ). */
+/**
+ * DSVC_QISNEQ: whether any bit of `v` is selected in `q` and no bit of `v` is set in its
+ * "equal" half (upstream `(q) & (v) && !(((q) >> 16) & (v))`).
+ */
 export function qisneq(q: Query, v: number): boolean {
-  return (q & v) === v && ((q >>> 16) & v) === 0;
+  return (q & v) !== 0 && ((q >>> 16) & v) === 0;
 }
 
 /** Whether `q` only uses bits of `all` in both halves (else the framework says DSVC_INVAL). */
@@ -327,6 +334,23 @@ export interface ModuleLookup<R> {
 
 /** A module's own open-container state; opaque to the framework. */
 export type ModuleHandle = object;
+
+/**
+ * Proof that a writer still holds its container's lock, checked right before the write
+ * commits (the rename of a rewritten file, an unlink, a transaction's COMMIT). The framework
+ * hands one to every add, modify, delete and remove; a module that commits in several steps
+ * checks it before the one that makes the change visible.
+ */
+export interface CommitFence {
+  /** Resolve while the lock is still held; reject with DSVC_SYNCH_ERR once it is lost. */
+  check(): Promise<void>;
+}
+
+/** What the framework passes to a module's write functions besides the records. */
+export interface WriteOptions {
+  /** Absent when the module is not synchronized (nothing to lose). */
+  fence?: CommitFence;
+}
 
 /**
  * What administrators are told about a module (the role of upstream's dhcpmgr management bean):
@@ -388,15 +412,15 @@ export interface DsvcModule {
   /** Close a dhcptab handle. */
   closeDt(handle: ModuleHandle): Promise<void>;
   /** Remove the dhcptab at `location`. */
-  removeDt(location: string): Promise<void>;
+  removeDt(location: string, options?: WriteOptions): Promise<void>;
   /** Records of the dhcptab matching the request. */
   lookupDt(handle: ModuleHandle, request: ModuleLookup<DtRec>): Promise<LookupResult<DtRec>>;
   /** Add a dhcptab record. */
-  addDt(handle: ModuleHandle, newp: DtRec): Promise<void>;
+  addDt(handle: ModuleHandle, newp: DtRec, options?: WriteOptions): Promise<void>;
   /** Replace `origp` (same key and signature) by `newp`. */
-  modifyDt(handle: ModuleHandle, origp: DtRec, newp: DtRec): Promise<void>;
+  modifyDt(handle: ModuleHandle, origp: DtRec, newp: DtRec, options?: WriteOptions): Promise<void>;
   /** Delete a dhcptab record. */
-  deleteDt(handle: ModuleHandle, dtp: DtRec): Promise<void>;
+  deleteDt(handle: ModuleHandle, dtp: DtRec, options?: WriteOptions): Promise<void>;
 
   /** Dotted network addresses of the network containers, e.g. ["10.0.0.0"]. */
   listDn(location: string): Promise<string[]>;
@@ -405,15 +429,15 @@ export interface DsvcModule {
   /** Close a network table handle. */
   closeDn(handle: ModuleHandle): Promise<void>;
   /** Remove the table of network `net` at `location`. */
-  removeDn(location: string, net: number): Promise<void>;
+  removeDn(location: string, net: number, options?: WriteOptions): Promise<void>;
   /** Records of a network table matching the request. */
   lookupDn(handle: ModuleHandle, request: ModuleLookup<DnRec>): Promise<LookupResult<DnRec>>;
   /** Add a network record. */
-  addDn(handle: ModuleHandle, newp: DnRec): Promise<void>;
+  addDn(handle: ModuleHandle, newp: DnRec, options?: WriteOptions): Promise<void>;
   /** Replace `origp` (same address and signature) by `newp`. */
-  modifyDn(handle: ModuleHandle, origp: DnRec, newp: DnRec): Promise<void>;
+  modifyDn(handle: ModuleHandle, origp: DnRec, newp: DnRec, options?: WriteOptions): Promise<void>;
   /** Delete a network record. */
-  deleteDn(handle: ModuleHandle, dnp: DnRec): Promise<void>;
+  deleteDn(handle: ModuleHandle, dnp: DnRec, options?: WriteOptions): Promise<void>;
   /**
    * Optional: make the updates acknowledged through `handle` durable. The framework calls it
    * after each network update, once the container's lock is released and before the caller

@@ -86,6 +86,12 @@ export interface DhcpStoreOptions {
    * store closes; one the store started (from `lockd`) is closed with it.
    */
   synchronizer?: Synchronizer | null;
+  /**
+   * Directories a file-system PATH must resolve inside (symbolic links included), else
+   * DSVC_BAD_PATH before anything is touched; default: $STEWARD_DHCP_ROOTS, else the lock
+   * manager's CROSSHOST_ROOTS (lib/dhcp/roots.ts). An empty list or `null` allows any PATH.
+   */
+  roots?: readonly string[] | null;
 }
 
 /** A module as found by discovery. */
@@ -149,7 +155,10 @@ export interface DnContainer extends StoreContainer<DnRec> {
 
 /** Options of DhcpStore.openNetwork. */
 export interface OpenNetworkOptions {
-  /** Netmask (dotted or prefix length); default the classful mask of the network. */
+  /**
+   * Netmask (dotted or prefix length); default: the netmasks database (/etc/inet/netmasks,
+   * else /etc/netmasks), else the classful mask (lib/dhcp/netmasks.ts).
+   */
   netmask?: string | number;
 }
 

@@ -11,7 +11,9 @@ import { LockClient } from "../lockd/client.ts";
 import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "./conf.ts";
 import { loadModule } from "./modules.ts";
 import { checkConver, checkResourceName, containerLockName, parseNetworkName } from "./naming.ts";
-import { classfulNetmask, copyDnRec, copyDtRec, ipToString, parseNetmask } from "./records.ts";
+import { checkLocationRoots, configuredRoots } from "./roots.ts";
+import { describeNetmask, findNetmask } from "./netmasks.ts";
+import { copyDnRec, copyDtRec, ipToString, parseNetmask } from "./records.ts";
 import type {
   Datastore,
   DhcpStore,
@@ -26,6 +28,7 @@ import type {
   SyncMode,
 } from "./store-api.ts";
 import {
+  type CommitFence,
   type DnRec,
   DSVC,
   DSVC_CREATE,
@@ -44,8 +47,9 @@ import {
   type LookupResult,
   type ModuleHandle,
   type Query,
+  type WriteOptions,
 } from "./spi.ts";
-import { withProcessLock, withSyncLock } from "./sync.ts";
+import { NO_FENCE, withProcessLock, withSyncLock } from "./sync.ts";
 import {
   checkDnKeyOnly,
   checkDnQuery,
@@ -75,9 +79,9 @@ function checkCount(count: number): void {
 interface Ops<R> {
   close(h: ModuleHandle): Promise<void>;
   lookup(h: ModuleHandle, q: Query, t: R, o: Required<LookupOptions>): Promise<LookupResult<R>>;
-  add(h: ModuleHandle, r: R): Promise<void>;
-  modify(h: ModuleHandle, o: R, r: R): Promise<void>;
-  delete(h: ModuleHandle, r: R): Promise<void>;
+  add(h: ModuleHandle, r: R, w: WriteOptions): Promise<void>;
+  modify(h: ModuleHandle, o: R, r: R, w: WriteOptions): Promise<void>;
+  delete(h: ModuleHandle, r: R, w: WriteOptions): Promise<void>;
   /** The module's flush after an update, outside the lock (group commit), if it has one. */
   flush?(h: ModuleHandle): Promise<void>;
   checkQuery(q: Query, t: Partial<R>): void;
@@ -109,14 +113,14 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     return this.#handle;
   }
 
-  #locked<T>(mode: SyncMode, fn: (h: ModuleHandle) => Promise<T>): Promise<T> {
+  #locked<T>(mode: SyncMode, fn: (h: ModuleHandle, w: WriteOptions) => Promise<T>): Promise<T> {
     const h = this.#open();
     return this.#store.locked(
       this.#lockName,
       // Updates of a concurrent module still wait for (or are BUSY against) exclusive holders.
       this.#store.module.module.concurrent ? "shared" : mode,
       (this.flags & DSVC_NONBLOCK) !== 0,
-      () => fn(h),
+      (fence) => fn(h, { fence }),
     );
   }
 
@@ -140,7 +144,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#open();
     this.#ops.checkRec(rec);
     const r = this.#ops.copy(rec);
-    await this.#locked("exclusive", (h) => this.#ops.add(h, r));
+    await this.#locked("exclusive", (h, w) => this.#ops.add(h, r, w));
     await this.#flush();
     rec.sig = r.sig;
     return this.#ops.copy(r);
@@ -152,7 +156,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#ops.checkRec(rec);
     const o = this.#ops.copy(orig);
     const r = this.#ops.copy(rec);
-    await this.#locked("exclusive", (h) => this.#ops.modify(h, o, r));
+    await this.#locked("exclusive", (h, w) => this.#ops.modify(h, o, r, w));
     await this.#flush();
     rec.sig = r.sig;
     return this.#ops.copy(r);
@@ -162,7 +166,7 @@ class Container<R extends { sig: bigint }> implements StoreContainer<R> {
     this.#open();
     this.#ops.checkKey(rec);
     const r = this.#ops.copy(rec);
-    await this.#locked("exclusive", (h) => this.#ops.delete(h, r));
+    await this.#locked("exclusive", (h, w) => this.#ops.delete(h, r, w));
     await this.#flush();
   }
 
@@ -205,9 +209,9 @@ function dtOps(m: DsvcModule): Ops<DtRec> {
   return {
     close: (h) => m.closeDt(h),
     lookup: (h, query, target, o) => m.lookupDt(h, { query, target, ...o }),
-    add: (h, r) => m.addDt(h, r),
-    modify: (h, o, r) => m.modifyDt(h, o, r),
-    delete: (h, r) => m.deleteDt(h, r),
+    add: (h, r, w) => m.addDt(h, r, w),
+    modify: (h, o, r, w) => m.modifyDt(h, o, r, w),
+    delete: (h, r, w) => m.deleteDt(h, r, w),
     checkQuery: checkDtQuery,
     full: fullDtTarget,
     checkRec: checkDtRec,
@@ -216,33 +220,40 @@ function dtOps(m: DsvcModule): Ops<DtRec> {
   };
 }
 
-function dnOps(m: DsvcModule, net: number, mask: number): Ops<DnRec> {
+function dnOps(m: DsvcModule, net: number, mask: number, maskName: string): Ops<DnRec> {
   return {
     close: (h) => m.closeDn(h),
     lookup: (h, query, target, o) => m.lookupDn(h, { query, target, ...o }),
-    add: (h, r) => m.addDn(h, r),
-    modify: (h, o, r) => m.modifyDn(h, o, r),
-    delete: (h, r) => m.deleteDn(h, r),
+    add: (h, r, w) => m.addDn(h, r, w),
+    modify: (h, o, r, w) => m.modifyDn(h, o, r, w),
+    delete: (h, r, w) => m.deleteDn(h, r, w),
     ...(m.flushDn
       ? { flush: (h: ModuleHandle) => (m.flushDn as (h: ModuleHandle) => Promise<void>)(h) }
       : {}),
     checkQuery: checkDnQuery,
     full: fullDnTarget,
-    checkRec: (r) => checkDnRec(r, net, mask),
-    checkKey: (r) => checkDnKeyOnly(r, net, mask),
+    checkRec: (r) => checkDnRec(r, net, mask, maskName),
+    checkKey: (r) => checkDnKeyOnly(r, net, mask, maskName),
     copy: copyDnRec,
   };
 }
 
-/** Resolve a network name and netmask option to (network, mask); INVAL when host bits are set. */
+/**
+ * Resolve a network name and netmask option to (network, mask): without a netmask, the one
+ * rule of lib/dhcp/netmasks.ts (netmasks database, else classful); INVAL when host bits are set.
+ */
 export function resolveNetwork(
   network: string,
   netmask?: string | number,
-): { net: number; mask: number } {
+): { net: number; mask: number; source: string } {
   const net = parseNetworkName(network);
   let mask: number;
-  if (netmask === undefined) mask = classfulNetmask(net);
-  else {
+  let source = "";
+  if (netmask === undefined) {
+    const found = findNetmask(net);
+    mask = found.mask;
+    source = describeNetmask(found);
+  } else {
     const m = typeof netmask === "number"
       ? (Number.isInteger(netmask) && netmask >= 0 && netmask <= 32
         ? parseNetmask(String(netmask))
@@ -250,14 +261,17 @@ export function resolveNetwork(
       : parseNetmask(netmask);
     if (m === undefined) throw new DsvcError(DSVC.INVAL, `not a netmask: ${String(netmask)}`);
     mask = m;
+    source = `${ipToString(mask)} (as given)`;
   }
   if (((net & ~mask) >>> 0) !== 0) {
     throw new DsvcError(
       DSVC.INVAL,
-      `${network} has host bits set under netmask ${ipToString(mask)}`,
+      netmask === undefined
+        ? `${network} has host bits set under netmask ${source}: give the netmask`
+        : `${network} has host bits set under netmask ${ipToString(mask)}`,
     );
   }
-  return { net, mask };
+  return { net, mask, source };
 }
 
 class Store implements DhcpStore {
@@ -301,16 +315,22 @@ class Store implements DhcpStore {
     const name = this.lockName(
       container === DT_DHCPTAB ? DT_DHCPTAB : ipToString(parseNetworkName(container)),
     );
-    return this.locked(`${name}+update`, "exclusive", false, fn);
+    return this.locked(`${name}+update`, "exclusive", false, () => fn());
   }
 
   /**
    * Run `fn` under the in-process lock, then (when synchronized) the lock manager's lock, which
    * for a crosshost module first takes the host lock `<location>/.<module><ver>_<container>.lock`.
+   * `fn` gets the fence its commit must pass.
    */
-  locked<T>(name: string, mode: SyncMode, nonblock: boolean, fn: () => Promise<T>): Promise<T> {
+  locked<T>(
+    name: string,
+    mode: SyncMode,
+    nonblock: boolean,
+    fn: (fence: CommitFence) => Promise<T>,
+  ): Promise<T> {
     return withProcessLock(name, mode, nonblock, () => {
-      if (!this.synchronized) return fn();
+      if (!this.synchronized) return fn(NO_FENCE);
       this.#sync ??= this.#makeSync();
       const held = withSyncLock(
         this.#sync,
@@ -368,10 +388,10 @@ class Store implements DhcpStore {
     options: OpenNetworkOptions = {},
   ): Promise<DnContainer> {
     checkFlags(flags);
-    const { net, mask } = resolveNetwork(network, options.netmask);
+    const { net, mask, source } = resolveNetwork(network, options.netmask);
     const m = this.#m;
     const h = await m.openDn(this.datastore.location, flags, net, mask);
-    const c = new NetworkContainer(this, net, mask, flags, h, dnOps(m, net, mask));
+    const c = new NetworkContainer(this, net, mask, flags, h, dnOps(m, net, mask, source));
     this.#open.add(c);
     return c;
   }
@@ -383,7 +403,7 @@ class Store implements DhcpStore {
       this.lockName(DT_DHCPTAB),
       "exclusive",
       options.nonblock ?? false,
-      () => m.removeDt(this.datastore.location),
+      (fence) => m.removeDt(this.datastore.location, { fence }),
     );
   }
 
@@ -394,7 +414,7 @@ class Store implements DhcpStore {
       this.lockName(ipToString(net)),
       "exclusive",
       options.nonblock ?? false,
-      () => m.removeDn(this.datastore.location, net),
+      (fence) => m.removeDn(this.datastore.location, net, { fence }),
     );
   }
 
@@ -421,6 +441,12 @@ export async function openStore(ds: Datastore, options: DhcpStoreOptions = {}): 
   checkResourceName(ds.resource);
   if (typeof ds.location !== "string" || ds.location === "" || ds.location.includes("\0")) {
     throw new DsvcError(DSVC.BAD_PATH, "PATH is empty or contains a NUL character");
+  }
+  if (options.roots !== null) {
+    checkLocationRoots(
+      ds.location,
+      options.roots === undefined ? configuredRoots() : { roots: options.roots, source: "roots" },
+    );
   }
   const conver = ds.conver ?? DSVC_CUR_CONVER;
   if (conver !== DSVC_CUR_CONVER) checkConver(conver);

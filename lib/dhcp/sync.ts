@@ -6,7 +6,7 @@
  * @module
  */
 import type { Synchronizer, SyncLock, SyncMode } from "./store-api.ts";
-import { DSVC, DsvcError } from "./spi.ts";
+import { type CommitFence, DSVC, DsvcError } from "./spi.ts";
 
 interface Waiter {
   mode: SyncMode;
@@ -106,15 +106,50 @@ export function lockErrorToDsvc(e: unknown, name: string): DsvcError {
   return new DsvcError(DSVC.SYNCH_ERR, `${name}: ${msg}`, { cause: e });
 }
 
+/** The fence of an unsynchronized store: only the in-process lock guards it, and that cannot be lost. */
+export const NO_FENCE: CommitFence = { check: () => Promise.resolve() };
+
+/**
+ * The fence of a held lock: `check()` asks the synchronizer whether `held` is still held (a
+ * lock-manager round trip for lockd) and turns any doubt into DSVC_SYNCH_ERR, so a writer
+ * whose lock manager died never commits next to a writer holding the next manager's lock.
+ */
+export function lockFence(held: SyncLock, name: string): CommitFence & { retire(): void } {
+  let released = false;
+  return {
+    async check() {
+      if (released) {
+        throw new DsvcError(DSVC.SYNCH_ERR, `Lock already released, not committing: ${name}`);
+      }
+      if (!held.verify) return;
+      try {
+        await held.verify();
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new DsvcError(
+          DSVC.SYNCH_ERR,
+          `The container's lock was lost, so nothing was written: ${why}`,
+          { cause: e },
+        );
+      }
+    },
+    /** Called at release: the fence fails from then on. */
+    retire() {
+      released = true;
+    },
+  };
+}
+
 /**
  * Hold the inter-process lock `name` from `sync` while `fn` runs; with `crosshost` also the
- * lock manager's host lock, which excludes other hosts sharing the location over NFS.
+ * lock manager's host lock, which excludes other hosts sharing the location over NFS. `fn`
+ * gets the lock's fence, to check right before it commits.
  */
 export async function withSyncLock<T>(
   sync: Synchronizer,
   name: string,
   options: { mode: SyncMode; nonblock: boolean; crosshost?: boolean },
-  fn: () => Promise<T>,
+  fn: (fence: CommitFence) => Promise<T>,
 ): Promise<T> {
   let held: SyncLock;
   try {
@@ -128,9 +163,12 @@ export async function withSyncLock<T>(
   } catch (e) {
     throw lockErrorToDsvc(e, name);
   }
+  const fence = lockFence(held, name);
   try {
-    return await fn();
+    return await fn(fence);
   } finally {
+    // A fence kept past the block (a stray async write) must not pass after the release.
+    fence.retire();
     // A failed release still frees the lock: the lock manager drops it with the connection.
     await held.release().catch(() => {});
   }
@@ -159,6 +197,10 @@ export class MemorySynchronizer implements Synchronizer {
     } else await l.acquire(options.mode);
     let released = false;
     return {
+      verify: () =>
+        released
+          ? Promise.reject(Object.assign(new Error(`${name} was released`), { code: "SYNCH_ERR" }))
+          : Promise.resolve(),
       release: () => {
         if (!released) {
           released = true;

@@ -58,16 +58,20 @@ export function checkDtKeyOnly(r: DtRec): void {
   checkSig(r);
 }
 
-function checkCip(r: Partial<DnRec>, net: number, mask: number): void {
+function checkCip(r: Partial<DnRec>, net: number, mask: number, maskName?: string): void {
   if (!isIp(r.cip)) throw inval("client IP must be a 32-bit unsigned number");
   if (((r.cip & mask) >>> 0) !== net) {
-    throw inval(`client IP ${ipToString(r.cip)} is not in network ${ipToString(net)}`);
+    throw inval(
+      `client IP ${ipToString(r.cip)} is not in network ${ipToString(net)} under netmask ${
+        maskName ?? ipToString(mask)
+      }`,
+    );
   }
 }
 
 /** Check a whole network record against its container's network. */
-export function checkDnRec(r: DnRec, net: number, mask: number): void {
-  checkCip(r, net, mask);
+export function checkDnRec(r: DnRec, net: number, mask: number, maskName?: string): void {
+  checkCip(r, net, mask, maskName);
   checkSig(r);
   if (!(r.cid instanceof Uint8Array) || r.cid.length < 1 || r.cid.length > DN_MAX_CID_LEN) {
     throw inval(`client ID must be 1..${DN_MAX_CID_LEN} bytes`);
@@ -88,8 +92,8 @@ export function checkDnRec(r: DnRec, net: number, mask: number): void {
 }
 
 /** Check the key of a network record (delete, and the original of modify). */
-export function checkDnKeyOnly(r: DnRec, net: number, mask: number): void {
-  checkCip(r, net, mask);
+export function checkDnKeyOnly(r: DnRec, net: number, mask: number, maskName?: string): void {
+  checkCip(r, net, mask, maskName);
   checkSig(r);
 }
 

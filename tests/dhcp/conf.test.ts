@@ -59,19 +59,39 @@ describe("dhcpsvc.conf", () => {
     assert.throws(() => c.set("PATH", "a\nRESOURCE=evil"), invalid(/line break/));
   });
 
-  it("malformed files give an error naming the line", () => {
-    assert.throws(
-      () => DhcpsvcConf.parse("RESOURCE=SUNWfiles\ngarbage\n", "/etc/inet/dhcpsvc.conf"),
-      invalid(/\/etc\/inet\/dhcpsvc\.conf line 2: expected KEY=VALUE or #comment: "garbage"/),
+  it("reads as confopt.c: lines without = ignored, # in column 1 only, first key wins, any case", () => {
+    const text = "RESOURCE=SUNWfiles\ngarbage line\n  # not a comment=kept as a key\n" +
+      "path=/first\nPATH=/second\nCONVER=1\nPA TH=odd key\n";
+    const c = DhcpsvcConf.parse(text, "/etc/inet/dhcpsvc.conf");
+    assert.equal(c.get("PATH"), "/first", "the first occurrence wins, whatever its case");
+    assert.equal(c.get("Resource"), "SUNWfiles");
+    assert.equal(c.get("  # not a comment"), "kept as a key");
+    assert.equal(c.get("PA TH"), "odd key");
+    assert.deepEqual(c.entries().map(([k]) => k), [
+      "RESOURCE",
+      "  # not a comment",
+      "path",
+      "CONVER",
+      "PA TH",
+    ]);
+    assert.equal(datastoreFromConf(c).location, "/first");
+    // steward's own write keeps every other line, in order.
+    c.set("PATH", "/new");
+    c.set("VERBOSE", "TRUE");
+    assert.equal(
+      c.toString(),
+      "RESOURCE=SUNWfiles\ngarbage line\n  # not a comment=kept as a key\n" +
+        "path=/new\nPATH=/second\nCONVER=1\nPA TH=odd key\nVERBOSE=TRUE\n",
     );
+    // Deleting a key deletes its later duplicates too, so that they do not take its place.
+    assert.ok(c.delete("path"));
+    assert.equal(c.get("PATH"), undefined);
+  });
+
+  it("limits give an error naming the line", () => {
     assert.throws(
-      () => DhcpsvcConf.parse("PATH=/a\npath=/b\n"),
-      invalid(/line 2: duplicate key path/),
-    );
-    assert.throws(() => DhcpsvcConf.parse("PA TH=/a\n"), invalid(/line 1: malformed key/));
-    assert.throws(
-      () => DhcpsvcConf.parse(`X=${"a".repeat(5000)}\n`),
-      invalid(/line 1: line longer than 4096/),
+      () => DhcpsvcConf.parse(`X=${"a".repeat(5000)}\n`, "/etc/inet/dhcpsvc.conf"),
+      invalid(/\/etc\/inet\/dhcpsvc\.conf line 1: line longer than 4096/),
     );
     assert.throws(() => DhcpsvcConf.parse("X=\0\n"), invalid(/NUL/));
   });
@@ -101,9 +121,8 @@ describe("dhcpsvc.conf", () => {
     assert.equal(fs.readFileSync(file, "utf8"), `${UPSTREAM}VERBOSE=TRUE\n`);
     assert.deepEqual(fs.readdirSync(tmp.path), ["dhcpsvc.conf"]);
     const bad = path.join(tmp.path, "bad.conf");
-    fs.writeFileSync(bad, "RESOURCE=SUNWfiles\nnot a line\n");
+    fs.writeFileSync(bad, `RESOURCE=SUNWfiles\nX=${"a".repeat(5000)}\n`);
     await assert.rejects(readDhcpsvcConf(bad), invalid(/bad\.conf line 2/));
-    assert.equal(fs.readFileSync(bad, "utf8"), "RESOURCE=SUNWfiles\nnot a line\n");
     fs.writeFileSync(bad, Buffer.from([0x50, 0x3d, 0xff, 0xfe, 0x0a]));
     await assert.rejects(readDhcpsvcConf(bad), invalid(/not valid UTF-8/));
   });

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import {
@@ -18,6 +19,7 @@ import {
 import {
   DHCP_PERM,
   DN_QCIP,
+  type DnRec,
   DSVC,
   DSVC_CREATE,
   DSVC_READ,
@@ -26,10 +28,17 @@ import {
   qeq,
   qinit,
 } from "../../lib/dhcp/spi.ts";
+import { STALE_TEMP_MS } from "../../lib/dhcp/modules/util.ts";
+import { formatNetworkTable } from "../../lib/dhcp/admin/format.ts";
 import { openStore } from "../../lib/dhcp/store.ts";
 import type { DhcpStore } from "../../lib/dhcp/store-api.ts";
 import { type TempDir, tempDir } from "../helpers.ts";
 import { rejectsWith } from "./conformance/suite.ts";
+
+/** A symbolic link made by `ln` (Deno grants symlink(2) only with unscoped permissions). */
+function plantLink(target: string, link: string): void {
+  execFileSync("ln", ["-s", target, link]);
+}
 
 const RW = DSVC_READ | DSVC_WRITE;
 const DT_HEADER =
@@ -169,7 +178,6 @@ describe("SUNWfiles on disk", () => {
   it("malformed containers give a clear error naming the file and line, and change nothing", async () => {
     const { s, loc } = await fresh();
     const netFile = path.join(loc, "SUNWfiles1_172_21_0_0");
-    const dtFile = path.join(loc, "SUNWfiles1_dhcptab");
     for (
       const [text, re] of [
         [
@@ -186,22 +194,68 @@ describe("SUNWfiles on disk", () => {
       assert.match(e.message, re);
       assert.equal(fs.readFileSync(netFile, "latin1"), text);
     }
-    const broken =
-      `${NET_HEADER}172.21.0.6|00|00|172.21.0.1|0|${G1C1}|atlantic|\n172.21.0.7|zz|00|172.21.0.1|0|1|m|\n`;
-    fs.writeFileSync(netFile, broken);
+    await s.close();
+  });
+
+  it("hand-edited network lines read as upstream reads them and one odd line hides nothing else", async () => {
+    const { s, loc } = await fresh();
+    const netFile = path.join(loc, "SUNWfiles1_172_21_0_0");
+    const dtFile = path.join(loc, "SUNWfiles1_dhcptab");
+    const long = "c".repeat(60);
+    const longMacro = "M".repeat(140);
+    fs.writeFileSync(
+      netFile,
+      NET_HEADER +
+        [
+          `172.21.0.6|00|00|172.21.0.1|0|${G1C1}|atlantic|good`,
+          "172.21.0.7|zz|00|172.21.0.1|0|1|m|non-hex client ID: invisible",
+          "172.21.0.8|ABC|00|172.21.0.1|0|1|m|odd-length client ID: invisible",
+          "172.21.0.9|00|00", // fewer than 8 fields: skipped
+          "172.21.0.10||3x|172.21.0.1|12abc|notasig|m|empty ID, lenient numbers",
+          "172.21.0.11|0a0b|300|garbage|4294967297|1|m|flags wrap to 8 bits, lease mod 2^32",
+          "172.21.0.12|00|00|172.21.0.1|-1|1|a\\|b|permanent, escaped pipe",
+          `172.21.0.13|00|00|172.21.0.1|0x10|1|${longMacro}|${long}`,
+          "# a comment line anywhere",
+          "",
+        ].join("\n"),
+    );
     const net = await s.openNetwork("172.21.0.0", RW);
-    const e = await rejectsWith(net.lookup(qinit(), {}), DSVC.INTERNAL);
-    assert.match(e.message, /SUNWfiles1_172_21_0_0 line 6: malformed record: bad client ID "zz"/);
-    for (
-      const line of [
-        "172.21.0.9|00|00",
-        "172.21.0.9|00|00|1.2.3.4|0|notasig|m|",
-        "172.21.0.9|00|00|1.2.3.4|99999999999|1|m|",
-      ]
-    ) {
-      fs.writeFileSync(netFile, `${NET_HEADER}${line}\n`);
-      await rejectsWith(net.lookup(qinit(), {}), DSVC.INTERNAL);
-    }
+    const recs = (await net.lookup(qinit(), {})).records;
+    const byIp = new Map(recs.map((r) => [r.cip, r]));
+    const at = (ip: string) => byIp.get(parseIp(ip) as number);
+    assert.deepEqual(
+      recs.map((r) => ipToString(r.cip)),
+      ["172.21.0.13", "172.21.0.12", "172.21.0.11", "172.21.0.10", "172.21.0.6"],
+      "reverse file order, invisible and short lines left out",
+    );
+    assert.equal(at("172.21.0.10")?.cid.length, 0, "an empty client ID has length 0");
+    assert.equal(at("172.21.0.10")?.flags, 3, "atoi reads the leading digits");
+    assert.equal(at("172.21.0.10")?.lease, 12);
+    assert.equal(at("172.21.0.10")?.sig, 0n, "atoll of garbage is 0");
+    assert.equal(at("172.21.0.11")?.flags, 300 & 0xff);
+    assert.equal(at("172.21.0.11")?.lease, 1, "4294967297 wraps to 1");
+    assert.equal(at("172.21.0.11")?.sip, 0xffffffff, "inet_addr of garbage is INADDR_NONE");
+    assert.equal(at("172.21.0.12")?.lease, 0xffffffff);
+    assert.equal(at("172.21.0.12")?.macro, "a|b");
+    assert.equal(at("172.21.0.13")?.lease, 0, "hex is read as 0, as atoi does");
+    assert.equal(at("172.21.0.13")?.macro, "M".repeat(128), "macro cut to 128");
+    assert.equal(at("172.21.0.13")?.comment, "c".repeat(48), "comment cut to 48");
+    // The invisible line is invisible to updates too, and the file keeps it byte for byte.
+    await rejectsWith(net.delete(makeDnRec({ cip: "172.21.0.7" })), DSVC.NOENT);
+    const six = at("172.21.0.6");
+    assert.ok(six);
+    await net.modify(six, { ...six, comment: "edited" });
+    assert.match(
+      fs.readFileSync(netFile, "utf8"),
+      /172\.21\.0\.7\|zz\|00\|172\.21\.0\.1\|0\|1\|m\|non-hex/,
+    );
+    // pntadm -P shows the empty client ID as 00.
+    assert.equal(
+      formatNetworkTable([at("172.21.0.10") as DnRec], { style: "raw" }).split("\n")[2]?.split(
+        "\t",
+      )[0],
+      "00      ",
+    );
     fs.writeFileSync(dtFile, `${DT_HEADER}Locale|x|1|:a:\n`);
     const dt = await s.openDhcptab(RW);
     await rejectsWith(dt.add(makeDtRec("New", "m", ":b:")), DSVC.INTERNAL);
@@ -209,12 +263,19 @@ describe("SUNWfiles on disk", () => {
     await s.close();
   });
 
-  it("a stale .new from a crash is discarded by the next update", async () => {
+  it("stale temporaries from a crash are removed by the next update and fresh ones are left alone", async () => {
     const { s, loc } = await fresh();
     const dt = await s.openDhcptab(DSVC_CREATE | RW);
     const net = await s.openNetwork("172.21.0.0", DSVC_CREATE | RW);
-    fs.writeFileSync(path.join(loc, "SUNWfiles1_dhcptab.new"), "half-written garbage");
-    fs.writeFileSync(path.join(loc, "SUNWfiles1_172_21_0_0.new"), "half-written garbage");
+    const old = (Date.now() - STALE_TEMP_MS - 60_000) / 1000;
+    const legacy = path.join(loc, "SUNWfiles1_dhcptab.new");
+    const stale = path.join(loc, ".SUNWfiles1_172_21_0_0.0123456789ab.new");
+    const fresh1 = path.join(loc, ".SUNWfiles1_172_21_0_0.ba9876543210.new");
+    const victim = path.join(loc, "victim");
+    const planted = path.join(loc, ".SUNWfiles1_172_21_0_0.aaaaaaaaaaaa.new");
+    for (const f of [legacy, stale, fresh1, victim]) fs.writeFileSync(f, "half-written garbage");
+    for (const f of [legacy, stale]) fs.utimesSync(f, old, old);
+    plantLink(victim, planted);
     const a = await dt.add(makeDtRec("Locale", "m", ":x:"));
     const b = await net.add(makeDnRec({ cip: "172.21.0.6" }));
     assert.equal(
@@ -225,7 +286,13 @@ describe("SUNWfiles on disk", () => {
       fs.readFileSync(path.join(loc, "SUNWfiles1_172_21_0_0"), "utf8"),
       `${NET_HEADER}172.21.0.6|00|00|0.0.0.0|0|${b.sig}||\n`,
     );
-    assert.ok(!fs.existsSync(path.join(loc, "SUNWfiles1_dhcptab.new")));
+    assert.ok(!fs.existsSync(legacy), "the old fixed-name temporary is removed");
+    assert.ok(!fs.existsSync(stale), "a stale temporary is removed");
+    assert.ok(fs.existsSync(fresh1), "a recent temporary (a writer may still own it) is kept");
+    assert.ok(!fs.existsSync(planted), "a link named like a temporary is unlinked");
+    assert.equal(fs.readFileSync(victim, "utf8"), "half-written garbage", "its target untouched");
+    const left = fs.readdirSync(loc).filter((n) => n.endsWith(".new"));
+    assert.deepEqual(left, [path.basename(fresh1)], "the updates left no temporary of their own");
     await s.close();
   });
 
@@ -266,7 +333,7 @@ describe("SUNWfiles on disk", () => {
     assert.equal(r7?.flags, 1);
     assert.equal((await get("172.21.0.8"))?.lease, DHCP_PERM);
     assert.equal((await get("172.21.0.8"))?.macro, "");
-    assert.equal((await get("172.21.0.9"))?.lease, 16);
+    assert.equal((await get("172.21.0.9"))?.lease, 0, "a hex lease reads as 0 (upstream atoi)");
     assert.equal((await get("172.21.0.9"))?.comment, " spaced comment");
     // No signatures: a modify with any signature succeeds; written with the legacy format.
     await net.modify({ ...(r7 as NonNullable<typeof r7>), sig: 99n }, {

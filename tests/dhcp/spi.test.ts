@@ -82,6 +82,17 @@ describe("query words", () => {
     assert.ok(qisneq(qneq(qeq(0, DN_QCID), DN_QCID), DN_QCID));
   });
 
+  it("QISEQ and QISNEQ mean any bit when asked about several fields, as the upstream macros", () => {
+    // CIP tested for equality, MACRO for inequality: asked about both at once.
+    const q = qneq(qeq(qinit(), DN_QCIP), DN_QMACRO);
+    const both = DN_QCIP | DN_QMACRO;
+    assert.ok(qiseq(q, both), "some bit of the two is selected and set in the equal half");
+    assert.ok(!qisneq(q, both), "an equal-half bit is set, so not 'not equal'");
+    const q2 = qneq(qneq(qinit(), DN_QCIP), DN_QMACRO);
+    assert.ok(qisneq(q2, both) && !qiseq(q2, both));
+    assert.ok(!qiseq(qinit(), both) && !qisneq(qinit(), both), "nothing selected");
+  });
+
   it("bits outside the valid set in either half are invalid", () => {
     assert.ok(queryIsValid(qeq(0, DN_QALL), DN_QALL));
     assert.ok(!queryIsValid(0x0400, DN_QALL));

@@ -7,7 +7,7 @@
 import { DhcptabSyntaxError } from "../dhcptab/symbol.ts";
 import { DHTADM_USAGE, parseDhtadm, runDhtadmCommand } from "./dhtadm.ts";
 import { asDsvcError } from "./failure.ts";
-import { ADMIN_EXIT, AdminError } from "./format.ts";
+import { ADMIN_EXIT, AdminError, escapeDiagnostic } from "./format.ts";
 import { AdminUsageError } from "./getopt.ts";
 import { parsePntadm, PNTADM_USAGE, runPntadmCommand } from "./pntadm.ts";
 import type { AdminSession } from "./session.ts";
@@ -234,14 +234,19 @@ export async function runBatch(session: AdminSession, options: BatchOptions): Pr
   let pending = "";
   const lines = text.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
-  for (const raw of lines) {
+  const source = options.file ?? "(standard input)";
+  let first = 0;
+  const run = (line: string) =>
+    session.at(`${source}:${first}`, () => runBatchLine(session, line, { ...options, env }));
+  for (const [i, raw] of lines.entries()) {
     const input = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (pending === "" && (input === "" || input.trim() === "")) continue;
     if (pending === "" && input.startsWith("#")) continue;
+    if (pending === "") first = i + 1;
     pending += input;
     if (pending.length > MAX_BATCH_LINE) {
       session.err(
-        `dhcpbatch: Error processing command: line longer than ${MAX_BATCH_LINE} characters`,
+        `${source}:${first}: dhcpbatch: Error processing command: line longer than ${MAX_BATCH_LINE} characters`,
       );
       worst = Math.max(worst, ADMIN_EXIT.CRITICAL);
       pending = "";
@@ -254,11 +259,9 @@ export async function runBatch(session: AdminSession, options: BatchOptions): Pr
     }
     const line = pending;
     pending = "";
-    worst = Math.max(worst, await runBatchLine(session, line, { ...options, env }));
+    worst = Math.max(worst, await run(line));
   }
-  if (pending !== "") {
-    worst = Math.max(worst, await runBatchLine(session, pending, { ...options, env }));
-  }
+  if (pending !== "") worst = Math.max(worst, await run(pending));
   return worst;
 }
 
@@ -268,7 +271,8 @@ async function runBatchLine(
   options: BatchOptions & { env: Record<string, string | undefined> },
 ): Promise<number> {
   const shown = line.replace(/\\\n/g, "\\");
-  if (options.verbose) session.out(`> ${shown}\n`);
+  // The echo is a diagnostic of the input, not data: no raw control characters.
+  if (options.verbose) session.out(`> ${escapeDiagnostic(shown)}\n`);
   let words: string[];
   try {
     words = splitWords(line, options.env);

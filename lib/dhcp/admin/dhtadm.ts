@@ -5,17 +5,19 @@
  * and the dhcptab's own symbols) before anything is written.
  * @module
  */
-import { editMacroValue } from "../dhcptab/macro.ts";
+import { editMacroValue, parseMacroValue, unquoteValue } from "../dhcptab/macro.ts";
 import {
   checkName,
   checkSymbolAgainstInittab,
   DhcptabSyntaxError,
+  formatSymbolDefinition,
   parseSymbolDefinition,
   type SymbolDefinition,
 } from "../dhcptab/symbol.ts";
 import { SymbolTable, validateMacro } from "../dhcptab/validate.ts";
-import { makeDtRec } from "../records.ts";
+import { ipToString, makeDtRec, parseIp, parseNetmask } from "../records.ts";
 import {
+  DN_QMACRO,
   DSVC_CREATE,
   DSVC_READ,
   DSVC_WRITE,
@@ -80,6 +82,12 @@ export interface DhtadmCommand {
   /** The batch file of -B. */
   arg: string | undefined;
   options: OptionSet;
+  /**
+   * Deleting a macro still named by a macro's Include or a network record: false refuses
+   * (steward's `table delete` without --force), true or absent warns and deletes (dhtadm -D,
+   * which upstream let through silently).
+   */
+  force?: boolean;
 }
 
 /** Parse dhtadm's arguments (AdminUsageError on any usage problem). */
@@ -187,6 +195,69 @@ export function checkNewSymbol(
   return def;
 }
 
+/**
+ * Who names macro `name`: macros that include it and network records whose macro it is
+ * (`macro M`, `address A in network N`), for the dangling-reference checks.
+ */
+async function macroUsers(
+  session: AdminSession,
+  ds: DatastoreOverrides,
+  name: string,
+  dhcptab: readonly DtRec[],
+): Promise<string[]> {
+  const users: string[] = [];
+  for (const r of dhcptab) {
+    if (r.type !== "m" || r.key === name) continue;
+    if (includesOf(r.value).includes(name)) users.push(`macro ${r.key}`);
+  }
+  const store = await session.store(ds);
+  for (const net of await store.listNetworks().catch(() => [] as string[])) {
+    try {
+      await using c = await store.openNetwork(net, DSVC_READ, {
+        netmask: countingNetmask(session, net),
+      });
+      const found = await c.lookup(qeq(qinit(), DN_QMACRO), { macro: name }, { count: 6 });
+      for (const r of found.records) users.push(`address ${ipToString(r.cip)} in network ${net}`);
+    } catch { /* a table that cannot be read names nothing we can report */ }
+  }
+  return users;
+}
+
+/** The macro names a macro value includes (`Include=NAME`). */
+function includesOf(value: string): string[] {
+  try {
+    return parseMacroValue(value).filter((i) => i.name === "Include" && i.value !== null).map((
+      i,
+    ) => unquoteValue(i.value ?? "").trim());
+  } catch {
+    return [];
+  }
+}
+
+/** A mask that opens an existing table (its address has no host bits under it). */
+function countingNetmask(session: AdminSession, net: string): string {
+  const ip = parseIp(net) ?? 0;
+  const mask = parseNetmask(session.netmaskFor(net)) ?? 0xffffffff;
+  if (((ip & ~mask) >>> 0) === 0) return ipToString(mask);
+  let prefix = 32;
+  while (prefix > 0 && ((ip >>> (32 - prefix)) & 1) === 0) prefix--;
+  return String(prefix);
+}
+
+/** Warn (on stderr) about Include targets of macro `name` that are not in the dhcptab. */
+function warnMissingIncludes(
+  session: AdminSession,
+  name: string,
+  value: string,
+  existing: readonly DtRec[],
+): void {
+  for (const target of includesOf(value)) {
+    if (!existing.some((r) => r.type === "m" && r.key === target)) {
+      session.err(`dhtadm: Warning - macro ${name} includes macro ${target}, which does not exist`);
+    }
+  }
+}
+
 /** Check a macro against the dhcptab's symbols and the standard inittab. */
 export function checkMacro(name: string, value: string, existing: readonly DtRec[]): void {
   const table = SymbolTable.withDhcptab(
@@ -235,11 +306,13 @@ export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand
           const def = o.get("d") ?? "";
           const sym = o.get("s");
           if (sym !== undefined) {
-            checkNewSymbol(sym, def, existing);
-            await tab.add(makeDtRec(sym, "s", def));
+            // Stored normalised, as upstream stores Option.getValue() of the parsed symbol.
+            const parsed = checkNewSymbol(sym, def, existing);
+            await tab.add(makeDtRec(sym, "s", formatSymbolDefinition(parsed)));
           } else {
             const mac = o.get("m") ?? "";
             checkMacro(mac, def, existing);
+            warnMissingIncludes(session, mac, def, existing);
             await tab.add(makeDtRec(mac, "m", def));
           }
         });
@@ -254,6 +327,21 @@ export async function runDhtadmCommand(session: AdminSession, cmd: DhtadmCommand
         await updateDhcptab(session, ds, async (tab) => {
           const sym = o.get("s");
           const orig = await findEntry(tab, sym ?? o.get("m") ?? "", sym !== undefined ? "s" : "m");
+          if (orig.type === "m") {
+            const users = await macroUsers(session, ds, orig.key, await all(tab));
+            if (users.length > 0) {
+              const who = `${users.slice(0, 5).join(", ")}${
+                users.length > 5 ? ` and ${users.length - 5} more` : ""
+              }`;
+              if (cmd.force === false) {
+                throw new AdminError(
+                  `Macro ${orig.key} is still named by ${who}: change those first, or give --force`,
+                  ADMIN_EXIT.WARNING,
+                );
+              }
+              session.err(`dhtadm: Warning - deleted macro ${orig.key} is still named by ${who}`);
+            }
+          }
           await tab.delete(orig);
         });
       } catch (e) {
@@ -288,9 +376,12 @@ async function modifyEntry(session: AdminSession, cmd: DhtadmCommand): Promise<n
       if (o.has("d")) value = o.get("d") ?? "";
       if (o.has("e")) value = editMacroValue(orig.value, o.get("e") ?? "");
       const others = existing.filter((r) => !(r.key === orig.key && r.type === orig.type));
-      if (type === "s") checkNewSymbol(key, value, others);
+      if (type === "s") value = formatSymbolDefinition(checkNewSymbol(key, value, others));
       else if (o.has("n")) checkName(key, "macro");
-      else checkMacro(key, value, existing);
+      else {
+        checkMacro(key, value, existing);
+        warnMissingIncludes(session, key, value, existing);
+      }
       await tab.modify(orig, makeDtRec(key, type, value));
     });
   } catch (e) {

@@ -29,6 +29,20 @@ export class AdminError extends Error {
   }
 }
 
+/**
+ * `text` safe for a terminal: every control character except newline and tab (C0, DEL, C1)
+ * becomes `\xNN`, so a message echoing request data (a comment, a macro value, a batch line)
+ * never sends raw escape sequences to the administrator's terminal or log viewer. Applying it
+ * twice changes nothing more.
+ */
+export function escapeDiagnostic(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 /** Java's `%-Ns`: pad on the right to at least `n` characters. */
 export function padRight(s: string, n: number): string {
   return s.length >= n ? s : s + " ".repeat(n - s.length);
@@ -93,25 +107,25 @@ export function flagKeywords(flags: number): string {
 
 /**
  * Parse pntadm's `-e`: `0` (no lease), `-1` (permanent), or a date `MM/dd/yyyy` meaning
- * midnight local time. Returns the lease as stored (seconds since the epoch, DHCP_PERM).
+ * midnight local time, read leniently as upstream's `SimpleDateFormat` does: out-of-range
+ * months and days roll over (13/45/2001 is 02/14/2002) and text after the year is ignored.
+ * Returns the lease as stored (seconds since the epoch, DHCP_PERM).
  */
 export function parseLeaseDate(text: string): number {
   if (text === "0") return 0;
   if (text === "-1") return DHCP_PERM;
-  const m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(text);
+  const m = /^(\d{1,9})\/(\d{1,9})\/(\d{1,9})/.exec(text);
   const bad = () =>
     new AdminError(
       `Invalid lease expiration: ${text} (use mm/dd/yyyy, 0 or -1)`,
       ADMIN_EXIT.WARNING,
     );
   if (!m) throw bad();
-  const month = Number(m[1]);
-  const day = Number(m[2]);
-  const year = Number(m[3]);
-  const d = new Date(year, month - 1, day, 0, 0, 0, 0);
-  if (d.getFullYear() !== year || d.getMonth() !== month - 1 || d.getDate() !== day) throw bad();
+  const d = new Date(0);
+  d.setFullYear(Number(m[3]), Number(m[1]) - 1, Number(m[2]));
+  d.setHours(0, 0, 0, 0);
   const secs = Math.floor(d.getTime() / 1000);
-  if (secs < 1 || secs >= DHCP_PERM) throw bad();
+  if (!Number.isFinite(secs) || secs < 1 || secs >= DHCP_PERM) throw bad();
   return secs;
 }
 
@@ -165,7 +179,11 @@ export function formatNetworkTable(records: readonly DnRec[], fmt: NetworkTableF
       padRight("Macro", 8)
     }\tComment\n\n`;
   for (const r of records) {
-    out += `${padRight(cidToHex(r.cid), 8)}\t${padRight(formatFlags(r.flags, verbose), 4)}\t` +
+    // An empty client ID (a hand-edited line) shows as 00, as upstream's DhcpClientRecord.
+    out +=
+      `${padRight(r.cid.length > 0 ? cidToHex(r.cid) : "00", 8)}\t${
+        padRight(formatFlags(r.flags, verbose), 4)
+      }\t` +
       `${padRight(host(r.cip), 8)}\t${padRight(host(r.sip), 8)}\t` +
       `${padRight(formatLease(r.lease, fmt.style), 25)}\t${padRight(r.macro, 8)}\t${r.comment}\n`;
   }

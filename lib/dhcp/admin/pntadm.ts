@@ -3,9 +3,11 @@
  * (pntadm(1M)): -C -R -L -P -A -M -D -B, exit codes 0-4, `-P` output byte for byte.
  * @module
  */
-import { cidToHex, ipToString, makeDnRec } from "../records.ts";
+import { cutBytes } from "../modules/files/lenient.ts";
+import { cidFromHex, cidToHex, ipToString, makeDnRec, parseIp, parseNetmask } from "../records.ts";
 import {
   DN_MAX_COMMENT_LEN,
+  DN_QCID,
   DN_QCIP,
   type DnRec,
   DSVC_CREATE,
@@ -95,6 +97,13 @@ export interface PntadmCommand {
   network: string | undefined;
   /** Netmask of the network (dotted or prefix length); default as the framework decides. */
   netmask?: string | undefined;
+  /**
+   * Use the network as given instead of masking it as upstream's pntadm does (steward's own
+   * `network` commands, which refuse a network with host bits before they get here).
+   */
+  exact?: boolean;
+  /** The lease as stored, parsed already (steward's `--lease`); takes the place of `-e`. */
+  lease?: number;
 }
 
 /** Parse pntadm's arguments (AdminUsageError on any usage problem). */
@@ -128,6 +137,17 @@ function netmaskOption(
   if (cmd.netmask !== undefined) return { netmask: cmd.netmask };
   const m = network !== undefined ? session.netmaskFor(network) : "";
   return m ? { netmask: m } : {};
+}
+
+/**
+ * The network operand masked with its netmask, as upstream's bridge names the table
+ * (`Network(addr, mask).toString()`): `pntadm -P 172.21.0.5` shows the 172.21.0.0 table.
+ */
+function maskedNetwork(session: AdminSession, cmd: PntadmCommand, network: string): string {
+  const ip = parseIp(network);
+  const mask = parseNetmask(cmd.netmask ?? session.netmaskFor(network));
+  if (ip === undefined || mask === undefined) return network;
+  return ipToString((ip & mask) >>> 0);
 }
 
 function overrides(o: OptionSet): DatastoreOverrides {
@@ -170,22 +190,18 @@ async function resolveIp(session: AdminSession, text: string, what: string): Pro
   return ip;
 }
 
-function checkMacroName(macro: string): void {
-  if (macro.length > DSVC_MAX_MACSYM_LEN) {
-    throw new AdminError(
-      `Macro name is longer than ${DSVC_MAX_MACSYM_LEN} characters: ${macro}`,
-      ADMIN_EXIT.WARNING,
+/**
+ * An over-long macro or comment cut as upstream's fixed record fields cut it (128 and 48
+ * characters), with a warning: upstream cut silently, an administrator deserves to know.
+ */
+function cutField(session: AdminSession, what: string, value: string, max: number): string {
+  const cut = cutBytes(value, max);
+  if (cut !== value) {
+    session.err(
+      `pntadm: Warning - the ${what} is longer than ${max} characters; stored cut to: ${cut}`,
     );
   }
-}
-
-function checkComment(comment: string): void {
-  if (comment.length > DN_MAX_COMMENT_LEN) {
-    throw new AdminError(
-      `Comment is longer than ${DN_MAX_COMMENT_LEN} characters: ${comment}`,
-      ADMIN_EXIT.WARNING,
-    );
-  }
+  return cut;
 }
 
 async function verifyMacro(store: DhcpStore, o: OptionSet): Promise<void> {
@@ -203,6 +219,27 @@ async function verifyMacro(store: DhcpStore, o: OptionSet): Promise<void> {
   if (found === 0) throw new AdminError("Cannot find macro in dhcptab.", ADMIN_EXIT.WARNING);
 }
 
+/** Warn when client ID `cid` (given by the command) is also bound to another address. */
+async function warnSharedClientId(
+  session: AdminSession,
+  net: DnContainer,
+  cid: string | undefined,
+  cip: number,
+): Promise<void> {
+  if (cid === undefined || /^0*$/.test(cid)) return;
+  const bytes = cidFromHex(cid);
+  if (!bytes) return;
+  const others = (await net.lookup(qeq(qinit(), DN_QCID), { cid: bytes }, { count: 6 })).records
+    .filter((r) => r.cip !== cip).map((r) => ipToString(r.cip));
+  if (others.length > 0) {
+    session.err(
+      `pntadm: Warning - client ID ${cid} is also bound to ${
+        others.join(", ")
+      } in network ${net.name}`,
+    );
+  }
+}
+
 async function findClient(net: DnContainer, cip: number, text: string): Promise<DnRec> {
   const found = await net.lookup(qeq(qinit(), DN_QCIP), { cip }, { count: 1 });
   const rec = found.records[0];
@@ -216,7 +253,11 @@ async function findClient(net: DnContainer, cip: number, text: string): Promise<
 export async function runPntadmCommand(session: AdminSession, cmd: PntadmCommand): Promise<number> {
   const o = cmd.options;
   const ds = overrides(o);
-  const network = cmd.network === undefined ? undefined : session.resolveNetwork(cmd.network);
+  const network = cmd.network === undefined
+    ? undefined
+    : cmd.exact
+    ? session.resolveNetwork(cmd.network)
+    : maskedNetwork(session, cmd, session.resolveNetwork(cmd.network));
   switch (cmd.fn) {
     case "L": {
       let nets: string[];
@@ -302,15 +343,14 @@ async function addClient(
   const sipText = o.get("s");
   const sip = sipText !== undefined
     ? await resolveIp(session, sipText, "server IP address")
-    : await session.serverAddress();
-  const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : 0;
-  const macro = o.get("m") ?? "UNKNOWN";
-  const comment = o.get("c") ?? "";
-  checkMacroName(macro);
-  checkComment(comment);
+    : await session.serverAddress(network);
+  const lease = cmd.lease ?? (o.has("e") ? parseLeaseDate(o.get("e") ?? "") : 0);
+  const macro = cutField(session, "macro", o.get("m") ?? "UNKNOWN", DSVC_MAX_MACSYM_LEN);
+  const comment = cutField(session, "comment", o.get("c") ?? "", DN_MAX_COMMENT_LEN);
   try {
     await using net = await openForUpdate(session, cmd, network);
     await net.add(makeDnRec({ cid: cid ?? "00", flags, cip, sip, lease, macro, comment }));
+    await warnSharedClientId(session, net, cid, cip);
   } catch (e) {
     throw storeFailure(e, ADMIN_EXIT.WARNING, ADMIN_EXIT.EXISTS);
   }
@@ -334,16 +374,21 @@ async function modifyClient(
   const sip = sipText !== undefined
     ? await resolveIp(session, sipText, "server IP address")
     : undefined;
-  const lease = o.has("e") ? parseLeaseDate(o.get("e") ?? "") : undefined;
-  const macro = o.get("m");
-  const comment = o.get("c");
-  if (macro !== undefined) checkMacroName(macro);
-  if (comment !== undefined) checkComment(comment);
+  const lease = cmd.lease ?? (o.has("e") ? parseLeaseDate(o.get("e") ?? "") : undefined);
+  const macroText = o.get("m");
+  const commentText = o.get("c");
+  const macro = macroText === undefined
+    ? undefined
+    : cutField(session, "macro", macroText, DSVC_MAX_MACSYM_LEN);
+  const comment = commentText === undefined
+    ? undefined
+    : cutField(session, "comment", commentText, DN_MAX_COMMENT_LEN);
   try {
     await using net = await openForUpdate(session, cmd, network);
     const orig = await findClient(net, cip, cmd.arg ?? "");
     const rec = makeDnRec({
-      cid: cid ?? cidToHex(orig.cid),
+      // An empty client ID read from a hand-edited line is 00, as upstream's record shows it.
+      cid: cid ?? (orig.cid.length > 0 ? cidToHex(orig.cid) : "00"),
       flags: flags ?? orig.flags,
       cip: newIp ?? orig.cip,
       sip: sip ?? orig.sip,
@@ -352,6 +397,7 @@ async function modifyClient(
       comment: comment ?? orig.comment,
     });
     await net.modify(orig, rec);
+    await warnSharedClientId(session, net, cid, rec.cip);
   } catch (e) {
     // As upstream: a missing entry is ENOENT, anything else (collision, new IP taken) a warning.
     throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.WARNING);

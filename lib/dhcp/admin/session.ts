@@ -9,10 +9,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "../conf.ts";
-import { classfulNetmask, ipToString, parseIp, parseNetmask } from "../records.ts";
+import { findNetmask, netmasksFiles } from "../netmasks.ts";
+import { ipToString, parseIp, parseNetmask } from "../records.ts";
 import { DSVC, DSVC_CUR_CONVER, DsvcError } from "../spi.ts";
 import type { Datastore, DhcpStore } from "../store-api.ts";
-import { ADMIN_EXIT, AdminError } from "./format.ts";
+import { ADMIN_EXIT, AdminError, escapeDiagnostic } from "./format.ts";
 
 /** Per-command overrides of the configured datastore (upstream -r, -p, -u). */
 export interface DatastoreOverrides {
@@ -46,6 +47,8 @@ export interface AdminSessionOptions {
   reloadServer?(): Promise<void>;
   /** The networks(4) database; default /etc/networks. */
   networksFile?: string;
+  /** This host's interfaces (as os.networkInterfaces()); default the real ones. */
+  interfaces?(): ReturnType<typeof os.networkInterfaces>;
   /** The netmasks(4) databases, first found wins; default /etc/inet/netmasks, /etc/netmasks. */
   netmasksFiles?: readonly string[];
 }
@@ -76,6 +79,9 @@ function systemHostName(ip: number): Promise<string | undefined> {
   return bounded(dns.reverse(ipToString(ip)).then((names) => names[0], () => undefined), 1000);
 }
 
+/** Most reverse lookups of `pntadm -P -v` in flight at once. */
+export const HOST_LOOKUP_CONCURRENCY = 32;
+
 /** A session of admin commands sharing opened stores. */
 export class AdminSession implements AsyncDisposable {
   /** The options the session was made with. */
@@ -83,6 +89,8 @@ export class AdminSession implements AsyncDisposable {
   /** The dhcpsvc.conf it reads. */
   readonly confFile: string;
   readonly #stores = new Map<string, Promise<DhcpStore>>();
+  readonly #names = new Map<number, string | undefined>();
+  #where: string | undefined;
   #warnedNoConf = false;
 
   /** A session over the configured store (opened on first use). */
@@ -96,9 +104,24 @@ export class AdminSession implements AsyncDisposable {
     this.options.stdout(text);
   }
 
-  /** Write a message line. */
+  /**
+   * Write a message line, control characters escaped (it may echo request data); inside
+   * {@link at}, prefixed with where the command came from (`batch.txt:12: `).
+   */
   err(line: string): void {
-    this.options.stderr(`${line}\n`);
+    const where = this.#where !== undefined && line !== "" ? `${this.#where}: ` : "";
+    this.options.stderr(`${escapeDiagnostic(where + line)}\n`);
+  }
+
+  /** Run `fn` with its messages prefixed by `where` (a batch file and line). */
+  async at<T>(where: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#where;
+    this.#where = where;
+    try {
+      return await fn();
+    } finally {
+      this.#where = before;
+    }
   }
 
   /**
@@ -174,21 +197,40 @@ export class AdminSession implements AsyncDisposable {
     return await this.options.openStore(ds);
   }
 
-  /** This server's address: pntadm's default owner of new records. */
-  async serverAddress(): Promise<number> {
+  /**
+   * This server's address, pntadm's default owner of new records, never a loopback address:
+   * the address of this host's interface on `network` (dotted) when it has one, else its
+   * name's address, else its only non-loopback IPv4 address; otherwise an error saying to give
+   * the server's address.
+   */
+  async serverAddress(network?: string): Promise<number> {
     if (this.options.serverAddress) return await this.options.serverAddress();
-    const ip = await this.resolveHost(os.hostname());
-    if (ip !== undefined) return ip;
-    for (const list of Object.values(os.networkInterfaces())) {
+    const loopback = (ip: number) => ip >>> 24 === 127;
+    const mine: { ip: number; mask: number }[] = [];
+    for (const list of Object.values(this.options.interfaces?.() ?? os.networkInterfaces())) {
       for (const a of list ?? []) {
-        if (a.family === "IPv4" && !a.internal) {
-          const n = parseIp(a.address);
-          if (n !== undefined) return n;
+        const ip = a.family === "IPv4" ? parseIp(a.address) : undefined;
+        const mask = parseNetmask(a.netmask);
+        if (ip !== undefined && mask !== undefined && !a.internal && !loopback(ip)) {
+          mine.push({ ip, mask });
         }
       }
     }
+    const net = network === undefined ? undefined : parseIp(network);
+    if (net !== undefined) {
+      const mask = parseNetmask(this.netmaskFor(network ?? "")) ?? 0xffffffff;
+      const on = mine.find((m) => ((m.ip & mask) >>> 0) === net);
+      if (on) return on.ip;
+    }
+    const named = await this.resolveHost(os.hostname());
+    if (named !== undefined && !loopback(named)) return named;
+    if (mine.length === 1) return (mine[0] as { ip: number }).ip;
     throw new AdminError(
-      `Cannot determine this server's address from its name ${os.hostname()}: give -s`,
+      `Cannot tell this server's address: ${
+        mine.length === 0
+          ? `its name ${os.hostname()} resolves to a loopback address and it has no other`
+          : `it has no interface on network ${network ?? "?"} and several others`
+      }; give the server's address (-s, or --server)`,
       ADMIN_EXIT.WARNING,
     );
   }
@@ -200,14 +242,29 @@ export class AdminSession implements AsyncDisposable {
     return await (this.options.resolveHost ?? systemResolve)(text);
   }
 
-  /** Host names of addresses, for `pntadm -P -v` (dotted when unknown). */
+  /**
+   * Host names of addresses, for `pntadm -P -v` (dotted when unknown): each address resolved
+   * once per session (cached), at most HOST_LOOKUP_CONCURRENCY at a time, each bounded in time
+   * (a slow name server costs about a second per batch of lookups, not per address).
+   */
   async hostNames(ips: Iterable<number>): Promise<Map<number, string>> {
     const lookup = this.options.hostName ?? systemHostName;
+    const todo = [...new Set(ips)].filter((ip) => !this.#names.has(ip));
+    let next = 0;
+    const worker = async () => {
+      while (next < todo.length) {
+        const ip = todo[next++] as number;
+        this.#names.set(ip, await bounded(lookup(ip).catch(() => undefined), 1500));
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(HOST_LOOKUP_CONCURRENCY, todo.length) }, worker),
+    );
     const out = new Map<number, string>();
-    await Promise.all([...new Set(ips)].map(async (ip) => {
-      const n = await lookup(ip).catch(() => undefined);
+    for (const ip of ips) {
+      const n = this.#names.get(ip);
       if (n) out.set(ip, n);
-    }));
+    }
     return out;
   }
 
@@ -235,32 +292,20 @@ export class AdminSession implements AsyncDisposable {
   }
 
   /**
-   * The netmask of a network (dotted) when the command gives none: the netmasks(4) entry for
-   * it, else the classful mask when the network fits it, else the widest mask that leaves no
-   * host bits set (so 10.20.30.0 is read as a /23 rather than refused).
+   * The netmask of an address (dotted) when the command gives none, as upstream finds it: the
+   * netmasks(4) database (the entry for the address itself, else for its classful network,
+   * which is how subnets are listed), else the classful mask.
    */
   netmaskFor(network: string): string {
+    return this.netmaskSource(network).mask;
+  }
+
+  /** {@link netmaskFor} and where the mask came from ("classful" or the netmasks file). */
+  netmaskSource(network: string): { mask: string; source: string } {
     const net = parseIp(network);
-    if (net === undefined) return "";
-    const files = this.options.netmasksFiles ?? ["/etc/inet/netmasks", "/etc/netmasks"];
-    for (const file of files) {
-      let content: string;
-      try {
-        content = fs.readFileSync(file, "utf8").slice(0, 1024 * 1024);
-      } catch {
-        continue;
-      }
-      for (const raw of content.split("\n")) {
-        const [n, m] = raw.replace(/#.*/, "").trim().split(/\s+/);
-        if (n === network && m !== undefined && parseNetmask(m) !== undefined) return m;
-      }
-      break;
-    }
-    const classful = classfulNetmask(net);
-    if (((net & ~classful) >>> 0) === 0) return ipToString(classful);
-    let prefix = 32;
-    while (prefix > 0 && ((net >>> (32 - prefix)) & 1) === 0) prefix--;
-    return ipToString(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+    if (net === undefined) return { mask: "", source: "" };
+    const found = findNetmask(net, this.options.netmasksFiles ?? netmasksFiles());
+    return { mask: ipToString(found.mask), source: found.source };
   }
 
   /** Signal the DHCP server to reload (dhtadm -g). */

@@ -3,7 +3,7 @@
  * names: parsing, formatting and the checks an administrator expects before anything is written.
  * @module
  */
-import { type OptionType, parseOptionType, standardInittab } from "./inittab.ts";
+import { type OptionType, standardInittab } from "./inittab.ts";
 
 /** A dhcptab value or name that is not valid; the message names the bad part. */
 export class DhcptabSyntaxError extends Error {
@@ -37,7 +37,8 @@ export const MAX_NAME_LENGTH = 128;
 export const CONTEXT_CODES: Readonly<Record<SymbolContext, readonly [number, number]>> = {
   Site: [128, 254],
   Vendor: [1, 254],
-  Extend: [77, 127],
+  // DHCP_LAST_STD + 1 .. DHCP_SITE_OPT - 1 (upstream dhcp_symbol.c; dhcp.h DHCP_LAST_STD = 107).
+  Extend: [108, 127],
 };
 
 /** Check a macro or symbol name: printable ASCII, 1..128 characters, no trailing space. */
@@ -113,9 +114,29 @@ function integerField(text: string, what: string, def: string): number {
   return Number(t);
 }
 
+/** The dhcptab type names, spelled exactly (upstream compares them case-sensitively). */
+const DHCPTAB_TYPES: Readonly<Record<string, OptionType>> = {
+  ASCII: "ASCII",
+  OCTET: "OCTET",
+  IP: "IP",
+  NUMBER: "NUMBER",
+  BOOL: "BOOLEAN",
+  UNUMBER8: "UNUMBER8",
+  UNUMBER16: "UNUMBER16",
+  UNUMBER32: "UNUMBER32",
+  UNUMBER64: "UNUMBER64",
+  SNUMBER8: "SNUMBER8",
+  SNUMBER16: "SNUMBER16",
+  SNUMBER32: "SNUMBER32",
+  SNUMBER64: "SNUMBER64",
+};
+
 /**
- * Parse a symbol definition `Context,Code,Type,Granularity,Maximum` and check it on its own:
- * context and code range, type, granularity (0 for BOOLEAN, > 0 otherwise), maximum.
+ * Parse a symbol definition `Context,Code,Type,Granularity,Maximum` as upstream's symbol parser
+ * (libdhcputil dsym) does: exactly five fields, blanks around a field trimmed; the context
+ * `Site`, `Extend` or `Vendor=<classes>` and the type (ASCII, OCTET, IP, NUMBER, BOOL,
+ * UNUMBER8-64, SNUMBER8-64) spelled with that case; codes Site 128-254, Vendor 1-254, Extend
+ * 108-127; granularity 0-255, 0 only for BOOL; maximum 0-255.
  */
 export function parseSymbolDefinition(def: string): SymbolDefinition {
   const fields = splitFields(def);
@@ -132,20 +153,13 @@ export function parseSymbolDefinition(def: string): SymbolDefinition {
     string,
   ];
   const ctxTrim = ctx.trim();
-  const eq = ctxTrim.indexOf("=");
-  const ctxName = (eq < 0 ? ctxTrim : ctxTrim.slice(0, eq)).trim().toLowerCase();
   let context: SymbolContext;
   let vendorClasses: string[] = [];
-  if (ctxName === "site") context = "Site";
-  else if (ctxName === "extend") context = "Extend";
-  else if (ctxName === "vendor") {
+  if (ctxTrim === "Site") context = "Site";
+  else if (ctxTrim === "Extend") context = "Extend";
+  else if (ctxTrim.startsWith("Vendor=")) {
     context = "Vendor";
-    if (eq < 0) {
-      throw new DhcptabSyntaxError(
-        `Bad symbol definition '${def}': context Vendor needs client classes (Vendor=<class> …)`,
-      );
-    }
-    vendorClasses = splitVendorClasses(ctxTrim.slice(eq + 1), def);
+    vendorClasses = splitVendorClasses(ctxTrim.slice("Vendor=".length), def);
     if (vendorClasses.length === 0) {
       throw new DhcptabSyntaxError(
         `Bad symbol definition '${def}': the vendor class list is empty`,
@@ -153,11 +167,8 @@ export function parseSymbolDefinition(def: string): SymbolDefinition {
     }
   } else {
     throw new DhcptabSyntaxError(
-      `Bad symbol definition '${def}': context '${ctxTrim}' is not Site, Vendor=<classes> or Extend`,
+      `Bad symbol definition '${def}': context '${ctxTrim}' is not Site, Vendor=<classes> or Extend (spelled with that case)`,
     );
-  }
-  if (context !== "Vendor" && eq >= 0) {
-    throw new DhcptabSyntaxError(`Bad symbol definition '${def}': context ${context} takes no '='`);
   }
   const code = integerField(codeText, "code", def);
   const [lo, hi] = CONTEXT_CODES[context];
@@ -166,41 +177,39 @@ export function parseSymbolDefinition(def: string): SymbolDefinition {
       `Bad symbol definition '${def}': code ${code} is outside ${lo}..${hi} for context ${context}`,
     );
   }
-  const type = parseOptionType(typeText);
-  if (!type) {
+  const type = DHCPTAB_TYPES[typeText.trim()];
+  if (!type || !Object.hasOwn(DHCPTAB_TYPES, typeText.trim())) {
     throw new DhcptabSyntaxError(
-      `Bad symbol definition '${def}': type '${typeText.trim()}' is not one of ASCII, OCTET, IP, NUMBER, BOOLEAN, UNUMBER8/16/32/64, SNUMBER8/16/32/64`,
+      `Bad symbol definition '${def}': type '${typeText.trim()}' is not one of ASCII, OCTET, IP, NUMBER, BOOL, UNUMBER8/16/32/64, SNUMBER8/16/32/64 (spelled with that case)`,
     );
   }
   const granularity = integerField(granText, "granularity", def);
   const maximum = integerField(maxText, "maximum", def);
-  if (type === "BOOLEAN" && granularity !== 0) {
-    throw new DhcptabSyntaxError(
-      `Bad symbol definition '${def}': granularity of a BOOLEAN must be 0`,
-    );
+  if (granularity > 255) {
+    throw new DhcptabSyntaxError(`Bad symbol definition '${def}': granularity is above 255`);
+  }
+  if (maximum > 255) {
+    throw new DhcptabSyntaxError(`Bad symbol definition '${def}': maximum is above 255`);
   }
   if (type !== "BOOLEAN" && granularity === 0) {
     throw new DhcptabSyntaxError(
-      `Bad symbol definition '${def}': granularity must be greater than 0`,
+      `Bad symbol definition '${def}': granularity must be greater than 0 (only a BOOL may have 0)`,
     );
-  }
-  if (type === "NUMBER" && ![1, 2, 4, 8].includes(granularity)) {
-    throw new DhcptabSyntaxError(
-      `Bad symbol definition '${def}': granularity of a NUMBER is its size in octets (1, 2, 4 or 8)`,
-    );
-  }
-  if (type === "BOOLEAN" && maximum !== 0) {
-    throw new DhcptabSyntaxError(`Bad symbol definition '${def}': maximum of a BOOLEAN must be 0`);
   }
   return { context, vendorClasses, code, type, granularity, maximum };
 }
 
-/** The canonical text of a symbol definition. */
+/**
+ * The normalised text of a symbol definition, as upstream stores and shows it
+ * (`Option.getValue()`): the context (vendor classes joined by one space, quoted when they
+ * hold a blank), code, type name (`BOOL`), granularity and maximum, without spaces.
+ */
 export function formatSymbolDefinition(d: SymbolDefinition): string {
   const ctx = d.context === "Vendor"
     ? `Vendor=${d.vendorClasses.map((c) => (/[\s,]/.test(c) ? `"${c}"` : c)).join(" ")}`
     : d.context;
-  return `${ctx},${d.code},${d.type},${d.granularity},${d.maximum}`;
+  const type = d.type === "BOOLEAN" ? "BOOL" : d.type;
+  return `${ctx},${d.code},${type},${d.granularity},${d.maximum}`;
 }
 
 /** A standard (STANDARD, FIELD or INTERNAL) inittab name equal to `name`, ignoring case. */

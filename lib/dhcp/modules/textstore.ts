@@ -24,10 +24,12 @@ import {
   type ModuleHandle,
   type ModuleLookup,
   qiseq,
+  type WriteOptions,
 } from "../spi.ts";
 import {
   canonicalLocation,
   checkLocation,
+  type ContainerContent,
   createFileExclusive,
   fileMode,
   lines,
@@ -35,7 +37,7 @@ import {
   listLocation,
   locationStatus,
   makeLocation,
-  readContainer,
+  readContainerVersion,
   readHead,
   removeContainer,
   replaceContainer,
@@ -81,8 +83,6 @@ export interface TextFormat {
   /** Names of network containers in a directory listing → dotted networks. */
   networkOf(fileName: string): string | undefined;
   dtFileName: string;
-  /** Create `.new` exclusively (after unlinking a stale one) when rewriting the dhcptab. */
-  dtExclusiveTemp: boolean;
 }
 
 interface DtHandle {
@@ -141,18 +141,32 @@ export function textModule(fmt: TextFormat): DsvcModule {
       `${file}: not a ${fmt.name} version ${fmt.conver} container: ${why}`,
     );
 
-  async function readDt(h: DtHandle): Promise<Buffer> {
-    const buf = await readContainer(h.file);
-    const bad = fmt.checkDtHead(buf);
+  async function readDt(h: DtHandle): Promise<ContainerContent> {
+    const c = await readContainerVersion(h.file);
+    const bad = fmt.checkDtHead(c.buf);
     if (bad) throw headError(h.file, bad);
-    return buf;
+    return c;
   }
 
-  async function readDn(h: DnHandle): Promise<Buffer> {
-    const buf = await readContainer(h.file);
-    const bad = fmt.checkDnHead(buf, h.net);
+  async function readDn(h: DnHandle): Promise<ContainerContent> {
+    const c = await readContainerVersion(h.file);
+    const bad = fmt.checkDnHead(c.buf, h.net);
     if (bad) throw headError(h.file, bad);
-    return buf;
+    return c;
+  }
+
+  /** Commit a rewrite of `h.file` made from `read`, only while the fence holds. */
+  async function commit(
+    h: { file: string },
+    read: ContainerContent,
+    parts: Uint8Array[],
+    w: WriteOptions | undefined,
+  ): Promise<void> {
+    await replaceContainer(h.file, parts, {
+      mode: await fileMode(h.file),
+      fence: w?.fence,
+      expect: read.version,
+    });
   }
 
   function* dtRecords(buf: Buffer, file: string): Generator<Found<DtRec>> {
@@ -176,27 +190,34 @@ export function textModule(fmt: TextFormat): DsvcModule {
 
   function findDn(buf: Buffer, file: string, cip: number): Found<DnRec> | undefined {
     if (fmt.cipNeedle) {
+      // Upstream's fast path: the first "\n<ip>|" whose line parses (an invisible line, e.g.
+      // one with a bad client ID, is passed over).
       const needle = `\n${fmt.cipNeedle(cip)}`;
-      const at = buf.indexOf(needle);
-      if (at < 0) return undefined;
-      const start = at + 1;
-      const nl = buf.indexOf(0x0a, start);
-      const end = nl < 0 ? buf.length : nl + 1;
-      const span: LineSpan = {
-        start,
-        end,
-        get lineNo() {
-          return countLines(buf, start);
-        },
-        text: buf.toString("utf8", start, nl < 0 ? buf.length : nl),
-      };
-      const rec = fmt.decodeDn(span.text, {
-        file,
-        get lineNo() {
-          return countLines(buf, start);
-        },
-      });
-      return rec && rec.cip === cip ? { rec, span } : undefined;
+      for (let at = buf.indexOf(needle); at >= 0; at = buf.indexOf(needle, at + 1)) {
+        const start = at + 1;
+        const nl = buf.indexOf(0x0a, start);
+        const end = nl < 0 ? buf.length : nl + 1;
+        const place = {
+          file,
+          get lineNo() {
+            return countLines(buf, start);
+          },
+        };
+        const text = buf.toString("utf8", start, nl < 0 ? buf.length : nl);
+        const rec = fmt.decodeDn(text, place);
+        if (rec && rec.cip === cip) {
+          const span: LineSpan = {
+            start,
+            end,
+            get lineNo() {
+              return countLines(buf, start);
+            },
+            text,
+          };
+          return { rec, span };
+        }
+      }
+      return undefined;
     }
     for (const f of dnRecords(buf, file)) if (f.rec.cip === cip) return f;
     return undefined;
@@ -294,38 +315,37 @@ export function textModule(fmt: TextFormat): DsvcModule {
       return Promise.resolve();
     },
 
-    async removeDt(location) {
+    async removeDt(location, w) {
       await checkLocation(location);
-      await removeContainer(fmt.dtFile(location));
+      await removeContainer(fmt.dtFile(location), w?.fence);
     },
 
     async lookupDt(handle, req: ModuleLookup<DtRec>) {
       const h = dtHandle(handle);
       need(h, DSVC_READ);
-      const buf = await readDt(h);
+      const { buf } = await readDt(h);
       return collect(dtRecords(buf, h.file), (r) => matchDtRec(r, req.query, req.target), req);
     },
 
-    async addDt(handle, newp) {
+    async addDt(handle, newp, w) {
       const h = dtHandle(handle);
       need(h, DSVC_WRITE);
-      const buf = await readDt(h);
+      const read = await readDt(h);
+      const { buf } = read;
       if (findDt(buf, h.file, newp.key, newp.type)) {
         throw new DsvcError(DSVC.EXISTS, `${newp.type === "m" ? "macro" : "symbol"} ${newp.key}`);
       }
       const stored = { ...newp, sig: newSig() };
       const line = fmt.encodeDt(stored);
-      await replaceContainer(h.file, spliceParts(buf, undefined, line), {
-        exclusive: fmt.dtExclusiveTemp,
-        mode: await fileMode(h.file),
-      });
+      await commit(h, read, spliceParts(buf, undefined, line), w);
       newp.sig = stored.sig;
     },
 
-    async modifyDt(handle, origp, newp) {
+    async modifyDt(handle, origp, newp, w) {
       const h = dtHandle(handle);
       need(h, DSVC_WRITE);
-      const buf = await readDt(h);
+      const read = await readDt(h);
+      const { buf } = read;
       if (
         (origp.key !== newp.key || origp.type !== newp.type) &&
         findDt(buf, h.file, newp.key, newp.type)
@@ -337,26 +357,21 @@ export function textModule(fmt: TextFormat): DsvcModule {
       checkSig(old.rec.sig, origp.sig, true, `${origp.key}`);
       const stored = { ...newp, sig: bumpSig(old.rec.sig) };
       const line = fmt.encodeDt(stored);
-      await replaceContainer(h.file, spliceParts(buf, old.span, line), {
-        exclusive: fmt.dtExclusiveTemp,
-        mode: await fileMode(h.file),
-      });
+      await commit(h, read, spliceParts(buf, old.span, line), w);
       newp.sig = stored.sig;
     },
 
-    async deleteDt(handle, dtp) {
+    async deleteDt(handle, dtp, w) {
       const h = dtHandle(handle);
       need(h, DSVC_WRITE);
-      const buf = await readDt(h);
+      const read = await readDt(h);
+      const { buf } = read;
       const old = findDt(buf, h.file, dtp.key, dtp.type);
       if (!old) {
         throw new DsvcError(DSVC.NOENT, `${dtp.type === "m" ? "macro" : "symbol"} ${dtp.key}`);
       }
       checkSig(old.rec.sig, dtp.sig, false, dtp.key);
-      await replaceContainer(h.file, spliceParts(buf, old.span), {
-        exclusive: fmt.dtExclusiveTemp,
-        mode: await fileMode(h.file),
-      });
+      await commit(h, read, spliceParts(buf, old.span), w);
     },
 
     async listDn(location) {
@@ -383,15 +398,15 @@ export function textModule(fmt: TextFormat): DsvcModule {
       return Promise.resolve();
     },
 
-    async removeDn(location, net) {
+    async removeDn(location, net, w) {
       await checkLocation(location);
-      await removeContainer(fmt.dnFile(location, net));
+      await removeContainer(fmt.dnFile(location, net), w?.fence);
     },
 
     async lookupDn(handle, req: ModuleLookup<DnRec>) {
       const h = dnHandle(handle);
       need(h, DSVC_READ);
-      const buf = await readDn(h);
+      const { buf } = await readDn(h);
       const matches = (r: DnRec) => matchDnRec(r, req.query, req.target);
       if (qiseq(req.query, DN_QCIP) && fmt.cipNeedle) {
         // Indexed path: at most one record per client IP.
@@ -403,26 +418,25 @@ export function textModule(fmt: TextFormat): DsvcModule {
       return collect(dnRecords(buf, h.file, filter), matches, req);
     },
 
-    async addDn(handle, newp) {
+    async addDn(handle, newp, w) {
       const h = dnHandle(handle);
       need(h, DSVC_WRITE);
-      const buf = await readDn(h);
+      const read = await readDn(h);
+      const { buf } = read;
       if (findDn(buf, h.file, newp.cip)) {
         throw new DsvcError(DSVC.EXISTS, `client IP ${ipToString(newp.cip)}`);
       }
       const stored = { ...newp, sig: newSig() };
       const line = fmt.encodeDn(stored);
-      await replaceContainer(h.file, spliceParts(buf, undefined, line), {
-        exclusive: false,
-        mode: await fileMode(h.file),
-      });
+      await commit(h, read, spliceParts(buf, undefined, line), w);
       newp.sig = stored.sig;
     },
 
-    async modifyDn(handle, origp, newp) {
+    async modifyDn(handle, origp, newp, w) {
       const h = dnHandle(handle);
       need(h, DSVC_WRITE);
-      const buf = await readDn(h);
+      const read = await readDn(h);
+      const { buf } = read;
       if (origp.cip !== newp.cip && findDn(buf, h.file, newp.cip)) {
         throw new DsvcError(DSVC.EXISTS, `client IP ${ipToString(newp.cip)}`);
       }
@@ -431,24 +445,19 @@ export function textModule(fmt: TextFormat): DsvcModule {
       checkSig(old.rec.sig, origp.sig, true, `record ${ipToString(origp.cip)}`);
       const stored = { ...newp, sig: bumpSig(old.rec.sig) };
       const line = fmt.encodeDn(stored);
-      await replaceContainer(h.file, spliceParts(buf, old.span, line), {
-        exclusive: false,
-        mode: await fileMode(h.file),
-      });
+      await commit(h, read, spliceParts(buf, old.span, line), w);
       newp.sig = stored.sig;
     },
 
-    async deleteDn(handle, dnp) {
+    async deleteDn(handle, dnp, w) {
       const h = dnHandle(handle);
       need(h, DSVC_WRITE);
-      const buf = await readDn(h);
+      const read = await readDn(h);
+      const { buf } = read;
       const old = findDn(buf, h.file, dnp.cip);
       if (!old) throw new DsvcError(DSVC.NOENT, `client IP ${ipToString(dnp.cip)}`);
       checkSig(old.rec.sig, dnp.sig, false, `record ${ipToString(dnp.cip)}`);
-      await replaceContainer(h.file, spliceParts(buf, old.span), {
-        exclusive: false,
-        mode: await fileMode(h.file),
-      });
+      await commit(h, read, spliceParts(buf, old.span), w);
     },
   };
 }

@@ -9,7 +9,9 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { syncDir } from "../../platform/atomic.ts";
-import { DSVC, DsvcError } from "../spi.ts";
+import { type CommitFence, DSVC, DsvcError } from "../spi.ts";
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 /** Map a file-system error to a DsvcError as upstream's syserr_to_dsvcerr does. */
 export function syserrToDsvc(e: unknown, what: string): DsvcError {
@@ -133,14 +135,15 @@ export async function createFileExclusive(
     `.${path.basename(file)}.${randomBytes(6).toString("hex")}.create`,
   );
   try {
-    const fh = await fsp.open(tmp, "wx", 0o644);
+    const fh = await fsp.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
     try {
       await fh.writeFile(content);
+      // On the descriptor, never the name: the name could be swapped for a link meanwhile.
+      await fh.chmod(0o644);
       await fh.sync();
     } finally {
       await fh.close();
     }
-    await fsp.chmod(tmp, 0o644);
     try {
       await fsp.link(tmp, file);
     } catch (e) {
@@ -166,17 +169,61 @@ export async function createFileExclusive(
 /** Largest container file read (a full /12 network of SUNWfiles records is about 70 MiB). */
 export const MAX_CONTAINER_BYTES = 512 * 1024 * 1024;
 
-/** Read a whole container (NO_TABLE when it was removed, NO_RESOURCES beyond the size limit). */
-export async function readContainer(file: string): Promise<Buffer> {
+/**
+ * Open `file` for reading without following a symbolic link in its last component: in a data
+ * directory another user can write, a planted link must not make root read or replace the
+ * file it points to.
+ */
+async function openNoFollow(file: string): Promise<fsp.FileHandle> {
+  try {
+    return await fsp.open(file, O_RDONLY | O_NOFOLLOW);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") {
+      throw new DsvcError(
+        DSVC.ACCESS,
+        `${file}: is a symbolic link; containers are never opened through one`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+}
+
+/** Which version of a container file a writer read: a rename or rewrite changes it. */
+export interface FileVersion {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+function versionOf(st: fs.Stats): FileVersion {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+}
+
+function sameVersion(a: FileVersion, b: FileVersion): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs &&
+    a.ctimeMs === b.ctimeMs;
+}
+
+/** A container's bytes and the version of the file they came from. */
+export interface ContainerContent {
+  buf: Buffer;
+  version: FileVersion;
+}
+
+/** Read a whole container with its version (NO_TABLE when removed, NO_RESOURCES beyond the limit). */
+export async function readContainerVersion(file: string): Promise<ContainerContent> {
   let fh: fsp.FileHandle | undefined;
   try {
-    fh = await fsp.open(file, "r");
+    fh = await openNoFollow(file);
     const st = await fh.stat();
     if (!st.isFile()) throw new DsvcError(DSVC.INTERNAL, `${file}: not a regular file`);
     if (st.size > MAX_CONTAINER_BYTES) {
       throw new DsvcError(DSVC.NO_RESOURCES, `${file}: larger than ${MAX_CONTAINER_BYTES} bytes`);
     }
-    return await fh.readFile();
+    return { buf: await fh.readFile(), version: versionOf(st) };
   } catch (e) {
     throw syserrToDsvc(e, file);
   } finally {
@@ -184,11 +231,16 @@ export async function readContainer(file: string): Promise<Buffer> {
   }
 }
 
+/** Read a whole container (NO_TABLE when it was removed, NO_RESOURCES beyond the size limit). */
+export async function readContainer(file: string): Promise<Buffer> {
+  return (await readContainerVersion(file)).buf;
+}
+
 /** Read at most `max` bytes from the start of `file` (NO_TABLE when missing). */
 export async function readHead(file: string, max = 512): Promise<Buffer> {
   let fh: fsp.FileHandle | undefined;
   try {
-    fh = await fsp.open(file, "r");
+    fh = await openNoFollow(file);
     const buf = Buffer.alloc(max);
     const { bytesRead } = await fh.read(buf, 0, max, 0);
     return buf.subarray(0, bytesRead);
@@ -199,49 +251,145 @@ export async function readHead(file: string, max = 512): Promise<Buffer> {
   }
 }
 
+/** How old a leftover temporary file must be before a writer removes it. */
+export const STALE_TEMP_MS = 10 * 60 * 1000;
+
+/** The unique temporary name of one rewrite of `file`: `.<name>.<12 hex digits>.new`. */
+export function tempNameFor(file: string): string {
+  return path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${randomBytes(6).toString("hex")}.new`,
+  );
+}
+
+function isTempOf(base: string, name: string): boolean {
+  // Ours (`.<base>.<hex>.new`) and the fixed `<base>.new` of earlier versions.
+  return name === `${base}.new` ||
+    (name.startsWith(`.${base}.`) && /^\.[0-9a-f]{12}\.new$/.test(name.slice(base.length + 1)));
+}
+
+const cleaned = new Set<string>();
+
 /**
- * The copy-and-rename update: write `parts` to `<file>.new` (the dhcptab's after unlinking a
- * stale one and creating it exclusively, network tables truncating), fsync, rename over `file`,
- * fsync the directory. A crash at any point leaves either the old or the new container.
+ * Remove temporaries of `file` left by writers that died (kill -9, a power cut): once per
+ * process and container, under the container's exclusive lock. Only names of the temporary
+ * pattern are touched; a regular file only when older than STALE_TEMP_MS (a writer that lost
+ * its lock may still be writing one, and its fence will stop it anyway); anything else of that
+ * name (a planted symbolic link) at once, by unlinking the name, never what it points to.
+ */
+export async function removeStaleTemps(file: string, now = Date.now()): Promise<number> {
+  if (cleaned.has(file)) return 0;
+  cleaned.add(file);
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!isTempOf(base, name)) continue;
+    const p = path.join(dir, name);
+    try {
+      const st = await fsp.lstat(p);
+      if (st.isDirectory()) continue;
+      if (st.isFile() && now - st.mtimeMs < STALE_TEMP_MS) continue;
+      await fsp.unlink(p);
+      removed++;
+    } catch { /* gone already, or not ours to remove */ }
+  }
+  return removed;
+}
+
+/** A failed step of a commit, said as what it is (never "Table does not exist"). */
+function commitError(e: unknown, what: string): DsvcError {
+  if (e instanceof DsvcError) return e;
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code === "ENOENT" || code === "EEXIST" || code === "ELOOP" || code === "EISDIR") {
+    return new DsvcError(DSVC.INTERNAL, `${what}: ${(e as Error).message}`, { cause: e });
+  }
+  return syserrToDsvc(e, what);
+}
+
+/** Options of {@link replaceContainer}. */
+export interface ReplaceOptions {
+  /** Permission bits of the new file. */
+  mode: number;
+  /** Checked right before the rename: a writer whose lock was lost does not commit. */
+  fence?: CommitFence | undefined;
+  /** The version the new content was made from: the rename only replaces that version. */
+  expect?: FileVersion | undefined;
+}
+
+/**
+ * The copy-and-rename update: write `parts` to a temporary file of a unique name created
+ * exclusively (O_EXCL, O_NOFOLLOW), fsync it, check the fence and that `file` is still the
+ * version the content was made from, rename over `file`, fsync the directory. A crash at any
+ * point leaves either the old or the new container; a lost lock leaves the old one untouched.
  */
 export async function replaceContainer(
   file: string,
   parts: readonly Uint8Array[],
-  options: { exclusive: boolean; mode: number },
+  options: ReplaceOptions,
 ): Promise<void> {
-  const tmp = `${file}.new`;
+  await removeStaleTemps(file);
+  const tmp = tempNameFor(file);
   let fh: fsp.FileHandle | undefined;
+  let created = false;
   try {
-    if (options.exclusive) {
-      await fsp.rm(tmp, { force: true });
-      fh = await fsp.open(tmp, "wx", options.mode);
-    } else {
-      fh = await fsp.open(tmp, "w", options.mode);
+    try {
+      fh = await fsp.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, options.mode);
+      created = true;
+      await fh.writev(parts as Uint8Array[]);
+      // The creation mode went through the umask: give the container its own mode back.
+      await fh.chmod(options.mode);
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+    } catch (e) {
+      throw commitError(e, `cannot write the temporary file ${tmp}`);
     }
-    await fh.writev(parts as Uint8Array[]);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fsp.rename(tmp, file);
-  } catch (e) {
+    await options.fence?.check();
+    if (options.expect) {
+      let now: FileVersion | undefined;
+      try {
+        now = versionOf(await fsp.lstat(file));
+      } catch { /* removed: not the version read either */ }
+      if (!now || !sameVersion(now, options.expect)) {
+        throw new DsvcError(
+          DSVC.SYNCH_ERR,
+          `${file} was changed by another writer while this one held its lock, so nothing was written`,
+        );
+      }
+    }
+    try {
+      await fsp.rename(tmp, file);
+    } catch (e) {
+      throw commitError(e, `cannot rename ${tmp} to ${file}`);
+    }
+    created = false;
+  } finally {
     await fh?.close().catch(() => {});
-    await fsp.rm(tmp, { force: true }).catch(() => {});
-    throw syserrToDsvc(e, file);
+    if (created) await fsp.rm(tmp, { force: true }).catch(() => {});
   }
   await syncDir(path.dirname(file));
 }
 
-/** The permission bits of `file`, 0644 when it cannot be read. */
+/** The permission bits of `file` (the file itself, never a link's target), 0644 when unreadable. */
 export async function fileMode(file: string): Promise<number> {
   try {
-    return (await fsp.stat(file)).mode & 0o7777;
+    const st = await fsp.lstat(file);
+    return st.isFile() ? st.mode & 0o7777 : 0o644;
   } catch {
     return 0o644;
   }
 }
 
-/** Remove a container file (NO_TABLE when missing). */
-export async function removeContainer(file: string): Promise<void> {
+/** Remove a container file (NO_TABLE when missing), after checking the fence. */
+export async function removeContainer(file: string, fence?: CommitFence): Promise<void> {
+  await fence?.check();
   try {
     await fsp.unlink(file);
   } catch (e) {

@@ -180,7 +180,7 @@ describe("macro values", () => {
 });
 
 function withSite(t: SymbolTable): SymbolTable {
-  t.define("MystatRt", parseSymbolDefinition("Site,130,BOOLEAN,0,0"));
+  t.define("MystatRt", parseSymbolDefinition("Site,130,BOOL,0,0"));
   return t;
 }
 
@@ -196,29 +196,46 @@ describe("symbol definitions", () => {
       maximum: 1,
     });
     assert.equal(formatSymbolDefinition(d), "Vendor=SUNW.Ultra-1 SUNW.i86pc,2,IP,1,1");
+    // Normalised as upstream stores it: blanks around fields gone, classes joined by one space,
+    // a class with a blank quoted, BOOL spelled BOOL.
     assert.equal(
-      formatSymbolDefinition(parseSymbolDefinition("site,130,ip,2,0")),
-      "Site,130,IP,2,0",
+      formatSymbolDefinition(
+        parseSymbolDefinition(' Vendor=  SUNW.i86pc   "My Class" , 7 , IP , 1 , 2 '),
+      ),
+      'Vendor=SUNW.i86pc "My Class",7,IP,1,2',
     );
     assert.equal(parseSymbolDefinition("Site,131,BOOL,0,0").type, "BOOLEAN");
+    assert.equal(
+      formatSymbolDefinition(parseSymbolDefinition("Site,131,BOOL,3,7")),
+      "Site,131,BOOL,3,7",
+    );
+    assert.equal(parseSymbolDefinition("Extend,108,NUMBER,3,255").granularity, 3);
   });
 
-  test("each bad field is named", () => {
+  test("each bad field is named, by upstream's symbol rules", () => {
     rejects(() => parseSymbolDefinition("Site,130,IP,1"), /expected 5 comma-separated fields/);
+    rejects(() => parseSymbolDefinition("Site,130,IP,1,1,1"), /expected 5 comma-separated fields/);
     rejects(() => parseSymbolDefinition("Local,130,IP,1,1"), /context 'Local' is not Site/);
+    // Category and type names are case-sensitive; BOOLEAN is not a dhcptab type.
+    rejects(() => parseSymbolDefinition("site,130,IP,1,1"), /context 'site' is not Site/);
+    rejects(() => parseSymbolDefinition("Vendor,2,IP,1,1"), /context 'Vendor' is not Site/);
+    rejects(() => parseSymbolDefinition("Site,130,ip,1,1"), /type 'ip' is not one of/);
+    rejects(() => parseSymbolDefinition("Site,130,BOOLEAN,0,0"), /type 'BOOLEAN' is not one of/);
     rejects(
       () => parseSymbolDefinition("Site,12,IP,1,1"),
       /code 12 is outside 128..254 for context Site/,
     );
-    rejects(() => parseSymbolDefinition("Vendor,2,IP,1,1"), /Vendor needs client classes/);
+    rejects(
+      () => parseSymbolDefinition("Extend,107,IP,1,1"),
+      /code 107 is outside 108..127 for context Extend/,
+    );
+    rejects(() => parseSymbolDefinition("Extend,128,IP,1,1"), /outside 108..127/);
+    rejects(() => parseSymbolDefinition("Vendor=X,255,IP,1,1"), /outside 1..254/);
     rejects(() => parseSymbolDefinition("Site,130,FLOAT,1,1"), /type 'FLOAT' is not one of/);
     rejects(() => parseSymbolDefinition("Site,130,IP,x,1"), /granularity 'x' is not a number/);
     rejects(() => parseSymbolDefinition("Site,130,IP,0,1"), /granularity must be greater than 0/);
-    rejects(
-      () => parseSymbolDefinition("Site,130,BOOLEAN,1,0"),
-      /granularity of a BOOLEAN must be 0/,
-    );
-    rejects(() => parseSymbolDefinition("Site,130,NUMBER,3,1"), /size in octets/);
+    rejects(() => parseSymbolDefinition("Site,130,IP,256,1"), /granularity is above 255/);
+    rejects(() => parseSymbolDefinition("Site,130,IP,1,256"), /maximum is above 255/);
   });
 
   test("a new symbol may not take a standard name or code", () => {
@@ -227,8 +244,8 @@ describe("symbol definitions", () => {
       /already used by the standard option Subnet/,
     );
     rejects(
-      () => checkSymbolAgainstInittab("Mine", parseSymbolDefinition("Extend,89,IP,1,1")),
-      /code 89 is already used by the standard option FQDN/,
+      () => checkSymbolAgainstInittab("Mine", parseSymbolDefinition("Site,130,IP,1,1x")),
+      /maximum '1x' is not a number/,
     );
     rejects(
       () => checkSymbolAgainstInittab("My Sym", parseSymbolDefinition("Site,130,IP,1,1")),

@@ -143,7 +143,14 @@ describe("flags and lease input", () => {
     assert.equal(parseLeaseDate("0"), 0);
     assert.equal(parseLeaseDate("-1"), DHCP_PERM);
     assert.equal(formatLease(parseLeaseDate("12/31/2030"), "short"), "12/31/2030");
-    for (const bad of ["2001-03-15", "13/01/2001", "02/30/2001", "3/15/01", "tomorrow"]) {
+    // Lenient as upstream's SimpleDateFormat: months and days roll over, trailing text ignored.
+    const local = (y: number, m: number, d: number) => new Date(y, m - 1, d).getTime() / 1000;
+    assert.equal(parseLeaseDate("13/45/2001"), local(2002, 2, 14));
+    assert.equal(parseLeaseDate("02/30/2001"), local(2001, 3, 2));
+    assert.equal(parseLeaseDate("00/01/2001"), local(2000, 12, 1));
+    assert.equal(parseLeaseDate("03/15/2001 12:00"), MAR_15_2001);
+    // Year 1 AD (yyyy read literally) is before the epoch: no lease can say that.
+    for (const bad of ["2001-03-15", "3/15/01", "tomorrow", "/1/2001"]) {
       assert.throws(() => parseLeaseDate(bad), /Invalid lease expiration/, bad);
     }
   });

@@ -200,7 +200,14 @@ describe("dhcp convert", () => {
     });
     const want = await contents({ ...ref.to, conver: 1 });
     const { conf, to, dir } = setup();
-    const env = { STEWARD_DHCPSVC_CONF: conf, STEWARD_RUN_DIR: path.join(dir, "run") };
+    // The networks are /24s, as the administrator's netmasks file says.
+    const netmasks = path.join(dir, "netmasks");
+    fs.writeFileSync(netmasks, NETS.map((n) => `${n}\t255.255.255.0\n`).join(""));
+    const env = {
+      STEWARD_DHCPSVC_CONF: conf,
+      STEWARD_RUN_DIR: path.join(dir, "run"),
+      STEWARD_NETMASKS: netmasks,
+    };
     const permissions = testPermissions(tmp.path, {
       unixSockets: [path.join(dir, "run", "lockd.sock")],
     });

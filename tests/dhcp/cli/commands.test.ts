@@ -290,13 +290,46 @@ describe("network and table", () => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(
       r.stderr,
-      /Network 10\.9\.8\.7 has host bits set: give the network's address or --netmask/,
+      /Network 10\.9\.8\.7 has host bits set under 255\.0\.0\.0 \(the classful mask\): give the network's address or --netmask/,
     );
     assert.deepEqual(snapshot(sb.store), before, "nothing is written");
     r = await sb.run(["dhcp", "network", "create", "10.9.8.7", "--netmask", "32"]);
     assert.equal(r.code, 0, r.stderr);
     r = await sb.run(["dhcp", "network", "remove", "10.9.8.7"]);
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  test("network add refuses the network and broadcast addresses", async () => {
+    const before = snapshot(sb.store);
+    let r = await sb.run([
+      "dhcp",
+      "network",
+      "add",
+      "192.168.10.0",
+      "192.168.10.0",
+      "--server",
+      "192.168.10.1",
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /192\.168\.10\.0 is the address of network 192\.168\.10\.0, not of a client/,
+    );
+    r = await sb.run([
+      "dhcp",
+      "network",
+      "add",
+      "192.168.10.0",
+      "192.168.10.255",
+      "--server",
+      "192.168.10.1",
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /is the broadcast address of network 192\.168\.10\.0 \(netmask 255\.255\.255\.0\)/,
+    );
+    assert.deepEqual(snapshot(sb.store), before, "nothing is written");
   });
 
   test("network commands manage addresses and print JSON", async () => {
@@ -358,6 +391,24 @@ describe("network and table", () => {
       r.stdout,
       "10.20.30.6\t686F737435\tMANUAL\t10.20.30.1\tpermanent\tLocale\tmoved\n",
     );
+    r = await sb.run([
+      "dhcp",
+      "network",
+      "modify",
+      "10.20.30.0",
+      "10.20.30.6",
+      "--lease",
+      "2026-12-31T18:00Z",
+      "--netmask",
+      "24",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24"], {
+      env: { TZ: "Asia/Kolkata" },
+    });
+    assert.match(r.stdout, /\t2026-12-31 23:30:00 \+0530\t/, "local zone");
+    r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24", "--utc"]);
+    assert.match(r.stdout, /\t2026-12-31 18:00:00 UTC\t/);
     r = await sb.run(["dhcp", "network", "list", "--json"]);
     assert.deepEqual(
       (JSON.parse(r.stdout) as { network: string }[]).map((n) => n.network).sort(),
@@ -381,6 +432,9 @@ describe("network and table", () => {
     r = await sb.run(["dhcp", "network", "remove", "10.20.30.0"]);
     assert.equal(r.code, 0, r.stderr);
     r = await sb.run(["dhcp", "network", "show", "10.20.30.0"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /has host bits set under 255\.0\.0\.0 \(the classful mask\)/);
+    r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Table does not exist/);
     r = await sb.run(["dhcp", "network", "show", "../../etc"]);

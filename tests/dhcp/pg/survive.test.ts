@@ -264,6 +264,9 @@ describe("STEWpgsql under pressure", { skip }, () => {
     let out = "";
     let err = "";
     let session: AdminSession;
+    // 10.18.0.0 is a /16 here, as a netmasks entry says (the classful rule would make it 10/8).
+    const masks = tempDir("pg-inj-netmasks");
+    after(() => masks[Symbol.dispose]());
     const admin = (tool: "pntadm" | "dhtadm", ...args: string[]) =>
       runAdminTool(session, tool, [
         "-r",
@@ -288,8 +291,9 @@ describe("STEWpgsql under pressure", { skip }, () => {
         serverAddress: () => Promise.resolve(0x0a120001),
         resolveHost: () => Promise.resolve(undefined),
         networksFile: path.join(here, "no-such-networks"),
-        netmasksFiles: [],
+        netmasksFiles: [path.join(masks.path, "netmasks")],
       });
+      fs.writeFileSync(path.join(masks.path, "netmasks"), "10.18.0.0\t255.255.0.0\n");
     });
 
     const evil = [

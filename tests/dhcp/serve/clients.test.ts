@@ -71,6 +71,8 @@ describe("dhcp serve with real clients", { skip: skip ?? false }, () => {
   const env = {
     STEWARD_RUN_DIR: path.join(dir, "run"),
     STEWARD_DHCPSVC_CONF: path.join(dir, "dhcpsvc.conf"),
+    // The two served networks are /24s of 10/8, as the administrator's netmasks file says.
+    STEWARD_NETMASKS: path.join(dir, "netmasks"),
     TZ: "UTC",
   };
   const nss = new Namespaces("c");
@@ -131,6 +133,7 @@ describe("dhcp serve with real clients", { skip: skip ?? false }, () => {
     nss.ip(ns.s!, "route", "add", "10.79.0.0/24", "via", "10.77.0.2");
     nss.ip(ns.r!, "route", "add", "10.78.0.0/24", "via", "10.77.0.1");
     spawn("ip", ["netns", "exec", ns.r!, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    fs.writeFileSync(env.STEWARD_NETMASKS, "10.78.0.0\t255.255.255.0\n10.79.0.0\t255.255.255.0\n");
     writeConf(dir, {
       INTERFACES: "br0",
       STEWARD_SERVE_NETWORKS: "10.79.0.0/24",

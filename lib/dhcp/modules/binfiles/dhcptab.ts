@@ -9,7 +9,14 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { matchDtRec } from "../../match.ts";
 import { newSignature, nextSignature } from "../../records.ts";
-import { DSVC, DsvcError, type DtRec, type LookupResult, type ModuleLookup } from "../../spi.ts";
+import {
+  type CommitFence,
+  DSVC,
+  DsvcError,
+  type DtRec,
+  type LookupResult,
+  type ModuleLookup,
+} from "../../spi.ts";
 import { fileMode, readContainer, replaceContainer } from "../util.ts";
 import {
   decodeDhcptab,
@@ -48,8 +55,12 @@ function encode(r: DtRec): Buffer {
   }
 }
 
-async function rewrite(file: string, parts: Uint8Array[]): Promise<void> {
-  await replaceContainer(file, parts, { exclusive: true, mode: await fileMode(file) });
+async function rewrite(
+  file: string,
+  parts: Uint8Array[],
+  fence: CommitFence | undefined,
+): Promise<void> {
+  await replaceContainer(file, parts, { mode: await fileMode(file), fence });
 }
 
 /** Records matching the request, in reverse file order (upstream prepends). */
@@ -75,16 +86,25 @@ function find(recs: DtFound[], key: string, type: string): DtFound | undefined {
 }
 
 /** Add `newp` at the end (sets its signature). */
-export async function addDhcptab(file: string, newp: DtRec): Promise<void> {
+export async function addDhcptab(
+  file: string,
+  newp: DtRec,
+  fence?: CommitFence,
+): Promise<void> {
   const { buf, recs } = await readDhcptab(file);
   if (find(recs, newp.key, newp.type)) throw new DsvcError(DSVC.EXISTS, what(newp));
   const stored = { ...newp, sig: newSignature() };
-  await rewrite(file, [buf, encode(stored)]);
+  await rewrite(file, [buf, encode(stored)], fence);
   newp.sig = stored.sig;
 }
 
 /** Replace `origp` (same signature) by `newp`, appended at the end. */
-export async function modifyDhcptab(file: string, origp: DtRec, newp: DtRec): Promise<void> {
+export async function modifyDhcptab(
+  file: string,
+  origp: DtRec,
+  newp: DtRec,
+  fence?: CommitFence,
+): Promise<void> {
   const { buf, recs } = await readDhcptab(file);
   if ((origp.key !== newp.key || origp.type !== newp.type) && find(recs, newp.key, newp.type)) {
     throw new DsvcError(DSVC.EXISTS, what(newp));
@@ -99,19 +119,23 @@ export async function modifyDhcptab(file: string, origp: DtRec, newp: DtRec): Pr
     buf.subarray(0, old.start),
     buf.subarray(old.end),
     encode(stored),
-  ]);
+  ], fence);
   newp.sig = stored.sig;
 }
 
 /** Delete the record with `dtp`'s key and type (signature checked unless 0). */
-export async function deleteDhcptab(file: string, dtp: DtRec): Promise<void> {
+export async function deleteDhcptab(
+  file: string,
+  dtp: DtRec,
+  fence?: CommitFence,
+): Promise<void> {
   const { buf, recs } = await readDhcptab(file);
   const old = find(recs, dtp.key, dtp.type);
   if (!old) throw new DsvcError(DSVC.NOENT, what(dtp));
   if (dtp.sig !== 0n && old.rec.sig !== dtp.sig) {
     throw new DsvcError(DSVC.COLLISION, `${what(dtp)} changed since it was read`);
   }
-  await rewrite(file, [buf.subarray(0, old.start), buf.subarray(old.end)]);
+  await rewrite(file, [buf.subarray(0, old.start), buf.subarray(old.end)], fence);
 }
 
 /** Remove a stale `.new` left by an interrupted update (for `network check`). */

@@ -159,8 +159,9 @@ export function createBinfilesModule(): DsvcModule {
     async closeDt(handle) {
       await Promise.resolve(dt(handle));
     },
-    async removeDt(location) {
+    async removeDt(location, options) {
       await checkLocation(location);
+      await options?.fence?.check();
       await removeContainer(dhcptabFile(location));
     },
     async lookupDt(handle, req) {
@@ -168,20 +169,20 @@ export function createBinfilesModule(): DsvcModule {
       need(h, DSVC_READ);
       return await lookupDhcptab(h.file, req);
     },
-    async addDt(handle, newp) {
+    async addDt(handle, newp, options) {
       const h = dt(handle);
       need(h, DSVC_WRITE);
-      await addDhcptab(h.file, newp);
+      await addDhcptab(h.file, newp, options?.fence);
     },
-    async modifyDt(handle, origp, newp) {
+    async modifyDt(handle, origp, newp, options) {
       const h = dt(handle);
       need(h, DSVC_WRITE);
-      await modifyDhcptab(h.file, origp, newp);
+      await modifyDhcptab(h.file, origp, newp, options?.fence);
     },
-    async deleteDt(handle, dtp) {
+    async deleteDt(handle, dtp, options) {
       const h = dt(handle);
       need(h, DSVC_WRITE);
-      await deleteDhcptab(h.file, dtp);
+      await deleteDhcptab(h.file, dtp, options?.fence);
     },
 
     async listDn(location) {
@@ -208,8 +209,9 @@ export function createBinfilesModule(): DsvcModule {
     async closeDn(handle) {
       await dn(handle).close();
     },
-    async removeDn(location, net) {
+    async removeDn(location, net, options) {
       await checkLocation(location);
+      await options?.fence?.check();
       const file = binfilesNetworkFile(location, net);
       await removeContainer(file);
       NetworkFile.removeLog(file);
@@ -225,14 +227,19 @@ export function createBinfilesModule(): DsvcModule {
       }
       return await Promise.resolve(nf.lookup(req));
     },
-    async addDn(handle, newp) {
-      await Promise.resolve(dn(handle).add(newp));
+    // An update is synchronous from the fence check to its one-byte commit, so nothing else of
+    // this process runs between the proof that the lock is held and the commit.
+    async addDn(handle, newp, options) {
+      await options?.fence?.check();
+      dn(handle).add(newp);
     },
-    async modifyDn(handle, origp, newp) {
-      await Promise.resolve(dn(handle).modify(origp, newp));
+    async modifyDn(handle, origp, newp, options) {
+      await options?.fence?.check();
+      dn(handle).modify(origp, newp);
     },
-    async deleteDn(handle, dnp) {
-      await Promise.resolve(dn(handle).delete(dnp));
+    async deleteDn(handle, dnp, options) {
+      await options?.fence?.check();
+      dn(handle).delete(dnp);
     },
     async flushDn(handle) {
       await dn(handle).flush();

@@ -4,8 +4,16 @@
  * @internal
  * @module
  */
-import { cidFromHex, cidToHex, ipToString, parseIp, parseSignature } from "../../records.ts";
-import { DHCP_PERM, type DnRec, DSVC, DsvcError, type DtRec } from "../../spi.ts";
+import { cidToHex, ipToString, parseSignature } from "../../records.ts";
+import {
+  DN_MAX_COMMENT_LEN,
+  type DnRec,
+  DSVC,
+  DSVC_MAX_MACSYM_LEN,
+  DsvcError,
+  type DtRec,
+} from "../../spi.ts";
+import { atoi32, atoll64, cutBytes, hexToOctets, inetAddr } from "./lenient.ts";
 
 /** The dhcptab header (four lines) of version `conver`. */
 export function dtHeader(resource: string, conver: number): string {
@@ -92,15 +100,6 @@ export function decodeDt(line: string, at: RecordPlace): DtRec {
   return { sig: s, key: unescapeField(key), type, value };
 }
 
-/** Parse a lease: unsigned decimal, or legacy "-1" / `0x` hex. */
-export function parseLease(text: string): number | undefined {
-  if (text === "-1") return DHCP_PERM;
-  if (/^0[xX][0-9a-fA-F]{1,8}$/.test(text)) return parseInt(text.slice(2), 16);
-  if (!/^[0-9]{1,10}$/.test(text)) return undefined;
-  const n = Number(text);
-  return n <= 0xffffffff ? n : undefined;
-}
-
 /** The textual fields of a network record that both container versions hold. */
 export interface DnFieldTexts {
   cipT: string;
@@ -110,29 +109,35 @@ export interface DnFieldTexts {
   leaseT: string;
 }
 
-/** Parse and check the client IP, client ID, flags, server IP and lease of a network record line. */
+/**
+ * Read the client IP, client ID, flags, server IP and lease of a network record line as
+ * upstream's record_match does: addresses by inet_addr (garbage is 255.255.255.255), lease and
+ * flags by atoi (wrapping; garbage is 0; flags kept to their 8 bits), the client ID as hex of
+ * either case. undefined when the client ID is not even-length hex: upstream's line then
+ * matches no lookup at all, so it is invisible (and one odd line never hides the others).
+ */
 export function decodeDnFields(
   t: DnFieldTexts,
-  at: RecordPlace,
-): Pick<DnRec, "cid" | "flags" | "cip" | "sip" | "lease"> {
-  const cip = parseIp(t.cipT);
-  if (cip === undefined) throw malformed(at, `bad client IP ${JSON.stringify(t.cipT)}`);
-  const cid = cidFromHex(t.cidT);
-  if (!cid) throw malformed(at, `bad client ID ${JSON.stringify(t.cidT)}`);
-  if (!/^[0-9]{1,3}$/.test(t.flagsT) || Number(t.flagsT) > 255) {
-    throw malformed(at, `bad flags ${JSON.stringify(t.flagsT)}`);
-  }
-  const sip = parseIp(t.sipT);
-  if (sip === undefined) throw malformed(at, `bad server IP ${JSON.stringify(t.sipT)}`);
-  const lease = parseLease(t.leaseT);
-  if (lease === undefined) throw malformed(at, `bad lease ${JSON.stringify(t.leaseT)}`);
-  return { cid, flags: Number(t.flagsT), cip, sip, lease };
+): Pick<DnRec, "cid" | "flags" | "cip" | "sip" | "lease"> | undefined {
+  const cid = hexToOctets(t.cidT);
+  if (!cid) return undefined;
+  return {
+    cid,
+    flags: atoi32(t.flagsT) & 0xff,
+    cip: inetAddr(t.cipT),
+    sip: inetAddr(t.sipT),
+    lease: atoi32(t.leaseT),
+  };
 }
 
-/** Parse a network record line (INTERNAL naming the line when malformed). */
-export function decodeDn(line: string, at: RecordPlace): DnRec {
+/**
+ * Read a version 1 network record line as upstream does: fewer than 8 fields or a bad client
+ * ID → undefined (skipped); numbers read leniently; the macro and comment unescaped and cut to
+ * the 128 and 48 characters of upstream's fixed fields.
+ */
+export function decodeDn(line: string, _at: RecordPlace): DnRec | undefined {
   const f = splitFields(line, 8);
-  if (!f) throw malformed(at, "expected 8 fields separated by '|'");
+  if (!f) return undefined;
   const [cipT, cidT, flagsT, sipT, leaseT, sigT, macro, comment] = f as [
     string,
     string,
@@ -143,18 +148,13 @@ export function decodeDn(line: string, at: RecordPlace): DnRec {
     string,
     string,
   ];
-  const { cid, flags, cip, sip, lease } = decodeDnFields({ cipT, cidT, flagsT, sipT, leaseT }, at);
-  const sig = parseSignature(sigT);
-  if (sig === undefined) throw malformed(at, `bad signature ${JSON.stringify(sigT)}`);
+  const fields = decodeDnFields({ cipT, cidT, flagsT, sipT, leaseT });
+  if (!fields) return undefined;
   return {
-    sig,
-    cid,
-    flags,
-    cip,
-    sip,
-    lease,
-    macro: unescapeField(macro),
-    comment: unescapeField(comment),
+    sig: atoll64(sigT),
+    ...fields,
+    macro: cutBytes(unescapeField(macro), DSVC_MAX_MACSYM_LEN),
+    comment: cutBytes(unescapeField(comment), DN_MAX_COMMENT_LEN),
   };
 }
 

@@ -94,6 +94,5 @@ export function createFilesModule(): DsvcModule {
       return field.length === want.length && field.toUpperCase() === want;
     },
     networkOf: (name) => networkOfFileName(FILES_RESOURCE, FILES_CONVER, name),
-    dtExclusiveTemp: true,
   });
 }

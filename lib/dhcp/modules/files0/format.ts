@@ -6,8 +6,16 @@
  * @module
  */
 import { cidToHex, ipToString } from "../../records.ts";
-import { type DnRec, DSVC, DsvcError, type DtRec } from "../../spi.ts";
+import {
+  DN_MAX_COMMENT_LEN,
+  type DnRec,
+  DSVC,
+  DSVC_MAX_MACSYM_LEN,
+  DsvcError,
+  type DtRec,
+} from "../../spi.ts";
 import { decodeDnFields, type RecordPlace } from "../files/format.ts";
+import { cutBytes } from "../files/lenient.ts";
 
 function malformed(at: RecordPlace, why: string): DsvcError {
   return new DsvcError(DSVC.INTERNAL, `${at.file} line ${at.lineNo}: malformed record: ${why}`);
@@ -41,12 +49,13 @@ export function encodeDt0(r: DtRec): string {
 }
 
 /** Parse a legacy network line; undefined for comments and blank lines. */
-export function decodeDn0(text: string, at: RecordPlace): DnRec | undefined {
+export function decodeDn0(text: string, _at: RecordPlace): DnRec | undefined {
   if (text.startsWith("#") || /^[ \t]*$/.test(text)) return undefined;
   const m =
     /^[ \t]*([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)[ \t]+([^ \t]+)(?:[ \t]+(.*))?$/
       .exec(text);
-  if (!m) throw malformed(at, "expected at least 5 fields: cid flags cip sip lease");
+  // Upstream skips a line with fewer than the five required fields.
+  if (!m) return undefined;
   const [, cidT, flagsT, cipT, sipT, leaseT] = m as unknown as [
     string,
     string,
@@ -56,7 +65,9 @@ export function decodeDn0(text: string, at: RecordPlace): DnRec | undefined {
     string,
   ];
   const rest = m[6] ?? "";
-  const { cid, flags, cip, sip, lease } = decodeDnFields({ cipT, cidT, flagsT, sipT, leaseT }, at);
+  const fields = decodeDnFields({ cipT, cidT, flagsT, sipT, leaseT });
+  if (!fields) return undefined;
+  const { cid, flags, cip, sip, lease } = fields;
   // As upstream: the macro runs to whitespace or '#'; the comment follows the next '#'.
   let macro = rest;
   let comment = "";
@@ -66,7 +77,16 @@ export function decodeDn0(text: string, at: RecordPlace): DnRec | undefined {
     const hash = rest.indexOf("#", stop);
     comment = hash >= 0 ? rest.slice(hash + 1) : "";
   }
-  return { sig: 1n, cid, flags, cip, sip, lease, macro, comment };
+  return {
+    sig: 1n,
+    cid,
+    flags,
+    cip,
+    sip,
+    lease,
+    macro: cutBytes(macro, DSVC_MAX_MACSYM_LEN),
+    comment: cutBytes(comment, DN_MAX_COMMENT_LEN),
+  };
 }
 
 /** A legacy network line (`%s %02hu %s %s %u %s[ #%s]\n`). */

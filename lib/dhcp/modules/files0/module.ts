@@ -42,6 +42,5 @@ export function createFiles0Module(): DsvcModule {
       const dotted = name.split("_").map(Number).join(".");
       return parseIp(dotted) === undefined ? undefined : dotted;
     },
-    dtExclusiveTemp: true,
   });
 }
