@@ -304,10 +304,10 @@ describe("realmstatus as realmctl shows it", () => {
         "broken to fail and flaky to back off",
       );
       const shown = upstreamRealmctlStatus(body.replace(/^0 \r\n/, "").replace(/ \r\n$/, ""));
-      assert.match(shown, /^broken    active      normal: FAILED: manager exited \(exit code 3\)/m);
-      assert.match(shown, /^flaky     active      normal: BACKOFF: restart 1 in /m);
-      assert.match(shown, /^fine      active      normal: \(running; pid \d+\)/m);
-      assert.match(shown, /^off       inactive$/m);
+      assert.match(shown, /^broken {4}active {6}normal: FAILED: manager exited \(exit code 3\)/m);
+      assert.match(shown, /^flaky {5}active {6}normal: BACKOFF: restart 1 in /m);
+      assert.match(shown, /^fine {6}active {6}normal: \(running; pid \d+\)/m);
+      assert.match(shown, /^off {7}inactive$/m);
     } finally {
       await d.stop();
       await killLeftovers(tmp.path);
