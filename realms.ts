@@ -59,6 +59,8 @@ export {
   type RealmReply,
   type RealmRequest,
   type RealmStatusEntry,
+  type RealmSupervision,
+  type RealmSupervisionReport,
   type RealmWireLimits,
 } from "./lib/realms/wire.ts";
 export { RealmError, type RealmErrorKind } from "./lib/realms/errors.ts";

@@ -3,6 +3,7 @@
  * readable option names, `--json` output and tables on a terminal.
  * @module
  */
+import readline from "node:readline";
 import type { Command } from "@commander-js/extra-typings";
 import { runDhtadmCommand } from "../lib/dhcp/admin/dhtadm.ts";
 import { AdminError, flagKeywords } from "../lib/dhcp/admin/format.ts";
@@ -23,6 +24,20 @@ function options(pairs: Record<string, string | boolean | undefined>): OptionSet
     set.set(k, v === true ? undefined : v);
   }
   return set;
+}
+
+/** Ask a yes/no question on the terminal; only an answer starting with y or Y is yes. */
+async function confirm(question: string): Promise<boolean> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      rl.question(question, resolve);
+      rl.once("close", () => resolve(""));
+    });
+    return /^y/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
 }
 
 /** Run an admin function in a fresh session; its errors become `steward: …` with exit 1. */
@@ -231,9 +246,17 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     });
 
   network.command("remove")
-    .description("Remove a network's table and every address in it")
+    .description(
+      "Remove a network's table and every address in it (asks first on a terminal, unless --yes)",
+    )
     .argument("<network>", "network address")
-    .action(async (net) => {
+    .option("-y, --yes", "do not ask for confirmation")
+    .action(async (net, o) => {
+      if (o.yes !== true && process.stdin.isTTY === true && process.stdout.isTTY === true) {
+        if (!await confirm(`Remove network ${net} and every address in it? [y/N] `)) {
+          throw new CliError(`Network ${net} not removed`);
+        }
+      }
       await run(
         common(),
         (s) =>

@@ -30,7 +30,9 @@ const MAX_NETMASKS_BYTES = 1024 * 1024;
 
 /** A mask and where it came from: a netmasks file, or "classful". */
 export interface FoundNetmask {
+  /** The mask, as a 32-bit number. */
   mask: number;
+  /** The netmasks file it came from, or "classful". */
   source: string;
 }
 

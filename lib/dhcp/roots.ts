@@ -15,7 +15,9 @@ export const DHCP_ROOTS_ENV = "STEWARD_DHCP_ROOTS";
 
 /** Allowed directories and where the list came from (for messages). */
 export interface DhcpRoots {
+  /** The directories a store may live in (empty: anywhere). */
   roots: readonly string[];
+  /** Where the list came from: the environment variable or the lockd defaults file. */
   source: string;
 }
 

@@ -671,25 +671,37 @@ export function parseRealmCommandOutput(
 
 /** One realm as `realmcmd_supervision` reports it (snake_case keys, numbers as numbers). */
 export interface RealmSupervision {
+  /** The realm's name. */
   name: string;
   /** running, stopped, starting, stopping, backoff or failed. */
   state: string;
+  /** The manager's process id while it runs. */
   pid: number | null;
+  /** Whether the manager was found from a previous daemon's run. */
   adopted: boolean;
   /** When the current state began (ISO 8601). */
   since: string;
+  /** Seconds the manager has been running. */
   uptime_seconds: number | null;
+  /** Restarts after the manager died. */
   restarts: number;
+  /** Failures counted towards giving up. */
   failures: number;
+  /** How the manager last ended. */
   last_exit: { code: number | null; signal: string | null; text: string } | null;
+  /** Why the realm is in its state (failed, backoff). */
   reason: string | null;
+  /** Seconds until the next restart, in backoff. */
   restart_in_seconds: number | null;
+  /** The realm's output log. */
   output_log: string;
 }
 
 /** The `realmcmd_supervision` reply: the realms, and a named realm's last log lines. */
 export interface RealmSupervisionReport {
+  /** Every realm, or the one asked for. */
   realms: RealmSupervision[];
+  /** The last lines of the named realm's output log. */
   log_tail?: string[];
 }
 
