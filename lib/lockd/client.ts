@@ -750,6 +750,7 @@ export class LockClient implements AsyncDisposable {
     for (const s of this.#mine) s.conn.close("closed by client");
     this.#mine.clear();
     this.#cache.clear();
+    this.#earlyRevokes.clear();
     this.#session = undefined;
   }
 
