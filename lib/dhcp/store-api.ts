@@ -69,6 +69,13 @@ export interface DhcpLockdSettings {
   autoStart?: boolean;
   /** Idle minutes of a lockd the framework starts. */
   idleMinutes?: number;
+  /**
+   * Lock caching (default true): keep a container's lock after an operation until another
+   * process asks for it, so an uncontended process pays no lock-manager round trip per
+   * operation (see `LockClientOptions.cache`). Mutual exclusion across processes is unchanged;
+   * cross-host locks (SUNWfiles) are never cached. `false` gives one round trip per operation.
+   */
+  cache?: boolean;
 }
 
 /** Options of openStore / openConfiguredStore / listModules / loadModule. */

@@ -464,7 +464,10 @@ export async function openStore(ds: Datastore, options: DhcpStoreOptions = {}): 
   const synchronized = wants && options.synchronizer !== null;
   // SUNWfiles: the location may be shared over NFS, so lockd also takes the host lock.
   const crosshost = (m.synchtype & DSVC_SYNCH_CROSSHOST) !== 0;
-  const make = (): Synchronizer => options.synchronizer ?? new LockClient(options.lockd ?? {});
+  // The framework's own client caches grants unless told not to (docs/dhcp.md "Lock caching").
+  const make = (): Synchronizer =>
+    options.synchronizer ??
+      new LockClient({ ...options.lockd, cache: options.lockd?.cache ?? true });
   return new Store(
     {
       resource: ds.resource,

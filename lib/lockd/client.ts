@@ -423,6 +423,8 @@ export class LockClient implements AsyncDisposable {
   #command: string;
   #cacheOn: boolean;
   #cache = new Map<string, CacheEntry>();
+  /** Revokes that came before their grant's cache entry was made. */
+  #earlyRevokes = new Set<number>();
   /** Names whose cacheable grant is being asked for: local requests wait for that one. */
   #inflight = new Map<string, Promise<unknown>>();
   #session: Session | undefined;
@@ -444,8 +446,20 @@ export class LockClient implements AsyncDisposable {
     if (this.#cacheOn) {
       this.#events.push((e) => {
         if (e.event !== "revoke" || typeof e.lock !== "number") return;
+        let found = false;
         for (const entry of this.#cache.values()) {
-          if (entry.grant.lockId === e.lock) void entry.revoke();
+          if (entry.grant.lockId === e.lock) {
+            found = true;
+            void entry.revoke();
+          }
+        }
+        // The revoke can arrive in the same read as its grant, before the grant's entry exists:
+        // remember it for that entry (a few, oldest forgotten first).
+        if (!found) {
+          this.#earlyRevokes.add(e.lock);
+          if (this.#earlyRevokes.size > 1024) {
+            this.#earlyRevokes.delete(this.#earlyRevokes.values().next().value as number);
+          }
         }
       });
     }
@@ -553,6 +567,7 @@ export class LockClient implements AsyncDisposable {
       });
       this.#cache.set(name, fresh);
       fresh.enter(mode);
+      if (this.#earlyRevokes.delete(grant.lockId)) void fresh.revoke();
       return new CachedHandle(fresh, mode);
     });
   }
@@ -735,6 +750,7 @@ export class LockClient implements AsyncDisposable {
     for (const s of this.#mine) s.conn.close("closed by client");
     this.#mine.clear();
     this.#cache.clear();
+    this.#earlyRevokes.clear();
     this.#session = undefined;
   }
 

@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DatabaseSync } from "node:sqlite";
-import type { LockClient } from "../../lib/lockd/client.ts";
+import { LockClient } from "../../lib/lockd/client.ts";
 import {
   cidHash,
   DN_CIDHASHSZ,
@@ -335,6 +335,7 @@ async function child(): Promise<void> {
     kind: string;
     location?: string;
     runDir?: string;
+    cache?: boolean;
     config?: string;
     db?: string;
     proc: number;
@@ -350,7 +351,7 @@ async function child(): Promise<void> {
   } else {
     const store = await openStore(
       { resource: "SUNWbinfiles", location: o.location as string, config: o.config as string },
-      { lockd: { runDir: o.runDir as string } },
+      { lockd: { runDir: o.runDir as string, cache: o.cache === true } },
     );
     const dn = await store.openNetwork("10.0.0.0", DSVC_READ | DSVC_WRITE, { netmask: 12 });
     fn = binfilesSubject("b", dn, false)
@@ -413,6 +414,20 @@ export async function runScaleBench(
   ], o.quick);
   await relaxed.store.close();
 
+  // Lock caching on (the framework's default): a grant is kept until another process asks.
+  const cachedClient = new LockClient({ runDir, cache: true });
+  const cachedDurable = await open("durability=durable", cachedClient);
+  const rowsA2 = await measureAll([
+    binfilesSubject("binfiles durable, lockd cached", cachedDurable.dn, true),
+  ], o.quick);
+  await cachedDurable.store.close();
+  const cachedRelaxed = await open("durability=relaxed", cachedClient);
+  const rowsB2 = await measureAll([
+    binfilesSubject("binfiles relaxed, lockd cached", cachedRelaxed.dn, false),
+  ], o.quick);
+  await cachedRelaxed.store.close();
+  cachedClient.close();
+
   const local = await open("durability=durable", null);
   const rowsC = await measureAll([
     binfilesSubject("binfiles durable, no inter-process lock", local.dn, true),
@@ -459,6 +474,9 @@ export async function runScaleBench(
       .find((v) => v !== undefined);
   const viaFramework = early("binfiles durable, no inter-process lock");
   const viaLockd = early("binfiles durable, lockd per op");
+  const viaCached = rowsA2.find((x) => x.op === OPS[0] && x.callers === 1)?.values.get(
+    "binfiles durable, lockd cached",
+  );
   const lockPair = await rate(1, o.quick ? 500 : 5000, async (_, k) => {
     const h = await o.client.acquire(`bench/profile${k % 4}`, { mode: "shared" });
     await h.release();
@@ -523,13 +541,26 @@ export async function runScaleBench(
   const ms = o.quick ? 1000 : 3000;
   const twoBin = await multiProcess(
     "binfiles",
-    { location: loc, runDir, config: "durability=durable" },
+    { location: loc, runDir, cache: false, config: "durability=durable" },
     2,
     ms,
   );
   const twoBinRelaxed = await multiProcess(
     "binfiles",
-    { location: loc, runDir, config: "durability=relaxed" },
+    { location: loc, runDir, cache: false, config: "durability=relaxed" },
+    2,
+    ms,
+  );
+  // Both processes caching: every renewal of one asks the other's grant back (the worst case).
+  const twoBinCached = await multiProcess(
+    "binfiles",
+    { location: loc, runDir, cache: true, config: "durability=durable" },
+    2,
+    ms,
+  );
+  const twoBinRelaxedCached = await multiProcess(
+    "binfiles",
+    { location: loc, runDir, cache: true, config: "durability=relaxed" },
     2,
     ms,
   );
@@ -549,13 +580,15 @@ export async function runScaleBench(
   const names = [
     "binfiles durable, lockd per op",
     "binfiles relaxed, lockd per op",
+    "binfiles durable, lockd cached",
+    "binfiles relaxed, lockd cached",
     "binfiles durable, no inter-process lock",
     "binfiles relaxed, no inter-process lock",
     "SQLite FULL (durable)",
     "SQLite NORMAL (relaxed)",
   ];
   const value = (op: string, callers: number, name: string) => {
-    for (const rows of [rowsA, rowsB, rowsC, rowsC2, rowsD, rowsE]) {
+    for (const rows of [rowsA, rowsB, rowsA2, rowsB2, rowsC, rowsC2, rowsD, rowsE]) {
       const r = rows.find((x) => x.op === op && x.callers === callers);
       const v = r?.values.get(name);
       if (v !== undefined) return v;
@@ -578,9 +611,9 @@ export async function runScaleBench(
       w(`| ${op} | ${callers} | ${cells.join(" | ")} | ${f} |\n`);
     }
   }
-  w(`| renew, 2 processes at once | 1 each | ${fmt(twoBin)} | ${fmt(twoBinRelaxed)} | – | – | ${
-    fmt(twoSqlite)
-  } | ${fmt(twoSqliteRelaxed)} | – |\n`);
+  w(`| renew, 2 processes at once | 1 each | ${fmt(twoBin)} | ${fmt(twoBinRelaxed)} | ${
+    fmt(twoBinCached)
+  } | ${fmt(twoBinRelaxedCached)} | – | – | ${fmt(twoSqlite)} | ${fmt(twoSqliteRelaxed)} | – |\n`);
   w(`\nopen (load the indexes of ${LEASED + FREE} records): ${openMs.toFixed(0)} ms; SQLite open: ${
     sqliteOpenMs.toFixed(0)
   } ms\n`);
@@ -590,38 +623,46 @@ export async function runScaleBench(
   const ratio = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined ? "–" : `${(a / b).toFixed(2)}×`;
   w(`| goal (synchronization on, same durability) | measured | goal | met |\n| --- | ---: | ---: | --- |\n`);
-  const goals: Array<[string, number | undefined, number | undefined, number]> = [
-    [
-      "lookup by client IP vs SQLite, 1 caller",
-      value(OPS[0] as string, 1, names[0] as string),
-      value(OPS[0] as string, 1, names[4] as string),
-      3,
-    ],
-    [
-      "lookup by client ID vs SQLite, 1 caller",
-      value(OPS[1] as string, 1, names[0] as string),
-      value(OPS[1] as string, 1, names[4] as string),
-      3,
-    ],
-    [
-      "first free vs SQLite, 1 caller",
-      value(OPS[2] as string, 1, names[0] as string),
-      value(OPS[2] as string, 1, names[4] as string),
-      3,
-    ],
-    [
-      "renewals vs SQLite FULL, 8 callers (durable)",
-      value(OPS[3] as string, 8, names[0] as string),
-      value(OPS[3] as string, 8, names[4] as string),
-      2,
-    ],
-    [
-      "renewals vs SQLite NORMAL, 8 callers (relaxed)",
-      value(OPS[3] as string, 8, names[1] as string),
-      value(OPS[3] as string, 8, names[5] as string),
-      2,
-    ],
-  ];
+  const goals: Array<[string, number | undefined, number | undefined, number]> = [];
+  for (
+    const [how, durable, relaxedName] of [
+      ["lockd per op", names[0], names[1]],
+      ["lockd cached", names[2], names[3]],
+    ] as Array<[string, string, string]>
+  ) {
+    goals.push(
+      [
+        `lookup by client IP vs SQLite, 1 caller (${how})`,
+        value(OPS[0] as string, 1, durable),
+        value(OPS[0] as string, 1, names[6] as string),
+        3,
+      ],
+      [
+        `lookup by client ID vs SQLite, 1 caller (${how})`,
+        value(OPS[1] as string, 1, durable),
+        value(OPS[1] as string, 1, names[6] as string),
+        3,
+      ],
+      [
+        `first free vs SQLite, 1 caller (${how})`,
+        value(OPS[2] as string, 1, durable),
+        value(OPS[2] as string, 1, names[6] as string),
+        3,
+      ],
+      [
+        `renewals vs SQLite FULL, 8 callers (durable, ${how})`,
+        value(OPS[3] as string, 8, durable),
+        value(OPS[3] as string, 8, names[6] as string),
+        2,
+      ],
+      [
+        `renewals vs SQLite NORMAL, 8 callers (relaxed, ${how})`,
+        value(OPS[3] as string, 8, relaxedName),
+        value(OPS[3] as string, 8, names[7] as string),
+        2,
+      ],
+    );
+  }
   for (const [label, a, b, goal] of goals) {
     w(`| ${label} | ${ratio(a, b)} | ${goal}× | ${
       a !== undefined && b !== undefined && a / b >= goal ? "yes" : "no"
@@ -636,14 +677,16 @@ export async function runScaleBench(
     preadUs.toFixed(1)
   }); through the framework without the inter-process lock ${
     us(viaFramework)
-  }; with the lock manager ${us(viaLockd)}; a bare shared lock + unlock pair through lockd ${
-    us(lockPair)
-  }\n`);
+  }; with the lock manager ${us(viaLockd)}; with the lock cached ${
+    us(viaCached)
+  }; a bare shared lock + unlock pair through lockd ${us(lockPair)}\n`);
   w(`profile of a renewal, 1 caller (µs each): lockd + fsync ${
     us(value(OPS[3] as string, 1, names[0] as string))
   }, lockd only (relaxed) ${us(value(OPS[3] as string, 1, names[1] as string))}, fsync only ${
+    us(value(OPS[3] as string, 1, names[4] as string))
+  }, neither ${us(value(OPS[3] as string, 1, names[5] as string))}; cached lock + fsync ${
     us(value(OPS[3] as string, 1, names[2] as string))
-  }, neither ${us(value(OPS[3] as string, 1, names[3] as string))}\n`);
+  }\n`);
   w(`\nSUNWbinfiles vs SUNWfiles 10k, lookup by client ID: ${
     ratio(value(OPS[1] as string, 1, names[0] as string), filesRates.get(OPS[1] as string))
   }\n`);

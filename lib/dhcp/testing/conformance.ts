@@ -85,6 +85,8 @@ export interface ConformanceOptions {
   stress?: { processes: number; threads: number; rounds: number };
   /** Where the suite makes its temporary directory (default the system's temporary directory). */
   tempRoot?: string;
+  /** Lock caching in the stores' lock client and in case 20's worker processes (default off). */
+  lockCache?: boolean;
 }
 
 /** Throws unless `p` rejects with a DsvcError whose code is one of `codes`. */
@@ -128,7 +130,7 @@ export function conformanceSuite(
     before(() => {
       tmp = tempDir("dhcp-conf", options.tempRoot);
       dir = tmp.path;
-      lockd = testLockd(dir);
+      lockd = testLockd(dir, { cache: options.lockCache === true });
       mut = factory(dir);
     });
 
@@ -751,6 +753,7 @@ export function conformanceSuite(
         moduleDirs: mut.moduleDirs,
         location: s.datastore.location,
         runDir: lockd.runDir,
+        cache: options.lockCache === true,
         threads: stress.threads,
         rounds: stress.rounds,
         barrier: path.join(dir, `barrier${++seq}`),

@@ -37,6 +37,7 @@ const opts = JSON.parse(process.argv[2] as string) as {
   moduleDirs?: string[];
   location: string;
   runDir: string;
+  cache?: boolean;
   threads: number;
   rounds: number;
   barrier: string;
@@ -178,7 +179,7 @@ async function task(store: DhcpStore): Promise<void> {
   await dn.close();
 }
 
-const lock = new LockClient({ runDir: opts.runDir });
+const lock = new LockClient({ runDir: opts.runDir, cache: opts.cache === true });
 const store = await openStore(
   {
     resource: opts.resource,

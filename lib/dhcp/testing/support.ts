@@ -45,11 +45,14 @@ export interface TestLockd {
   stop(): Promise<void>;
 }
 
-/** A lock manager (started on demand) whose socket lives in `<dir>/run`. */
-export function testLockd(dir: string): TestLockd {
+/**
+ * A lock manager (started on demand) whose socket lives in `<dir>/run`; with `cache` the store's
+ * client caches its grants (the holder never does: it stands for another process).
+ */
+export function testLockd(dir: string, options: { cache?: boolean } = {}): TestLockd {
   const runDir = path.join(dir, "run");
   fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const client = new LockClient({ runDir });
+  const client = new LockClient({ runDir, cache: options.cache === true });
   const holder = new LockClient({ runDir });
   return {
     runDir,
