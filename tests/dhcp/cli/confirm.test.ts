@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { BINARY, requireBinary, ROOT, runSteward, tempDir } from "../../helpers.ts";
+import { BINARY, requireBinary } from "../../helpers.ts";
+import { dhcpSandbox } from "./helpers.ts";
 
 function hasScript(): boolean {
   try {
@@ -19,16 +20,6 @@ function hasScript(): boolean {
 }
 const skip = hasScript() ? undefined : "script(1) from util-linux is not installed";
 if (skip) console.log(`# skipping the confirmation test: ${skip}`);
-
-function copyTree(from: string, to: string): void {
-  fs.mkdirSync(to, { recursive: true });
-  for (const e of fs.readdirSync(from, { withFileTypes: true })) {
-    const src = path.join(from, e.name);
-    const dst = path.join(to, e.name);
-    if (e.isDirectory()) copyTree(src, dst);
-    else if (e.isFile()) fs.writeFileSync(dst, fs.readFileSync(src));
-  }
-}
 
 describe("network remove on a terminal", { skip: skip ?? false }, () => {
   /** Run the binary on a pseudo-terminal made by script(1), typing `input`. */
@@ -44,42 +35,36 @@ describe("network remove on a terminal", { skip: skip ?? false }, () => {
 
   it("asks first, keeps the table on no, and removes it on yes or with --yes", async () => {
     requireBinary();
-    using tmp = tempDir("confirm");
-    copyTree(path.join(ROOT, "examples", "dhcp"), tmp.path);
-    const env = {
-      STEWARD_DHCPSVC_CONF: path.join(tmp.path, "dhcpsvc.conf"),
-      STEWARD_RUN_DIR: path.join(tmp.path, "run"),
-    };
-    const table = path.join(tmp.path, "var-dhcp", "SUNWfiles1_192_168_10_0");
-    assert.ok(fs.existsSync(table));
+    const sb = dhcpSandbox("confirm");
+    try {
+      const env = sb.env;
+      const table = path.join(sb.store, "SUNWfiles1_192_168_10_0");
+      assert.ok(fs.existsSync(table));
 
-    const no = onTerminal(["dhcp", "network", "remove", "192.168.10.0"], env, "n\n");
-    assert.match(no.stdout, /Remove network 192\.168\.10\.0 and every address in it\? \[y\/N\]/);
-    assert.match(no.stdout, /Network 192\.168\.10\.0 not removed/);
-    assert.notEqual(no.status, 0);
-    assert.ok(fs.existsSync(table), "answering no keeps the table");
+      const no = onTerminal(["dhcp", "network", "remove", "192.168.10.0"], env, "n\n");
+      assert.match(no.stdout, /Remove network 192\.168\.10\.0 and every address in it\? \[y\/N\]/);
+      assert.match(no.stdout, /Network 192\.168\.10\.0 not removed/);
+      assert.notEqual(no.status, 0);
+      assert.ok(fs.existsSync(table), "answering no keeps the table");
 
-    const yes = onTerminal(["dhcp", "network", "remove", "192.168.10.0"], env, "y\n");
-    assert.equal(yes.status, 0, yes.stdout);
-    assert.ok(!fs.existsSync(table), "answering yes removes it");
+      const yes = onTerminal(["dhcp", "network", "remove", "192.168.10.0"], env, "y\n");
+      assert.equal(yes.status, 0, yes.stdout);
+      assert.ok(!fs.existsSync(table), "answering yes removes it");
 
-    // Without a terminal (a script) and with --yes on one, nothing is asked.
-    const add = await runSteward(["dhcp", "network", "create", "192.168.10.0"], {
-      via: "binary",
-      env,
-    });
-    assert.equal(add.code, 0, add.stderr);
-    const forced = onTerminal(["dhcp", "network", "remove", "--yes", "192.168.10.0"], env, "");
-    assert.equal(forced.status, 0, forced.stdout);
-    assert.doesNotMatch(forced.stdout, /\[y\/N\]/);
-    assert.ok(!fs.existsSync(table));
-    await runSteward(["dhcp", "network", "create", "192.168.10.0"], { via: "binary", env });
-    const piped = await runSteward(["dhcp", "network", "remove", "192.168.10.0"], {
-      via: "binary",
-      env,
-    });
-    assert.equal(piped.code, 0, piped.stderr);
-    assert.doesNotMatch(piped.stdout, /\[y\/N\]/);
-    assert.ok(!fs.existsSync(table));
+      // Without a terminal (a script) and with --yes on one, nothing is asked.
+      const add = await sb.run(["dhcp", "network", "create", "192.168.10.0"]);
+      assert.equal(add.code, 0, add.stderr);
+      const forced = onTerminal(["dhcp", "network", "remove", "--yes", "192.168.10.0"], env, "");
+      assert.equal(forced.status, 0, forced.stdout);
+      assert.doesNotMatch(forced.stdout, /\[y\/N\]/);
+      assert.ok(!fs.existsSync(table));
+      await sb.run(["dhcp", "network", "create", "192.168.10.0"]);
+      const piped = await sb.run(["dhcp", "network", "remove", "192.168.10.0"]);
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.doesNotMatch(piped.stdout, /\[y\/N\]/);
+      assert.ok(!fs.existsSync(table));
+    } finally {
+      await sb.dispose();
+    }
   });
 });
