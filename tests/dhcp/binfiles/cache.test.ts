@@ -134,6 +134,8 @@ describe("dhcp lock caching across processes", () => {
         if (lookups % 64 === 0) await new Promise((r) => setImmediate(r));
       }
     })();
+    const netmasks = path.join(tmp.path, "netmasks");
+    fs.writeFileSync(netmasks, "10.9.0.0\t255.255.255.0\n");
     const r = await runSteward([
       "dhcp",
       "pntadm",
@@ -150,6 +152,8 @@ describe("dhcp lock caching across processes", () => {
       env: {
         STEWARD_RUN_DIR: lockd.runDir,
         STEWARD_DHCPSVC_CONF: path.join(tmp.path, "no-dhcpsvc.conf"),
+        // 10.9.0.0 is a /24 here, as the administrator's netmasks file says.
+        STEWARD_NETMASKS: netmasks,
       },
       permissions: testPermissions(tmp.path, {
         unixSockets: [path.join(lockd.runDir, "lockd.sock")],
