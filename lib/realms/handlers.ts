@@ -34,6 +34,7 @@ import {
   type RealmCommand,
   type RealmReply,
   type RealmStatusEntry,
+  type RealmSupervision,
 } from "./wire.ts";
 
 /** A realm as handlers see it. */
@@ -445,33 +446,12 @@ function tail(file: string): string[] {
   }
 }
 
-/** One realm's supervision state, as `realmcmd_supervision` reports it (snake_case JSON). */
-export interface RealmSupervisionRecord {
-  name: string;
-  /** running, stopped, starting, stopping, backoff or failed. */
-  state: string;
-  pid: number | null;
-  adopted: boolean;
-  /** When the current state began (ISO 8601). */
-  since: string;
-  /** Seconds the manager has been running (running only). */
-  uptime_seconds: number | null;
-  restarts: number;
-  failures: number;
-  last_exit: { code: number | null; signal: string | null; text: string } | null;
-  /** Why the realm failed (failed only). */
-  reason: string | null;
-  /** Seconds until the next restart (backoff only). */
-  restart_in_seconds: number | null;
-  output_log: string;
-}
-
 /** The record of one realm. */
 export function supervisionRecord(
   m: HandledRealm,
   directory: string,
   now = Date.now(),
-): RealmSupervisionRecord {
+): RealmSupervision {
   const s = m.sup.snapshot();
   const round = (ms: number) => Math.round(ms / 100) / 10;
   return {

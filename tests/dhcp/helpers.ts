@@ -4,55 +4,12 @@
  * current runtime.
  */
 import { spawn } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { LockClient } from "../../lib/lockd/client.ts";
 import { isDeno } from "../../lib/platform/runtime.ts";
-import { alive, ROOT } from "../helpers.ts";
+import { ROOT } from "../helpers.ts";
 
-/** A lock manager for one test file. */
-export interface TestLockd {
-  runDir: string;
-  client: LockClient;
-  /** A second connection, to hold locks that make the store busy. */
-  holder: LockClient;
-  /** Close the clients and stop the daemon they started. */
-  stop(): Promise<void>;
-}
-
-/** Start (on demand) a lock manager whose socket lives in `<dir>/run`. */
-export function testLockd(dir: string): TestLockd {
-  const runDir = path.join(dir, "run");
-  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const client = new LockClient({ runDir });
-  const holder = new LockClient({ runDir });
-  return {
-    runDir,
-    client,
-    holder,
-    async stop() {
-      let pid = client.daemonPid || holder.daemonPid;
-      if (!pid) {
-        const probe = new LockClient({ runDir, autoStart: false });
-        try {
-          pid = (await probe.status()).pid;
-        } catch {
-          /* no daemon was started */
-        } finally {
-          probe.close();
-        }
-      }
-      client.close();
-      holder.close();
-      if (pid && alive(pid)) {
-        process.kill(pid, "SIGTERM");
-        for (let i = 0; i < 100 && alive(pid); i++) await sleep(20);
-        if (alive(pid)) process.kill(pid, "SIGKILL");
-      }
-    },
-  };
-}
+// The same private lock manager the published conformance suite uses.
+export { type TestLockd, testLockd } from "../../lib/dhcp/testing/support.ts";
 
 /** Command line that runs the TypeScript file `script` with `args` under the current runtime. */
 export function scriptCommand(
