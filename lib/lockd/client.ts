@@ -171,7 +171,9 @@ interface Pending {
   reject(e: Error): void;
 }
 
-const NO_DAEMON = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK"]);
+// ECONNRESET on connect: the daemon was closing its socket as we came (Deno reports it so where
+// Node reports ECONNREFUSED), so it is treated as no daemon and the on-demand start takes over.
+const NO_DAEMON = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK", "ECONNRESET"]);
 
 /** Retries (50, 100, 200, 400 ms apart) of a connection the lock manager refused as full. */
 const LIMIT_RETRIES = 4;
