@@ -14,6 +14,7 @@ import { DSVC, DsvcError } from "../lib/dhcp/spi.ts";
 import type { DhcpStore, DhcpStoreOptions } from "../lib/dhcp/store-api.ts";
 import { openStore } from "../lib/dhcp/store.ts";
 import { DhcptabSyntaxError } from "../lib/dhcp/dhcptab/symbol.ts";
+import { pidState, sendSignal } from "../lib/platform/pid.ts";
 import { CliError, EXIT } from "./errors.ts";
 
 /** Environment variable naming the dhcpsvc.conf to use. */
@@ -70,7 +71,14 @@ async function reloadDhcpd(): Promise<void> {
     throw new Error(`no DHCP server pid file ${file}`);
   }
   if (!/^\d{1,10}$/.test(text)) throw new Error(`${file} does not hold a process id`);
-  process.kill(Number(text), "SIGHUP");
+  const pid = Number(text);
+  if (!sendSignal(pid, "SIGHUP")) {
+    throw new Error(
+      pidState(pid) === "gone"
+        ? `process ${pid} named in ${file} is not running`
+        : `not permitted to signal process ${pid} named in ${file}`,
+    );
+  }
 }
 
 /** An admin session on the configured store, writing to the process's output. */

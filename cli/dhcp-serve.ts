@@ -5,6 +5,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import fsp from "node:fs/promises";
 import { defaultStatusFile, runServer } from "../lib/dhcp/serve/server.ts";
+import { pidAlive } from "../lib/platform/pid.ts";
 import {
   confFile,
   DEFAULT_DHCPD_PIDFILE,
@@ -14,15 +15,6 @@ import {
 } from "./dhcp-common.ts";
 import { CliError } from "./errors.ts";
 import { printJson, println } from "./output.ts";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 function total(m: Record<string, number> | undefined): number {
   return Object.values(m ?? {}).reduce((a, b) => a + b, 0);
@@ -78,7 +70,7 @@ export function registerDhcpServe(dhcp: Command, common: () => DhcpCommonOptions
         throw new CliError(`No server status in ${file}: ${(e as Error).message}`);
       }
       const pid = Number(s.pid);
-      const running = s.state === "running" && Number.isInteger(pid) && alive(pid);
+      const running = s.state === "running" && Number.isInteger(pid) && pidAlive(pid);
       if (o.json) return printJson({ ...s, running });
       const rates = s.rates as { leasesPerSecond: number; requestsPerSecond: number } | undefined;
       const nets = (s.networks as {

@@ -12,6 +12,7 @@ import type { LockdHolderStatus } from "../lib/lockd/protocol.ts";
 import { lockdSocketPath } from "../lib/lockd/daemon.ts";
 import { checkLockName } from "../lib/lockd/protocol.ts";
 import { defaultRunDir } from "../lib/platform/rundir.ts";
+import { sendSignal } from "../lib/platform/pid.ts";
 import { CliError, usageError } from "./errors.ts";
 
 /** Exit codes of `steward lock run` of its own (the command's own status passes through). */
@@ -151,9 +152,7 @@ function runCommand(argv: string[], onStart: (pid: number) => void): Promise<num
     if (child.pid !== undefined) onStart(child.pid);
     const forward = (sig: NodeJS.Signals) => {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(child.pid, sig);
-        } catch { /* already gone */ }
+        sendSignal(child.pid, sig); // false: already gone
       }
     };
     for (const s of FORWARDED) process.on(s, forward);

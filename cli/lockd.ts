@@ -5,11 +5,11 @@
  */
 import path from "node:path";
 import { type Command, Option } from "@commander-js/extra-typings";
-import { LockClient, LockError } from "../lib/lockd/client.ts";
+import { identifyLockd, LockClient, LockError } from "../lib/lockd/client.ts";
 import { LockDaemon, lockdSocketPath } from "../lib/lockd/daemon.ts";
 import { LOCKD_DEFAULTS_FILE, parseIdleMinutes, readLockdDefaults } from "../lib/lockd/defaults.ts";
 import type { LockdStatus } from "../lib/lockd/protocol.ts";
-import { spawnLockd } from "../lib/lockd/start.ts";
+import { prepareLockdDirs, startLockd } from "../lib/lockd/start.ts";
 import {
   DEFAULT_LOG_MAX_SIZE,
   fileSink,
@@ -20,6 +20,7 @@ import {
 } from "../lib/log/logger.ts";
 import { SocketInUseError } from "../lib/ipc/socket.ts";
 import { defaultRunDir, RunDirError } from "../lib/platform/rundir.ts";
+import { DaemonStartError, startErrorReason } from "../lib/platform/start-wait.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
 import { heldFor } from "./lock.ts";
 import { printJson, println, printTable, stdoutIsTty } from "./output.ts";
@@ -115,7 +116,8 @@ async function runForeground(o: DaemonOptions): Promise<number> {
   for (const s of signals) process.on(s, onSignal);
   process.on("SIGHUP", onHup);
   if (o.notifyReady) {
-    // The starter reads this line and goes away; from now on nobody reads our stdout/stderr.
+    // Started in the background: the starter goes away once we answer, and our standard error
+    // (its start-up errors file) is for start-up errors only; nobody reads stdout.
     process.stdout.on("error", () => {});
     process.stderr.on("error", () => {});
     process.stdout.write(`ready ${process.pid}\n`);
@@ -127,55 +129,43 @@ async function runForeground(o: DaemonOptions): Promise<number> {
   return EXIT.OK;
 }
 
-function startDetached(o: DaemonOptions): Promise<number> {
+async function startInBackground(o: DaemonOptions): Promise<number> {
   const { runDir, socketPath } = where(o);
   const idleMinutes = idleOption(o.idle);
-  const child = spawnLockd({
-    runDir,
-    socketPath,
-    idleMinutes,
-    defaultsFile: o.defaults,
-    logFile: o.logFile,
-  }, {
-    stdio: "pipe",
-    extraArgs: [
-      "--notify-ready",
-      ...(o.verbose ? ["--verbose"] : []),
-      ...(o.logMaxSize !== undefined ? ["--log-max-size", o.logMaxSize] : []),
-      ...(o.crosshostRoot ?? []).flatMap((r) => ["--crosshost-root", path.resolve(r)]),
-    ],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => {
-      if (child.pid) process.kill(child.pid, "SIGKILL");
-      reject(new CliError(`lockd did not start within 15 s${err ? `: ${err.trim()}` : ""}`));
-    }, 15_000);
-    child.stderr?.on("data", (d) => (err += d));
-    child.stdout?.on("data", (d) => {
-      out += d;
-      const m = /^ready (\d+)$/m.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      child.removeAllListeners("exit");
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      child.unref();
-      println(`lockd started (pid ${m[1]}) on ${socketPath}`);
-      resolve(EXIT.OK);
+  const start = { runDir, socketPath, idleMinutes, defaultsFile: o.defaults, logFile: o.logFile };
+  let keepStderr: boolean;
+  try {
+    keepStderr = prepareLockdDirs(start);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  let pid: number;
+  try {
+    pid = await startLockd(start, {
+      keepStderr,
+      extraArgs: [
+        ...(o.verbose ? ["--verbose"] : []),
+        ...(o.logMaxSize !== undefined ? ["--log-max-size", o.logMaxSize] : []),
+        ...(o.crosshostRoot ?? []).flatMap((r) => ["--crosshost-root", path.resolve(r)]),
+      ],
+      // Ready once it answers on the socket as the process started here.
+      ready: async (p) => (await identifyLockd(socketPath)) === p,
+      timeoutMs: 15_000,
+      killOnTimeout: true,
     });
-    child.once("error", (e) => {
-      clearTimeout(timer);
-      reject(new CliError(`Cannot start lockd: ${e.message}`));
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      const msg = err.trim().split("\n").filter((l) => !l.startsWith("(run ")).pop() ??
-        `lockd exited with status ${code}`;
-      reject(new CliError(msg.replace(/^steward: /, ""), code ?? EXIT.FAILURE));
-    });
-  });
+  } catch (e) {
+    if (!(e instanceof DaemonStartError)) {
+      throw new CliError(`Cannot start lockd: ${(e as Error).message}`);
+    }
+    const reason = startErrorReason(e.stderr);
+    if (e.failure === "timeout") {
+      throw new CliError(`lockd did not start within 15 s${reason ? `: ${reason}` : ""}`);
+    }
+    if (e.failure === "spawn") throw new CliError(`Cannot start lockd: ${e.message}`);
+    throw new CliError(reason ?? `lockd exited with status ${e.exitCode}`, e.exitCode);
+  }
+  println(`lockd started (pid ${pid}) on ${socketPath}`);
+  return EXIT.OK;
 }
 
 function notRunning(e: unknown): boolean {
@@ -298,7 +288,7 @@ export function registerLockd(program: Command): void {
     .option("--verbose", "log every connection problem")
     .addOption(new Option("--notify-ready").hideHelp())
     .action(async (o) => {
-      process.exitCode = o.foreground ? await runForeground(o) : await startDetached(o);
+      process.exitCode = o.foreground ? await runForeground(o) : await startInBackground(o);
     })
     .addHelpText(
       "after",

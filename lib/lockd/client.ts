@@ -9,6 +9,7 @@ import { connectUnix } from "../ipc/client.ts";
 import { FrameConnection } from "../ipc/connection.ts";
 import type { Decoded } from "../ipc/frames.ts";
 import { defaultRunDir, euid, untrustedSocket } from "../platform/rundir.ts";
+import { DaemonStartError, startErrorReason } from "../platform/start-wait.ts";
 import { VERSION } from "../platform/version.ts";
 import {
   checkLockName,
@@ -20,8 +21,9 @@ import {
 } from "./protocol.ts";
 import {
   claimStartMarker,
+  prepareLockdDirs,
   releaseStartMarker,
-  spawnLockd,
+  startLockd,
   startMarkerLive,
   startMarkerPath,
 } from "./start.ts";
@@ -798,6 +800,10 @@ export class LockClient implements AsyncDisposable {
         break;
       }
     }
+    if (this.#autoStart && first.code === "ENOTDIR") {
+      // A file where the run directory should be: the directory a start would make says why.
+      this.#prepareDirs();
+    }
     if (!this.#autoStart || !NO_DAEMON.has(first.code ?? "")) {
       throw new LockError(
         "NO_LOCKMGR",
@@ -812,36 +818,21 @@ export class LockClient implements AsyncDisposable {
    * Start a daemon (or wait for the one another client is starting) after `first` found none,
    * and connect to it. Of several clients finding no daemon at once, the one that makes the start
    * marker starts it; the others wait for that daemon, and start their own only if the marker
-   * goes away (its starter finished or died) while still nobody answers.
+   * goes away (its starter finished or died) while still nobody answers. A run directory that
+   * cannot be made or used, and a daemon that exits before it answers, fail at once with the
+   * reason; only a daemon that is starting or going away is waited for.
    */
   async #startAndWait(first: NodeJS.ErrnoException): Promise<Session> {
+    const where = {
+      runDir: this.runDir,
+      socketPath: this.socketPath,
+      idleMinutes: this.#idleMinutes,
+    };
+    const prepared = this.#prepareDirs();
     const marker = startMarkerPath(this.socketPath);
     let last = first;
-    let spawned = false;
-    let childAlive = false;
-    const spawnDaemon = () => {
-      spawned = true;
-      try {
-        const child = spawnLockd({
-          runDir: this.runDir,
-          socketPath: this.socketPath,
-          idleMinutes: this.#idleMinutes,
-        });
-        childAlive = true;
-        child.once("exit", () => (childAlive = false));
-        child.once("error", () => (childAlive = false));
-        child.unref();
-      } catch (e) {
-        // E.g. Deno without --allow-run: no daemon can be started from here.
-        throw new LockError(
-          "NO_LOCKMGR",
-          `Cannot contact lock manager: ${first.code ?? first.message} on ${this.socketPath}, ` +
-            `and cannot start one: ${(e as Error).message}`,
-          { cause: e },
-        );
-      }
-    };
     const attempt = async (): Promise<Session | undefined> => {
+      if (this.#closed) throw new LockError("ABORTED", "Lock client is closed");
       try {
         return await this.#hello();
       } catch (e) {
@@ -850,38 +841,100 @@ export class LockClient implements AsyncDisposable {
         return undefined;
       }
     };
+    // Start one and wait for it; undefined when it exited because another daemon has the
+    // socket (then that one is waited for).
+    const startOne = async (): Promise<Session | undefined> => {
+      let session: Session | undefined;
+      try {
+        await startLockd(where, {
+          keepStderr: prepared,
+          // A daemon that answers sooner is used at once; one still starting (its process
+          // lives) is given a grace period past the upstream window.
+          timeoutMs: LOCKD_START_GRACE_MS,
+          ready: async () => (session = await attempt()) !== undefined,
+        });
+        return session as Session;
+      } catch (e) {
+        if (e instanceof LockError) throw e;
+        if (!(e instanceof DaemonStartError) || e.failure === "spawn") {
+          // E.g. Deno without --allow-run: no daemon can be started from here.
+          throw new LockError(
+            "NO_LOCKMGR",
+            `Cannot contact lock manager: ${first.code ?? first.message} on ${this.socketPath}, ` +
+              `and cannot start one: ${(e as Error).message}`,
+            { cause: e },
+          );
+        }
+        if (e.failure === "timeout") throw this.#noLockManager(last);
+        // Exited before it answered. Lost a race to a daemon another client started?
+        const late = await attempt();
+        if (late) return late;
+        const reason = startErrorReason(e.stderr);
+        if (reason !== undefined && / is already running /.test(reason)) return undefined;
+        throw new LockError(
+          "NO_LOCKMGR",
+          `Cannot start the lock manager: ${reason ?? `it exited with status ${e.exitCode}`}`,
+          { cause: e },
+        );
+      }
+    };
     const claim = claimStartMarker(marker, LOCKD_START_GRACE_MS);
     let markerMine = claim === "mine";
+    let spawned = false;
     try {
-      if (claim !== "taken") spawnDaemon();
-      // Tries are 500 ms apart as upstream, but a daemon that answers sooner is used at once,
-      // and one still starting (its process lives) is given a grace period beyond that.
+      if (claim !== "taken") {
+        spawned = true;
+        const session = await startOne();
+        if (session) return session;
+      }
+      // Another client is starting one, or started the one that answers: tries 500 ms apart as
+      // upstream, but a daemon that answers sooner is used at once, and one whose starter is
+      // still at it is given the grace period.
       const t0 = Date.now();
       const deadline = t0 + LOCKD_START_TRIES * LOCKD_START_INTERVAL_MS;
       const graceDeadline = t0 + LOCKD_START_GRACE_MS;
-      const starting = () => spawned ? childAlive : startMarkerLive(marker, LOCKD_START_GRACE_MS);
+      // A daemon this client started has exited by now: only another starter is waited for.
+      const starting = () => !spawned && startMarkerLive(marker, LOCKD_START_GRACE_MS);
       while (Date.now() < deadline || (starting() && Date.now() < graceDeadline)) {
         await sleep(25);
-        if (this.#closed) throw new LockError("ABORTED", "Lock client is closed");
         const session = await attempt();
         if (session) return session;
-        if (spawned || startMarkerLive(marker, LOCKD_START_GRACE_MS)) continue;
+        if (spawned || starting()) continue;
         // The other starter is done. Its daemon may have come up just now: ask once more.
         const again = claimStartMarker(marker, LOCKD_START_GRACE_MS);
         if (again === "taken") continue;
         markerMine = again === "mine";
         const late = await attempt();
         if (late) return late;
-        spawnDaemon();
+        spawned = true;
+        const started = await startOne();
+        if (started) return started;
       }
-      throw new LockError(
-        "NO_LOCKMGR",
-        `Cannot contact lock manager: ${last.code ?? last.message} on ${this.socketPath}`,
-        { cause: last },
-      );
+      throw this.#noLockManager(last);
     } finally {
       if (markerMine) releaseStartMarker(marker);
     }
+  }
+
+  /**
+   * Make the run directory as a daemon would, so that one that cannot be made or used is
+   * reported at once with its reason (NO_LOCKMGR); false when Deno's permissions do not let
+   * this client look.
+   */
+  #prepareDirs(): boolean {
+    try {
+      return prepareLockdDirs({ runDir: this.runDir, socketPath: this.socketPath });
+    } catch (e) {
+      throw new LockError("NO_LOCKMGR", (e as Error).message, { cause: e });
+    }
+  }
+
+  #noLockManager(last: NodeJS.ErrnoException): LockError {
+    return new LockError(
+      "NO_LOCKMGR",
+      `Cannot contact lock manager: ${last.code ?? last.message} on ${this.socketPath}`,
+      { cause: last },
+    );
   }
 
   async #hello(): Promise<Session> {

@@ -1,13 +1,16 @@
 /**
  * Starting the lock manager as a separate process: the command line, the Deno permission scope
- * (the run directory, the socket, the defaults file, nothing else) and the detached spawn.
+ * (the run directory, the socket, the defaults file, nothing else), the run directory made
+ * beforehand and the detached start (lib/platform/start-wait.ts).
  * @internal
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { pidAlive } from "../platform/pid.ts";
+import { ensurePrivateDir, RunDirError } from "../platform/rundir.ts";
 import { type DenoPermissions, selfCommand } from "../platform/runtime.ts";
+import { startDetached } from "../platform/start-wait.ts";
 import { LOCKD_DEFAULTS_FILE } from "./defaults.ts";
 
 /** How to start a daemon. */
@@ -62,23 +65,65 @@ function inheritedEnv(): NodeJS.ProcessEnv {
   }
 }
 
+/** Where a daemon started in the background writes its start-up errors: `<run dir>/lockd.stderr`. */
+export function lockdStderrFile(o: LockdStartOptions): string {
+  return path.join(path.resolve(o.runDir), "lockd.stderr");
+}
+
 /**
- * Spawn a daemon in its own session, detached from the caller. With `stdio: "pipe"` the caller
- * can read its start-up output; otherwise it inherits nothing.
+ * Create the run directory (and the socket's directory when it is elsewhere) as the daemon
+ * would, before starting one, so that a directory that cannot be made or used is reported at
+ * once with its reason (RunDirError). False when this process may not look (Deno's
+ * permissions): then the daemon finds out, and its start-up errors cannot be kept.
  */
-export function spawnLockd(
-  o: LockdStartOptions,
-  options: { extraArgs?: string[]; stdio?: "pipe" | "ignore" } = {},
-): ChildProcess {
-  const c = selfCommand([...lockdArgs(o), ...(options.extraArgs ?? [])], lockdPermissions(o));
-  const child = spawn(c.command, c.args, {
+export function prepareLockdDirs(o: LockdStartOptions): boolean {
+  const runDir = path.resolve(o.runDir);
+  const socketDir = path.dirname(path.resolve(o.socketPath));
+  try {
+    ensurePrivateDir(runDir);
+    if (socketDir !== runDir) ensurePrivateDir(socketDir);
+    return true;
+  } catch (e) {
+    if (e instanceof RunDirError) throw e;
+    return false;
+  }
+}
+
+/** Options of {@link startLockd}. */
+export interface StartLockdOptions {
+  /** Arguments after the `lockd --foreground …` ones. */
+  extraArgs?: string[];
+  /** Whether the daemon with this pid is ready (see startDetached). */
+  ready: (pid: number) => boolean | Promise<boolean>;
+  /** Keep its start-up errors in {@link lockdStderrFile} (the run directory must exist). */
+  keepStderr: boolean;
+  /** Default 15 s. */
+  timeoutMs?: number;
+  /** Kill a daemon that is not ready in time. */
+  killOnTimeout?: boolean;
+}
+
+/**
+ * Start a daemon in its own session, detached from the caller, and wait until `ready` says so
+ * (startDetached: DaemonStartError with its exit code and reason when it exits first). It runs
+ * with `--notify-ready`, so that once ready it stops logging to its standard error (the start-up
+ * errors file) unless it has a log file.
+ */
+export function startLockd(o: LockdStartOptions, options: StartLockdOptions): Promise<number> {
+  const c = selfCommand(
+    [...lockdArgs(o), "--notify-ready", ...(options.extraArgs ?? [])],
+    lockdPermissions(o),
+  );
+  return startDetached({
+    command: c.command,
+    args: c.args,
     env: inheritedEnv(),
-    detached: true,
     cwd: "/",
-    stdio: options.stdio === "pipe" ? ["ignore", "pipe", "pipe"] : "ignore",
+    stderrFile: options.keepStderr ? lockdStderrFile(o) : undefined,
+    ready: options.ready,
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.killOnTimeout !== undefined ? { killOnTimeout: options.killOnTimeout } : {}),
   });
-  child.on("error", () => {/* reported by the caller's connect attempts */});
-  return child;
 }
 
 /**
@@ -123,14 +168,8 @@ export function startMarkerLive(marker: string, freshMs: number): boolean {
   }
   const pid = Number(text);
   if (!Number.isSafeInteger(pid) || pid <= 0) return text === ""; // being written right now
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: alive under another user; anything else but ESRCH (e.g. Deno without
-    // --allow-run): cannot tell, so trust the age.
-    return (e as NodeJS.ErrnoException).code !== "ESRCH";
-  }
+  // Alive under another user counts; when it cannot be told, trust the age.
+  return pidAlive(pid, { unknown: true });
 }
 
 /** Remove the start marker if it is still the one this process made. */

@@ -136,33 +136,71 @@ export function untrustedSocket(socketPath: string, uid: number): string | undef
   return undefined;
 }
 
-/** Raised when a run directory is unsafe to use. */
+/** Raised when a run directory cannot be made, or is unsafe to use. */
 export class RunDirError extends Error {
   override name = "RunDirError";
 }
 
 /**
- * Create `dir` (mode 0700) if needed and check it is a real directory owned by this user that
- * group and others cannot write. An existing directory of ours with loose bits is tightened.
+ * An errno error as `CODE: what it means` (Node's message without the system call and path),
+ * e.g. `ENOENT: no such file or directory`; the bare code or message when there is no more.
  */
-export function ensurePrivateDir(dir: string): string {
-  const abs = path.resolve(dir);
+export function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code;
+  const message = err instanceof Error ? err.message : String(e);
+  if (!code) return message;
+  const m = new RegExp(`^${code}: ([^,]+)`).exec(message);
+  return m ? `${code}: ${m[1]}` : code;
+}
+
+// Deno refusing an operation its permissions do not cover: not a property of the directory.
+function denoRefusal(e: unknown): boolean {
+  const name = (e as Error)?.name;
+  return name === "NotCapable" || name === "PermissionDenied";
+}
+
+function makeDir(abs: string): void {
+  const fail = (e: unknown): never => {
+    if (denoRefusal(e)) throw e;
+    throw new RunDirError(`Cannot create the run directory ${abs}: ${errnoText(e)}`, {
+      cause: e,
+    });
+  };
   try {
     fs.mkdirSync(abs, { mode: 0o700 });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") {
-      // Only touch the parent when it is missing: a process whose permissions are scoped to
-      // the run directory (Deno) may not write to the parent.
+    if (code === "EEXIST") return;
+    if (code !== "ENOENT") fail(e);
+    // Only touch the parent when it is missing: a process whose permissions are scoped to
+    // the run directory (Deno) may not write to the parent.
+    try {
       fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o755 });
-      try {
-        fs.mkdirSync(abs, { mode: 0o700 });
-      } catch (e2) {
-        if ((e2 as NodeJS.ErrnoException).code !== "EEXIST") throw e2;
-      }
-    } else if (code !== "EEXIST") throw e;
+      fs.mkdirSync(abs, { mode: 0o700 });
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code !== "EEXIST") fail(e2);
+    }
   }
-  const st = fs.lstatSync(abs);
+}
+
+/**
+ * Create `dir` (mode 0700) if needed and check it is a real directory owned by this user that
+ * group and others cannot write and this user can. An existing directory of ours with loose
+ * bits is tightened. Throws RunDirError with the reason ("Cannot create the run directory
+ * /proc/nope: ENOENT: no such file or directory"); what Deno's permissions refuse is thrown as
+ * Deno raised it.
+ */
+export function ensurePrivateDir(dir: string): string {
+  const abs = path.resolve(dir);
+  makeDir(abs);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(abs);
+  } catch (e) {
+    if (denoRefusal(e)) throw e;
+    throw new RunDirError(`Cannot check the run directory ${abs}: ${errnoText(e)}`, { cause: e });
+  }
   if (st.isSymbolicLink()) throw new RunDirError(`Run directory is a symbolic link: ${abs}`);
   if (!st.isDirectory()) throw new RunDirError(`Run directory is not a directory: ${abs}`);
   const uid = euid();
@@ -171,6 +209,14 @@ export function ensurePrivateDir(dir: string): string {
   }
   if ((st.mode & 0o022) !== 0) {
     fs.chmodSync(abs, st.mode & 0o755);
+  }
+  // Root may write anywhere; another owner needs u+wx to make the socket.
+  if (uid !== 0 && (st.mode & 0o300) !== 0o300) {
+    throw new RunDirError(
+      `Run directory is not writable by its owner (mode ${
+        (st.mode & 0o7777).toString(8).padStart(4, "0")
+      }): ${abs}`,
+    );
   }
   return abs;
 }

@@ -261,7 +261,7 @@ describe("steward lockd and lock run (built binary)", () => {
     assert.equal(r2.code, 69, r2.stderr);
     assert.match(
       r2.stderr,
-      /^steward: Cannot contact lock manager: ENOTDIR on .*\/file\/run\/lockd\.sock\n$/,
+      /^steward: Cannot create the run directory .*\/file\/run: ENOTDIR: not a directory\n$/,
     );
   });
 

@@ -6,6 +6,7 @@ import net from "node:net";
 import {
   defaultRunDir,
   ensurePrivateDir,
+  errnoText,
   RunDirError,
   untrustedSocket,
   userRunDir,
@@ -113,5 +114,44 @@ describe("run directories", () => {
     fs.mkdirSync(run, { mode: 0o700 });
     fs.chownSync(run, 65534, 65534);
     assert.throws(() => ensurePrivateDir(run), /owned by uid 65534/);
+  });
+
+  test("ensurePrivateDir says why a directory cannot be made: the path, the code, its meaning", () => {
+    using dirTmp = tempDir("rundir");
+    const file = path.join(dirTmp.path, "file");
+    fs.writeFileSync(file, "");
+    for (const run of [path.join(file, "run"), path.join(file, "a", "run")]) {
+      assert.throws(
+        () => ensurePrivateDir(run),
+        (e: unknown) =>
+          e instanceof RunDirError &&
+          e.message === `Cannot create the run directory ${run}: ENOTDIR: not a directory`,
+      );
+    }
+  });
+
+  test("ensurePrivateDir refuses a directory its owner cannot write", {
+    skip: process.getuid?.() === 0 && "root writes anywhere (tests/lockd/start-errors covers it)",
+  }, () => {
+    using dirTmp = tempDir("rundir");
+    const run = path.join(dirTmp.path, "ro");
+    fs.mkdirSync(run, { mode: 0o500 });
+    try {
+      assert.throws(
+        () => ensurePrivateDir(run),
+        /^RunDirError: Run directory is not writable by its owner \(mode 0500\)/,
+      );
+    } finally {
+      fs.chmodSync(run, 0o700);
+    }
+  });
+
+  test("errnoText keeps the code and its meaning, not the system call", () => {
+    const e = Object.assign(new Error("ENOENT: no such file or directory, mkdir '/proc/nope'"), {
+      code: "ENOENT",
+    });
+    assert.equal(errnoText(e), "ENOENT: no such file or directory");
+    assert.equal(errnoText(Object.assign(new Error("odd"), { code: "EODD" })), "EODD");
+    assert.equal(errnoText(new Error("plain")), "plain");
   });
 });

@@ -11,7 +11,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LockClient } from "../../lockd/client.ts";
+import { pidAlive, sendSignal } from "../../platform/pid.ts";
 import { isDeno } from "../../platform/runtime.ts";
+
+// A process that cannot be told apart from a live one counts as gone: nothing to stop.
+const alive = (pid: number) => pidAlive(pid, { unknown: false });
 
 /** A temporary directory removed by `using`. */
 export interface TempDir extends Disposable {
@@ -24,15 +28,6 @@ export function tempDir(prefix: string, root: string = os.tmpdir()): TempDir {
   const dir = fs.mkdtempSync(path.join(root, `${prefix}-`));
   fs.chmodSync(dir, 0o700);
   return { path: dir, [Symbol.dispose]: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** A lock manager private to one suite. */
@@ -73,9 +68,9 @@ export function testLockd(dir: string, options: { cache?: boolean } = {}): TestL
       client.close();
       holder.close();
       if (pid && alive(pid)) {
-        process.kill(pid, "SIGTERM");
+        sendSignal(pid, "SIGTERM");
         for (let i = 0; i < 100 && alive(pid); i++) await sleep(20);
-        if (alive(pid)) process.kill(pid, "SIGKILL");
+        if (alive(pid)) sendSignal(pid, "SIGKILL");
       }
     },
   };
@@ -124,7 +119,7 @@ export function runWorker(arg: string, writable: string, timeoutMs: number): Pro
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.pid && process.kill(child.pid, "SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
