@@ -385,11 +385,13 @@ describe("network and table", () => {
       macro: "Locale",
       comment: "moved",
       signature: "-",
+      netmask: "255.255.255.0",
+      netmaskSource: "--netmask",
     }]);
     r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24"]);
     assert.equal(
       r.stdout,
-      "10.20.30.6\t686F737435\tMANUAL\t10.20.30.1\tpermanent\tLocale\tmoved\n",
+      "10.20.30.6\t686F737435\tMANUAL\t10.20.30.1\tpermanent\tLocale\tmoved\t255.255.255.0\n",
     );
     r = await sb.run([
       "dhcp",
