@@ -13,7 +13,7 @@ import {
 } from "../../lib/dhcp/netmasks.ts";
 import { makeDnRec, parseIp } from "../../lib/dhcp/records.ts";
 import { DSVC, DSVC_CREATE, DSVC_READ, DSVC_WRITE } from "../../lib/dhcp/spi.ts";
-import { openStore } from "../../lib/dhcp/store.ts";
+import { openConfiguredStore, openStore } from "../../lib/dhcp/store.ts";
 import { tempDir } from "../helpers.ts";
 import { rejectsWith } from "./conformance/suite.ts";
 
@@ -88,6 +88,25 @@ describe("netmasks", () => {
     });
     const e3 = await rejectsWith(n24.add(makeDnRec({ cip: "10.20.31.5" })), DSVC.INVAL);
     assert.match(e3.message, /under netmask 255\.255\.255\.0 \(as given\)/);
+  });
+
+  it("a store opened from a dhcpsvc.conf reads the netmasks file beside it, and names it in refusals", async () => {
+    using dir = tempDir("dhcp-netmasks");
+    const conf = path.join(dir.path, "dhcpsvc.conf");
+    fs.mkdirSync(path.join(dir.path, "store"));
+    fs.writeFileSync(conf, `RESOURCE=SUNWfiles\nPATH=${path.join(dir.path, "store")}\nCONVER=1\n`);
+    fs.writeFileSync(`${conf}.netmasks`, "10.20.30.0\t255.255.255.0\n");
+    await using s = await openConfiguredStore({ confFile: conf, synchronizer: null });
+    await using net = await s.openNetwork("10.20.30.0", DSVC_CREATE | DSVC_READ | DSVC_WRITE);
+    assert.equal(net.netmask, parseIp("255.255.255.0"));
+    await net.add(makeDnRec({ cip: "10.20.30.5" }));
+    const e = await rejectsWith(net.add(makeDnRec({ cip: "10.20.31.5" })), DSVC.INVAL);
+    assert.ok(
+      e.message.includes(
+        `10.20.31.5 is not in network 10.20.30.0 under netmask 255.255.255.0 (from ${conf}.netmasks)`,
+      ),
+      e.message,
+    );
   });
 
   it("steward's own file is beside the dhcpsvc.conf in use unless $STEWARD_NETMASKS names one", () => {

@@ -120,6 +120,15 @@ describe("network create --netmask records the mask", () => {
     const list = await ok(["dhcp", "network", "list"]);
     assert.match(list, new RegExp(`^172\\.16\\.5\\.0\\t0\\t255\\.255\\.255\\.0\\t${own}$`, "m"));
     assert.match(list, /^172\.16\.6\.0\t0\t255\.255\.255\.128\t/m);
+    // A table whose line is gone (made before masks were recorded, or edited away) is listed
+    // with the widest mask its address allows, said to be guessed.
+    await ok(["dhcp", "network", "create", "10.9.8.0", "--netmask", "24"]);
+    fs.writeFileSync(own, `${hand}172.16.6.0\t255.255.255.128\n`);
+    assert.match(
+      await ok(["dhcp", "network", "list"]),
+      /^10\.9\.8\.0\t0\t255\.255\.248\.0\tguessed$/m,
+    );
+    await ok(["dhcp", "network", "remove", "10.9.8.0", "--yes"]);
     await ok(["dhcp", "pntadm", "-R", "172.16.6.0"]);
     await ok(["dhcp", "network", "remove", "172.16.5.0", "--yes"]);
     assert.equal(fs.readFileSync(own, "utf8"), hand, "only the recorded line went");
