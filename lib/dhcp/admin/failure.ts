@@ -47,8 +47,8 @@ function containerSubject(container: string): string {
   return container === "dhcptab" ? "dhcptab" : container.replaceAll("_", ".");
 }
 
-/** Whether a message tells of a damaged container rather than of the system. */
-const DAMAGE = /not a \S+ (?:version \d+ )?(?:container|dhcptab)|malformed record|damaged/;
+/** An operating system error inside a message (`EIO: i/o error, read`): not damage. */
+const SYSTEM_ERROR = /\bE[A-Z]{2,}\b:/;
 
 /**
  * `e` with its message in the user's terms: the network ("network 10.0.0.0") or "the dhcptab"
@@ -81,9 +81,14 @@ export function inUserTerms(e: unknown): unknown {
       .replace(global, "")
       .replace(/ +(?=[:,)]|$)/g, "")
       .replace(/^[\s:]+/, "");
-    if (DAMAGE.test(rest)) {
-      message = `The table of ${subject} is damaged: ${rest} ` +
-        `(see 'steward dhcp ${name === "dhcptab" ? "table show" : `network check ${name}`}')`;
+    if (d.code === DSVC.INTERNAL && m.index === 0 && !SYSTEM_ERROR.test(detail)) {
+      // The module blames the container's contents (bad header, malformed line, broken chain).
+      const what = rest.replace(/^damaged: /, "");
+      const check = name === "dhcptab" || /network check/.test(what)
+        ? ""
+        : ` (see 'steward dhcp network check ${name}')`;
+      const table = name === "dhcptab" ? "The dhcptab" : `The table of network ${name}`;
+      message = `${table} is damaged: ${what}${check}`;
     } else {
       message = `${dsvcErrmsg(d.code)}: ${subject}${rest ? `: ${rest}` : ""}`;
     }

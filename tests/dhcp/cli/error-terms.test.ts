@@ -171,12 +171,36 @@ describe("dhcp errors in the user's terms", () => {
     const savedTab = fs.readFileSync(tab);
     fs.writeFileSync(tab, "#v1\n");
     try {
-      const damaged = /: The table of the dhcptab is damaged: not a SUNWfiles version 1 container/;
+      const damaged =
+        /: The dhcptab is damaged: not a SUNWfiles version 1 container: first line is "#v1", expected "# SUNWfiles1_dhcptab"$/;
       await expect(["dhcp", "dhtadm", "-P"], 3, damaged);
       await expect(["dhcp", "table", "show"], 1, damaged);
     } finally {
       fs.writeFileSync(tab, savedTab);
     }
+  });
+
+  test("a damaged SUNWbinfiles container names the network and the damage", async () => {
+    const loc = path.join(sb.dir, "bin");
+    fs.mkdirSync(loc);
+    const bin = ["dhcp", "pntadm", "-r", "SUNWbinfiles", "-p", loc];
+    const r = await sb.run([...bin, "-C", "10.0.0.0"]);
+    assert.equal(r.code, 0, r.stderr);
+    const file = path.join(loc, "SUNWbinfiles1_10_0_0_0");
+    const fd = fs.openSync(file, "r+");
+    fs.writeSync(fd, Buffer.from([0, 0, 0, 0]), 0, 4, 0);
+    fs.closeSync(fd);
+    await expect(
+      [...bin, "-P", "10.0.0.0"],
+      3,
+      /^pntadm: The table of network 10\.0\.0\.0 is damaged: \S.* \(see 'steward dhcp network check 10\.0\.0\.0'\)$/,
+    );
+    fs.truncateSync(file, 100);
+    await expect(
+      [...bin, "-P", "10.0.0.0"],
+      3,
+      /^pntadm: The table of network 10\.0\.0\.0 is damaged: truncated: 100 bytes/,
+    );
   });
 
   test("a store directory that cannot be written: the cause and the network", async (t) => {
