@@ -6,6 +6,7 @@
 import readline from "node:readline";
 import type { Command } from "@commander-js/extra-typings";
 import { runDhtadmCommand } from "../lib/dhcp/admin/dhtadm.ts";
+import { inUserTerms } from "../lib/dhcp/admin/failure.ts";
 import { AdminError, flagKeywords } from "../lib/dhcp/admin/format.ts";
 import { OptionSet } from "../lib/dhcp/admin/getopt.ts";
 import { formatLeaseTime, parseLeaseInput } from "../lib/dhcp/admin/lease.ts";
@@ -15,7 +16,7 @@ import { cidToHex, ipToString, parseIp, parseNetmask } from "../lib/dhcp/records
 import { DHCP_PERM, type DnRec, DSVC_READ, type DtRec, qinit } from "../lib/dhcp/spi.ts";
 import { adminSession, cliFailure, type DhcpCommonOptions, withStore } from "./dhcp-common.ts";
 import { CliError, EXIT, usageError } from "./errors.ts";
-import { printJson, printTable } from "./output.ts";
+import { printJson, println, printTable, stdoutIsTty } from "./output.ts";
 
 function options(pairs: Record<string, string | boolean | undefined>): OptionSet {
   const set = new OptionSet();
@@ -24,6 +25,15 @@ function options(pairs: Record<string, string | boolean | undefined>): OptionSet
     set.set(k, v === true ? undefined : v);
   }
   return set;
+}
+
+/** Run `fn`; a store error it throws is said in the user's terms (the network, not a file). */
+async function userTerms<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw inUserTerms(e);
+  }
 }
 
 /** Ask a yes/no question on the terminal; only an answer starting with y or Y is yes. */
@@ -88,19 +98,35 @@ function exactNetwork(session: AdminSession, net: string, given: string | undefi
 }
 
 /**
- * A mask to open an existing table with only to count its records: the one that applies, or,
- * when the table's address has host bits under it (a table made with a narrower --netmask),
- * the widest mask without host bits.
+ * The mask an existing table is shown with, and where it came from: `--netmask` when given,
+ * else the netmask rule (a netmasks file or "classful"); when the table's address has host bits
+ * under that rule's mask (a table made with a narrower --netmask before masks were recorded),
+ * the widest mask without host bits, "guessed".
  */
-function countingMask(session: AdminSession, net: string): { netmask?: string } {
-  const ip = parseIp(net);
-  const mask = parseNetmask(session.netmaskFor(net));
-  if (ip === undefined || mask === undefined || ((ip & ~mask) >>> 0) === 0) {
-    return maskOf(session, net, undefined);
+function tableMask(
+  session: AdminSession,
+  net: string,
+  given?: string,
+): { mask: string; source: string } {
+  if (given !== undefined) {
+    const m = parseNetmask(given);
+    return { mask: m === undefined ? given : ipToString(m), source: "--netmask" };
   }
+  const ip = parseIp(net);
+  const found = session.netmaskSource(net);
+  const mask = parseNetmask(found.mask);
+  if (ip === undefined || mask === undefined || ((ip & ~mask) >>> 0) === 0) return found;
   let prefix = 32;
   while (prefix > 0 && ((ip >>> (32 - prefix)) & 1) === 0) prefix--;
-  return { netmask: String(prefix) };
+  return { mask: ipToString(parseNetmask(String(prefix)) ?? 0), source: "guessed" };
+}
+
+/** A mask's source in words, for the line above `network show`'s table. */
+function sourceWords(source: string): string {
+  if (source === "classful") return "the classful mask";
+  if (source === "--netmask") return "as given";
+  if (source === "guessed") return "guessed from the table's address: no netmasks entry";
+  return `from ${source}`;
 }
 
 /** Refuse the network's own address and its broadcast address as a client address. */
@@ -125,8 +151,8 @@ function checkClientAddress(
 }
 
 /** What --netmask defaults to, as AdminSession.netmaskFor finds it. */
-const NETMASK_HELP = "netmask (dotted or prefix length); default: the netmasks database " +
-  "(/etc/inet/netmasks, /etc/netmasks), else classful";
+const NETMASK_HELP = "netmask (dotted or prefix length); default: the netmasks files " +
+  "(steward's <dhcpsvc.conf>.netmasks, /etc/inet/netmasks, /etc/netmasks), else classful";
 
 /** `--lease` parsed, as the command's lease (nothing when not given). */
 function leaseOf(o: { lease?: string }): { lease?: number } {
@@ -231,7 +257,11 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
   network.command("create")
     .description("Create an empty table for a network")
     .argument("<network>", "network address, e.g. 10.0.0.0")
-    .option("--netmask <mask>", NETMASK_HELP)
+    .option(
+      "--netmask <mask>",
+      "netmask (dotted or prefix length), recorded in steward's netmasks file for later commands; " +
+        "default: the netmasks files, else classful",
+    )
     .action(async (net, o) => {
       await run(common(), (s) => {
         return runPntadmCommand(s, {
@@ -271,40 +301,68 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
     });
 
   network.command("list")
-    .description("List the networks that have a table, with their number of addresses")
+    .description(
+      "List the networks that have a table, with their number of addresses and their netmask",
+    )
     .option("--json", "print JSON")
     .action(async (o) => {
-      const rows = await withStore(common(), async (store, session) => {
-        const out: { network: string; addresses: number }[] = [];
-        for (const n of await store.listNetworks()) {
-          await using c = await store.openNetwork(n, DSVC_READ, countingMask(session, n));
-          out.push({
-            network: n,
-            addresses: (await c.lookup(qinit(), {}, { countOnly: true })).count,
-          });
-        }
-        return out;
-      });
+      const rows = await withStore(common(), (store, session) =>
+        userTerms(async () => {
+          const out: {
+            network: string;
+            addresses: number;
+            netmask: string;
+            netmaskSource: string;
+          }[] = [];
+          for (const n of await store.listNetworks()) {
+            const m = tableMask(session, n);
+            await using c = await store.openNetwork(n, DSVC_READ, { netmask: m.mask });
+            out.push({
+              network: n,
+              addresses: (await c.lookup(qinit(), {}, { countOnly: true })).count,
+              netmask: m.mask,
+              netmaskSource: m.source,
+            });
+          }
+          return out;
+        }));
       if (o.json) return printJson(rows);
       printTable(rows, [
         { header: "NETWORK", value: (r) => r.network },
         { header: "ADDRESSES", value: (r) => String(r.addresses), align: "right" },
+        { header: "NETMASK", value: (r) => r.netmask },
+        { header: "FROM", value: (r) => r.netmaskSource },
       ]);
     });
 
   network.command("show")
-    .description("Show a network's addresses (lookup order, as pntadm -P)")
+    .description("Show a network's netmask and addresses (lookup order, as pntadm -P)")
     .argument("<network>", "network address")
     .option("--netmask <mask>", NETMASK_HELP)
     .option("--utc", "show lease times in UTC instead of the local zone")
     .option("--json", "print JSON (lease as epoch seconds, -1 permanent)")
     .action(async (net, o) => {
-      const records = await withStore(common(), async (store, session) => {
-        exactNetwork(session, net, o.netmask);
-        await using c = await store.openNetwork(net, DSVC_READ, maskOf(session, net, o.netmask));
-        return (await c.lookup(qinit(), {})).records;
-      });
-      if (o.json) return printJson(records.map(dnJson));
+      const { records, mask } = await withStore(
+        common(),
+        (store, session) =>
+          userTerms(async () => {
+            exactNetwork(session, net, o.netmask);
+            const mask = tableMask(session, net, o.netmask);
+            await using c = await store.openNetwork(
+              net,
+              DSVC_READ,
+              maskOf(session, net, o.netmask),
+            );
+            return { records: (await c.lookup(qinit(), {})).records, mask };
+          }),
+      );
+      if (o.json) {
+        return printJson(
+          records.map((r) => ({ ...dnJson(r), netmask: mask.mask, netmaskSource: mask.source })),
+        );
+      }
+      const tty = stdoutIsTty();
+      if (tty) println(`Network ${net}, netmask ${mask.mask} (${sourceWords(mask.source)})`);
       printTable(records, [
         { header: "CLIENT IP", value: (r) => ipToString(r.cip) },
         { header: "CLIENT ID", value: (r) => cidToHex(r.cid) },
@@ -313,6 +371,8 @@ export function registerDhcpNetwork(dhcp: Command, common: () => DhcpCommonOptio
         { header: "LEASE", value: (r) => formatLeaseTime(r.lease, o.utc === true) },
         { header: "MACRO", value: (r) => r.macro },
         { header: "COMMENT", value: (r) => r.comment },
+        // Off a terminal, where the line above is not printed: the mask as a last field.
+        ...(tty ? [] : [{ header: "NETMASK", value: () => mask.mask }]),
       ]);
     });
 
@@ -421,10 +481,11 @@ export function registerDhcpTable(dhcp: Command, common: () => DhcpCommonOptions
     .option("--symbols", "only symbols")
     .option("--json", "print JSON")
     .action(async (o) => {
-      const records = await withStore(common(), async (store) => {
-        await using t = await store.openDhcptab(DSVC_READ);
-        return (await t.lookup(qinit(), {})).records;
-      });
+      const records = await withStore(common(), (store) =>
+        userTerms(async () => {
+          await using t = await store.openDhcptab(DSVC_READ);
+          return (await t.lookup(qinit(), {})).records;
+        }));
       const wanted = records.filter((r) =>
         (o.macros || o.symbols) ? (r.type === "m" ? o.macros === true : o.symbols === true) : true
       );

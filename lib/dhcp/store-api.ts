@@ -99,6 +99,12 @@ export interface DhcpStoreOptions {
    * manager's CROSSHOST_ROOTS (lib/dhcp/roots.ts). An empty list or `null` allows any PATH.
    */
   roots?: readonly string[] | null;
+  /**
+   * The netmasks files of the netmask rule, in the order they are read (lib/dhcp/netmasks.ts);
+   * default: `$STEWARD_NETMASKS` or `<dhcpsvc.conf>.netmasks` (openConfiguredStore: its
+   * configuration's), then /etc/inet/netmasks, /etc/netmasks.
+   */
+  netmasksFiles?: readonly string[];
 }
 
 /** A module as found by discovery. */
@@ -163,8 +169,8 @@ export interface DnContainer extends StoreContainer<DnRec> {
 /** Options of DhcpStore.openNetwork. */
 export interface OpenNetworkOptions {
   /**
-   * Netmask (dotted or prefix length); default: the netmasks database (/etc/inet/netmasks,
-   * else /etc/netmasks), else the classful mask (lib/dhcp/netmasks.ts).
+   * Netmask (dotted or prefix length); default: the netmasks files (steward's own, then
+   * /etc/inet/netmasks, /etc/netmasks), else the classful mask (lib/dhcp/netmasks.ts).
    */
   netmask?: string | number;
 }

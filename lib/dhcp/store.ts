@@ -12,7 +12,7 @@ import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "./conf.ts
 import { loadModule } from "./modules.ts";
 import { checkConver, checkResourceName, containerLockName, parseNetworkName } from "./naming.ts";
 import { checkLocationRoots, configuredRoots } from "./roots.ts";
-import { describeNetmask, findNetmask } from "./netmasks.ts";
+import { describeNetmask, findNetmask, netmasksFiles } from "./netmasks.ts";
 import { copyDnRec, copyDtRec, ipToString, parseNetmask } from "./records.ts";
 import type {
   Datastore,
@@ -245,12 +245,13 @@ function dnOps(m: DsvcModule, net: number, mask: number, maskName: string): Ops<
 export function resolveNetwork(
   network: string,
   netmask?: string | number,
+  files?: readonly string[],
 ): { net: number; mask: number; source: string } {
   const net = parseNetworkName(network);
   let mask: number;
   let source = "";
   if (netmask === undefined) {
-    const found = findNetmask(net);
+    const found = findNetmask(net, files);
     mask = found.mask;
     source = describeNetmask(found);
   } else {
@@ -285,6 +286,8 @@ class Store implements DhcpStore {
   #ownsSync: boolean;
   #open = new Set<{ close(): Promise<void> }>();
   #closed = false;
+  /** The netmasks files of the netmask rule (DhcpStoreOptions.netmasksFiles). */
+  netmasksFiles: readonly string[] | undefined;
 
   constructor(
     ds: DhcpStore["datastore"],
@@ -388,7 +391,7 @@ class Store implements DhcpStore {
     options: OpenNetworkOptions = {},
   ): Promise<DnContainer> {
     checkFlags(flags);
-    const { net, mask, source } = resolveNetwork(network, options.netmask);
+    const { net, mask, source } = resolveNetwork(network, options.netmask, this.netmasksFiles);
     const m = this.#m;
     const h = await m.openDn(this.datastore.location, flags, net, mask);
     const c = new NetworkContainer(this, net, mask, flags, h, dnOps(m, net, mask, source));
@@ -468,7 +471,7 @@ export async function openStore(ds: Datastore, options: DhcpStoreOptions = {}): 
   const make = (): Synchronizer =>
     options.synchronizer ??
       new LockClient({ ...options.lockd, cache: options.lockd?.cache ?? true });
-  return new Store(
+  const store = new Store(
     {
       resource: ds.resource,
       location: ds.location,
@@ -479,6 +482,8 @@ export async function openStore(ds: Datastore, options: DhcpStoreOptions = {}): 
     loctoken,
     { synchronized, crosshost, make, owned: !options.synchronizer },
   );
+  store.netmasksFiles = options.netmasksFiles;
+  return store;
 }
 
 /** Environment variable naming the dhcpsvc.conf to use, as the command line honours it. */
@@ -523,5 +528,9 @@ export async function openConfiguredStore(
   const ds = datastoreFromConf(conf);
   // As the command line does: a PATH starting with ./ or ../ is taken from the file's directory.
   if (/^\.\.?\//.test(ds.location)) ds.location = path.resolve(path.dirname(file), ds.location);
-  return openStore(ds, options);
+  // The netmasks file steward records masks in is the one beside this configuration.
+  return openStore(ds, {
+    ...options,
+    netmasksFiles: options.netmasksFiles ?? netmasksFiles(undefined, file),
+  });
 }

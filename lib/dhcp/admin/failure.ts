@@ -35,6 +35,70 @@ const CRITICAL_CODES: readonly number[] = [
 ];
 
 /**
+ * A container's file or lock name inside a message: `<dir>/<RESOURCE><version>_<a_b_c_d |
+ * a.b.c.d | dhcptab>`, a leading dot and a suffix (`+update`, `.lock`, `.<random>.create`)
+ * included. Group 1 is the directory, group 2 the container.
+ */
+const CONTAINER_NAME =
+  /(\/(?:[^\s:'"]*\/)?)\.?[A-Za-z][A-Za-z0-9]*?\d+_(dhcptab|\d{1,3}[._]\d{1,3}[._]\d{1,3}[._]\d{1,3})(?:\+update|\.[A-Za-z0-9.]+)?/;
+
+/** "dhcptab" or the dotted network a container name stands for. */
+function containerSubject(container: string): string {
+  return container === "dhcptab" ? "dhcptab" : container.replaceAll("_", ".");
+}
+
+/** An operating system error inside a message (`EIO: i/o error, read`): not damage. */
+const SYSTEM_ERROR = /\bE[A-Z]{2,}\b:/;
+
+/**
+ * `e` with its message in the user's terms: the network ("network 10.0.0.0") or "the dhcptab"
+ * instead of the container file or lock name the module gave, the cause first. A missing or
+ * existing table gets upstream's bridge text ("Table for 10.0.0.0 does not exist."; bridge
+ * ResourceBundle `no_table_exception`, `table_exists_exception`). Anything but a store error
+ * naming a container is returned as it is; a rewritten one keeps its code.
+ */
+export function inUserTerms(e: unknown): unknown {
+  const d = asDsvcError(e);
+  const detail = d?.detail;
+  if (!d || detail === undefined) return e;
+  const m = CONTAINER_NAME.exec(detail);
+  if (!m) return e;
+  const dir = (m[1] ?? "/").replace(/(?<=.)\/$/, "");
+  const name = containerSubject(m[2] ?? "");
+  const subject = name === "dhcptab" ? "the dhcptab" : `network ${name}`;
+  let message: string;
+  if (d.code === DSVC.NO_TABLE) message = `Table for ${name} does not exist.`;
+  else if (d.code === DSVC.TABLE_EXISTS) message = `Table for ${name} already exists.`;
+  else {
+    const global = new RegExp(CONTAINER_NAME.source, "g");
+    const rest = detail
+      // Node's "EACCES: permission denied, open '<file>'": the reason, and the directory.
+      .replace(
+        /\bE[A-Z]+: ([^,]+), \w+ '([^']*)'/g,
+        (_all, why: string, file: string) =>
+          CONTAINER_NAME.test(file) ? `${why} in ${dir}` : `${why} (${file})`,
+      )
+      .replace(global, "")
+      .replace(/ +(?=[:,)]|$)/g, "")
+      .replace(/^[\s:]+/, "");
+    if (d.code === DSVC.INTERNAL && m.index === 0 && !SYSTEM_ERROR.test(detail)) {
+      // The module blames the container's contents (bad header, malformed line, broken chain).
+      const what = rest.replace(/^damaged: /, "");
+      const check = name === "dhcptab" || /network check/.test(what)
+        ? ""
+        : ` (see 'steward dhcp network check ${name}')`;
+      const table = name === "dhcptab" ? "The dhcptab" : `The table of network ${name}`;
+      message = `${table} is damaged: ${what}${check}`;
+    } else {
+      message = `${dsvcErrmsg(d.code)}: ${subject}${rest ? `: ${rest}` : ""}`;
+    }
+  }
+  const out = new DsvcError(d.code, detail, { cause: e });
+  out.message = message;
+  return out;
+}
+
+/**
  * The AdminError ending a function that failed with `e`: a missing object exits `notFound`,
  * an existing one `exists`, an unusable configuration or module 4, anything else 3 (as
  * upstream). Errors that are not store or syntax errors are rethrown: they are bugs.
@@ -42,7 +106,7 @@ const CRITICAL_CODES: readonly number[] = [
 export function adminFailure(e: unknown, codes: { notFound: number; exists: number }): AdminError {
   if (e instanceof AdminError) return e;
   if (e instanceof DhcptabSyntaxError) return new AdminError(e.message, ADMIN_EXIT.WARNING);
-  const d = asDsvcError(e);
+  const d = asDsvcError(inUserTerms(e));
   if (!d) throw e;
   if (d.code === DSVC.NO_TABLE || d.code === DSVC.NOENT) {
     return new AdminError(d.message, codes.notFound);

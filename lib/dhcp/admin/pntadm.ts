@@ -4,6 +4,7 @@
  * @module
  */
 import { cutBytes } from "../modules/files/lenient.ts";
+import { dropNetmask, recordNetmask } from "../netmasks.ts";
 import { cidFromHex, cidToHex, ipToString, makeDnRec, parseIp, parseNetmask } from "../records.ts";
 import {
   DN_MAX_COMMENT_LEN,
@@ -150,6 +151,33 @@ function maskedNetwork(session: AdminSession, cmd: PntadmCommand, network: strin
   return ipToString((ip & mask) >>> 0);
 }
 
+/**
+ * Refuse a client address outside the network under its mask before the store is asked, naming
+ * the mask and where it came from (a netmasks file, the classful rule, or the command's mask).
+ */
+function checkInNetwork(
+  session: AdminSession,
+  cmd: PntadmCommand,
+  network: string,
+  ip: number,
+): void {
+  const net = parseIp(network);
+  const found = cmd.netmask === undefined ? session.netmaskSource(network) : undefined;
+  const mask = parseNetmask(cmd.netmask ?? found?.mask ?? "");
+  if (net === undefined || mask === undefined || ((ip & mask) >>> 0) === net) return;
+  const from = found === undefined
+    ? "as given"
+    : found.source === "classful"
+    ? "the classful mask"
+    : `from ${found.source}`;
+  throw new AdminError(
+    `Invalid arguments: client IP ${ipToString(ip)} is not in network ${network} under netmask ${
+      ipToString(mask)
+    } (${from})`,
+    ADMIN_EXIT.WARNING,
+  );
+}
+
 function overrides(o: OptionSet): DatastoreOverrides {
   return { resource: o.get("r"), path: o.get("p"), config: o.get("u") };
 }
@@ -269,25 +297,15 @@ export async function runPntadmCommand(session: AdminSession, cmd: PntadmCommand
       if (nets.length > 0) session.out(nets.map((n) => `${n}\n`).join(""));
       return ADMIN_EXIT.SUCCESS;
     }
-    case "C": {
-      try {
-        const net = await (await session.store(ds)).openNetwork(
-          network ?? "",
-          DSVC_CREATE | DSVC_READ | DSVC_WRITE,
-          netmaskOption(session, cmd, network),
-        );
-        await net.close();
-      } catch (e) {
-        throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
-      }
-      return ADMIN_EXIT.SUCCESS;
-    }
+    case "C":
+      return await createTable(session, cmd, network ?? "");
     case "R": {
       try {
         await (await session.store(ds)).removeNetwork(network ?? "");
       } catch (e) {
         throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
       }
+      await dropRecordedNetmask(session, network ?? "");
       return ADMIN_EXIT.SUCCESS;
     }
     case "P": {
@@ -320,6 +338,85 @@ export async function runPntadmCommand(session: AdminSession, cmd: PntadmCommand
   }
 }
 
+/**
+ * pntadm -C, and `steward dhcp network create [--netmask M]`. A mask given (steward's command;
+ * upstream's -C takes none) is recorded in steward's own netmasks file before the table is made,
+ * so that every later command finds it, unless a netmasks entry names the network with that mask
+ * already; an entry naming it with another mask is refused. A failed create takes back the line
+ * it recorded.
+ */
+async function createTable(
+  session: AdminSession,
+  cmd: PntadmCommand,
+  network: string,
+): Promise<number> {
+  const store = await (async () => {
+    try {
+      return await session.store(overrides(cmd.options));
+    } catch (e) {
+      throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+    }
+  })();
+  const net = parseIp(network);
+  const mask = cmd.netmask === undefined ? undefined : parseNetmask(cmd.netmask);
+  let recorded: string | undefined;
+  if (net !== undefined && mask !== undefined) {
+    const listed = session.exactNetmask(network);
+    if (listed !== undefined && listed.mask !== ipToString(mask)) {
+      throw new AdminError(
+        `Network ${network} has the netmask ${listed.mask} in ${listed.source}, not ${
+          ipToString(mask)
+        }: give that netmask, or change that entry first`,
+        ADMIN_EXIT.WARNING,
+      );
+    }
+    if (listed === undefined) {
+      const file = session.ownNetmasksFile;
+      try {
+        if (await recordNetmask(file, net, mask)) recorded = file;
+      } catch (e) {
+        throw new AdminError(
+          `Cannot record the netmask ${ipToString(mask)} of network ${network} in ${file}: ${
+            (e as Error).message
+          }; nothing was created`,
+          ADMIN_EXIT.WARNING,
+        );
+      }
+    }
+  }
+  try {
+    const c = await store.openNetwork(
+      network,
+      DSVC_CREATE | DSVC_READ | DSVC_WRITE,
+      netmaskOption(session, cmd, network),
+    );
+    await c.close();
+  } catch (e) {
+    if (recorded !== undefined && net !== undefined) {
+      await dropNetmask(recorded, net).catch(() => undefined);
+    }
+    throw storeFailure(e, ADMIN_EXIT.ENOENT, ADMIN_EXIT.EXISTS);
+  }
+  return ADMIN_EXIT.SUCCESS;
+}
+
+/** After a table is removed: drop the line `network create --netmask` recorded for it. */
+async function dropRecordedNetmask(session: AdminSession, network: string): Promise<void> {
+  const net = parseIp(network);
+  if (net === undefined) return;
+  const file = session.ownNetmasksFile;
+  try {
+    await dropNetmask(file, net);
+  } catch (e) {
+    throw new AdminError(
+      `The table of network ${network} was removed, but its netmask line in ${file} was not: ${
+        (e as Error).message
+      }`,
+      ADMIN_EXIT.WARNING,
+    );
+  }
+}
+
 /** The network's table opened for update, once the store is open and -y has checked the macro. */
 async function openForUpdate(session: AdminSession, cmd: PntadmCommand, network: string) {
   const store = await session.store(overrides(cmd.options));
@@ -339,6 +436,7 @@ async function addClient(
   const o = cmd.options;
   const cid = clientId(o);
   const cip = await resolveIp(session, cmd.arg ?? "", "client IP address");
+  checkInNetwork(session, cmd, network, cip);
   const flags = o.has("f") ? parseFlags(o.get("f") ?? "") : 0;
   const sipText = o.get("s");
   const sip = sipText !== undefined
@@ -369,6 +467,7 @@ async function modifyClient(
   const newIp = newIpText !== undefined
     ? await resolveIp(session, newIpText, "new client IP address")
     : undefined;
+  if (newIp !== undefined) checkInNetwork(session, cmd, network, newIp);
   const flags = o.has("f") ? parseFlags(o.get("f") ?? "") : undefined;
   const sipText = o.get("s");
   const sip = sipText !== undefined

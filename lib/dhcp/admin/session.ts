@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { datastoreFromConf, DHCPSVC_CONF_FILE, readDhcpsvcConf } from "../conf.ts";
-import { findNetmask, netmasksFiles } from "../netmasks.ts";
+import { exactNetmask, findNetmask, netmasksFiles } from "../netmasks.ts";
 import { ipToString, parseIp, parseNetmask } from "../records.ts";
 import { DSVC, DSVC_CUR_CONVER, DsvcError } from "../spi.ts";
 import type { Datastore, DhcpStore } from "../store-api.ts";
@@ -49,7 +49,11 @@ export interface AdminSessionOptions {
   networksFile?: string;
   /** This host's interfaces (as os.networkInterfaces()); default the real ones. */
   interfaces?(): ReturnType<typeof os.networkInterfaces>;
-  /** The netmasks(4) databases, first found wins; default /etc/inet/netmasks, /etc/netmasks. */
+  /**
+   * The netmasks files in the order they are read, steward's own first (where `network create
+   * --netmask` records a mask); default: `$STEWARD_NETMASKS`, else `<confFile>.netmasks`, then
+   * /etc/inet/netmasks, /etc/netmasks (lib/dhcp/netmasks.ts).
+   */
   netmasksFiles?: readonly string[];
 }
 
@@ -291,10 +295,20 @@ export class AdminSession implements AsyncDisposable {
     throw new AdminError("Could not determine correct network table name.", ADMIN_EXIT.WARNING);
   }
 
+  /** The netmasks files this session reads, steward's own first. */
+  get netmasksFiles(): readonly string[] {
+    return this.options.netmasksFiles ?? netmasksFiles(undefined, this.confFile);
+  }
+
+  /** Steward's own netmasks file, where `network create --netmask` records a network's mask. */
+  get ownNetmasksFile(): string {
+    return this.netmasksFiles[0] ?? netmasksFiles(undefined, this.confFile)[0] ?? "";
+  }
+
   /**
-   * The netmask of an address (dotted) when the command gives none, as upstream finds it: the
-   * netmasks(4) database (the entry for the address itself, else for its classful network,
-   * which is how subnets are listed), else the classful mask.
+   * The netmask of an address (dotted) when the command gives none, by the one rule of
+   * lib/dhcp/netmasks.ts: the entry for the address itself, else for its classful network, in
+   * steward's netmasks file or the system's, else the classful mask.
    */
   netmaskFor(network: string): string {
     return this.netmaskSource(network).mask;
@@ -304,8 +318,15 @@ export class AdminSession implements AsyncDisposable {
   netmaskSource(network: string): { mask: string; source: string } {
     const net = parseIp(network);
     if (net === undefined) return { mask: "", source: "" };
-    const found = findNetmask(net, this.options.netmasksFiles ?? netmasksFiles());
+    const found = findNetmask(net, this.netmasksFiles);
     return { mask: ipToString(found.mask), source: found.source };
+  }
+
+  /** The netmasks entry naming `network` (dotted) itself, and its file; undefined without one. */
+  exactNetmask(network: string): { mask: string; source: string } | undefined {
+    const net = parseIp(network);
+    const found = net === undefined ? undefined : exactNetmask(net, this.netmasksFiles);
+    return found && { mask: ipToString(found.mask), source: found.source };
   }
 
   /** Signal the DHCP server to reload (dhtadm -g). */

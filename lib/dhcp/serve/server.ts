@@ -16,7 +16,8 @@ import { writeFileAtomic } from "../../platform/atomic.ts";
 import { defaultRunDir } from "../../platform/rundir.ts";
 import { fileSink, Logger, type LogSink, stderrSink } from "../../log/logger.ts";
 import { datastoreFromConf, readDhcpsvcConf } from "../conf.ts";
-import { classfulNetmask, ipToString, parseIp } from "../records.ts";
+import { findNetmask, netmasksFiles } from "../netmasks.ts";
+import { ipToString, parseIp } from "../records.ts";
 import { DSVC, DSVC_READ, DSVC_WRITE, DsvcError, qinit } from "../spi.ts";
 import type { DhcpStore, DhcpStoreOptions } from "../store-api.ts";
 import { openStore } from "../store.ts";
@@ -178,7 +179,13 @@ export async function runServer(o: RunServerOptions): Promise<void> {
       for (const name of containers) {
         const net = parseIp(name)!;
         if (!networks.some((n) => n.network === net)) {
-          await add(net, classfulNetmask(net), defaultSid, false);
+          // The one netmask rule (netmasks files, else classful), as the admin commands.
+          await add(
+            net,
+            findNetmask(net, netmasksFiles(undefined, o.confFile)).mask,
+            defaultSid,
+            false,
+          );
         }
       }
     }

@@ -385,11 +385,13 @@ describe("network and table", () => {
       macro: "Locale",
       comment: "moved",
       signature: "-",
+      netmask: "255.255.255.0",
+      netmaskSource: "--netmask",
     }]);
     r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24"]);
     assert.equal(
       r.stdout,
-      "10.20.30.6\t686F737435\tMANUAL\t10.20.30.1\tpermanent\tLocale\tmoved\n",
+      "10.20.30.6\t686F737435\tMANUAL\t10.20.30.1\tpermanent\tLocale\tmoved\t255.255.255.0\n",
     );
     r = await sb.run([
       "dhcp",
@@ -436,7 +438,7 @@ describe("network and table", () => {
     assert.match(r.stderr, /has host bits set under 255\.0\.0\.0 \(the classful mask\)/);
     r = await sb.run(["dhcp", "network", "show", "10.20.30.0", "--netmask", "24"]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /Table does not exist/);
+    assert.match(r.stderr, /^steward: Table for 10\.20\.30\.0 does not exist\.$/m);
     r = await sb.run(["dhcp", "network", "show", "../../etc"]);
     assert.equal(r.code, 1, "a network name can never name a file");
   });
