@@ -38,7 +38,7 @@ export {
   updateRealmsFile,
   writeRealmsFile,
 } from "./lib/realms/realmsfile.ts";
-export { checkRealmDefinition, type RealmCheckOptions } from "./lib/realms/realmchk.ts";
+export { checkRealmDefinition, type RealmCheckOptions } from "./lib/realms/check.ts";
 
 // Talking to a running daemon
 export {
@@ -81,5 +81,5 @@ export {
   type RealmCommandHandler,
   type RealmHandlerResult,
 } from "./lib/realms/channel.ts";
-export { RealmCommandQueue, type RealmmgrOptions } from "./lib/realms/realmmgr.ts";
+export { RealmCommandQueue, type RealmmgrOptions } from "./lib/realms/idfile.ts";
 export { VERSION } from "./lib/platform/version.ts";

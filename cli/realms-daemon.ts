@@ -21,7 +21,7 @@ import { readRealmsFileSync } from "../lib/realms/realmsfile.ts";
 import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/wire.ts";
 import { LogFileError } from "../lib/realms/rolllog.ts";
 import { parseLogSize } from "../lib/log/logger.ts";
-import { getoptLong, type GetoptSpec } from "../lib/realms/getopt.ts";
+import { getoptLong, type GetoptSpec } from "../lib/realms/tools/getopt.ts";
 import { VERSION } from "../lib/platform/version.ts";
 import { type DisplayListen, parseDisplayListen } from "../lib/realms/display/display.ts";
 import { CliError, usageError } from "./errors.ts";

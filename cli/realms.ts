@@ -9,9 +9,10 @@ import type { Command } from "@commander-js/extra-typings";
 import { RealmManagerClient } from "../lib/realms/client.ts";
 import { RealmError } from "../lib/realms/errors.ts";
 import { checkRealmSocketPathLength, realmSocketPath, realmStateDir } from "../lib/realms/paths.ts";
-import { waitForRealmmgrGone } from "../lib/realms/realmmgr.ts";
-import { runRealmctl } from "../lib/realms/realmctl.ts";
-import { runLsrealm, runRealmchk } from "../lib/realms/tools.ts";
+import { waitForRealmmgrGone } from "../lib/realms/idfile.ts";
+import { runRealmctl } from "../lib/realms/tools/realmctl.ts";
+import { runLsrealm } from "../lib/realms/tools/lsrealm.ts";
+import { runRealmchk } from "../lib/realms/tools/realmchk.ts";
 import {
   encodeRealmLogMessage,
   parseRealmBatchBody,

@@ -22,7 +22,7 @@ import {
   realmmgrCommandInterrupt,
   realmmgrLocation,
   type RealmmgrOptions,
-} from "./realmmgr.ts";
+} from "./idfile.ts";
 import {
   DEFAULT_REALM_WIRE_LIMITS,
   encodeRealmReply,

@@ -14,7 +14,7 @@
  */
 import { type RealmChannelClientOptions, sendRealmCommand } from "./channel.ts";
 import { RealmError } from "./errors.ts";
-import { realmmgrLocation } from "./realmmgr.ts";
+import { realmmgrLocation } from "./idfile.ts";
 import {
   encodeRealmCommandData,
   encodeRealmLogMessage,

@@ -14,7 +14,7 @@ import { type LogTz, RollLog } from "./rolllog.ts";
 import { DEFAULT_LOG_MAX_SIZE, escapeControl } from "../log/logger.ts";
 import { RealmSupervisor, type Transition } from "./supervisor.ts";
 import { realmPolicy } from "./policy.ts";
-import { checkRealmDefinition } from "./realmchk.ts";
+import { checkRealmDefinition } from "./check.ts";
 import {
   daemonUid,
   lookupUser,
@@ -37,7 +37,7 @@ import {
 } from "./registry.ts";
 import { formatRealmManagerStatus, parseRealmLogLevel } from "./wire.ts";
 import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
-import { claimRealmmgrId, removeRealmmgrId } from "./realmmgr.ts";
+import { claimRealmmgrId, removeRealmmgrId } from "./idfile.ts";
 import { dispatch, type HandlerContext } from "./handlers.ts";
 import {
   REALM_RC,

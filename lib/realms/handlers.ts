@@ -21,7 +21,7 @@ import {
   resolveProgram,
 } from "./process.ts";
 import { allowsAllCommands, commandAllowed, commandShell, realmCommandTimeout } from "./policy.ts";
-import { countZoneStatus, runInRealm } from "./realmcmd.ts";
+import { countZoneStatus, runInRealm } from "./run-in-realm.ts";
 import {
   formatRealmStatusBody,
   parseRealmCommandData,

@@ -4,7 +4,7 @@ import { tempDir } from "../helpers.ts";
 import { reply, startFakeRealmd } from "./fakerealmd.ts";
 import { RealmManagerClient } from "../../lib/realms/client.ts";
 import { RealmChannel, sendRealmCommandNoWait } from "../../lib/realms/channel.ts";
-import { claimRealmmgrId } from "../../lib/realms/realmmgr.ts";
+import { claimRealmmgrId } from "../../lib/realms/idfile.ts";
 import { RealmError } from "../../lib/realms/errors.ts";
 
 const STATUS_BODY = 'dtrealms parameters:\n     realm file         "demo.realm"\n' +

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { dispatch, type HandledRealm, type HandlerContext } from "../../lib/realms/handlers.ts";
 import { RollLog } from "../../lib/realms/rolllog.ts";
-import type { RealmCommandResult, RunInRealmOptions } from "../../lib/realms/realmcmd.ts";
+import type { RealmCommandResult, RunInRealmOptions } from "../../lib/realms/run-in-realm.ts";
 import {
   type Launcher,
   type LaunchHooks,

@@ -16,7 +16,7 @@ import {
   realmmgrCommandInterrupt,
   realmmgrLocation,
   removeRealmmgrId,
-} from "../../lib/realms/realmmgr.ts";
+} from "../../lib/realms/idfile.ts";
 import { REALM_RC, REALM_REPLY } from "../../lib/realms/wire.ts";
 import { SocketInUseError } from "../../lib/ipc/socket.ts";
 

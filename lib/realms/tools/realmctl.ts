@@ -7,11 +7,12 @@
  * @internal
  * @module
  */
-import { sendRealmCommand } from "./channel.ts";
-import { RealmError } from "./errors.ts";
+import { sendRealmCommand } from "../channel.ts";
+import { RealmError } from "../errors.ts";
 import { getoptLong, type GetoptSpec } from "./getopt.ts";
-import { checkRealmSocketPathLength } from "./paths.ts";
-import { haltRealmmgr, realmmgrLocation, realmmgrSeemsRunning } from "./realmmgr.ts";
+import type { ToolIo } from "./io.ts";
+import { checkRealmSocketPathLength } from "../paths.ts";
+import { haltRealmmgr, realmmgrLocation, realmmgrSeemsRunning } from "../idfile.ts";
 import {
   formatRealmStatusLikeRealmctl,
   parseRealmLogLevel,
@@ -22,8 +23,8 @@ import {
   REALMCMD_DATA,
   type RealmCommand,
   type RealmReply,
-} from "./wire.ts";
-import { REALM_COMMAND_TIMEOUTS } from "./client.ts";
+} from "../wire.ts";
+import { REALM_COMMAND_TIMEOUTS } from "../client.ts";
 
 /** realmctl's exit codes beyond "number of failed replies". */
 export const REALMCTL_EXIT = {
@@ -95,10 +96,7 @@ export const REALMCTL_USAGE = [
 ].join("\n");
 
 /** Where realmctl writes. */
-export interface RealmctlIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
+export type RealmctlIo = ToolIo;
 
 /** Options of {@link runRealmctl}. */
 export interface RealmctlOptions {
