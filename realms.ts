@@ -50,19 +50,23 @@ export {
 } from "./lib/realms/client.ts";
 export {
   type PhaseCounts,
-  REALM_COMMANDS,
-  REALM_RC,
   type RealmBatchResult,
-  REALMCMD,
-  type RealmCommand,
   type RealmManagerStatusParameter,
-  type RealmReply,
-  type RealmRequest,
   type RealmStatusEntry,
   type RealmSupervision,
   type RealmSupervisionReport,
+} from "./lib/realms/protocol/bodies.ts";
+export {
+  REALM_COMMANDS,
+  REALM_RC,
+  REALMCMD,
+  type RealmCommand,
+} from "./lib/realms/protocol/codes.ts";
+export {
+  type RealmReply,
+  type RealmRequest,
   type RealmWireLimits,
-} from "./lib/realms/wire.ts";
+} from "./lib/realms/protocol/framing.ts";
 export { RealmError, type RealmErrorKind } from "./lib/realms/errors.ts";
 export {
   defaultRealmsFile,

@@ -18,7 +18,7 @@ import {
 } from "../lib/realms/paths.ts";
 import { realmsDaemonPermissions } from "../lib/realms/permissions.ts";
 import { readRealmsFileSync } from "../lib/realms/realmsfile.ts";
-import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/wire.ts";
+import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/protocol/bodies.ts";
 import { LogFileError } from "../lib/realms/rolllog.ts";
 import { parseLogSize } from "../lib/log/logger.ts";
 import { getoptLong, type GetoptSpec } from "../lib/realms/tools/getopt.ts";

@@ -10,7 +10,7 @@ import { parseDisplayListen } from "../lib/realms/display/display.ts";
 import { displayUrlWithToken } from "../lib/realms/display/token.ts";
 import { RealmError } from "../lib/realms/errors.ts";
 import { realmStateDir } from "../lib/realms/paths.ts";
-import { REALM_RC, REALMCMD } from "../lib/realms/wire.ts";
+import { REALM_RC, REALMCMD } from "../lib/realms/protocol/codes.ts";
 import { CliError, usageError } from "./errors.ts";
 
 /** Exit codes when the daemon could not be asked (as the other `realms` client commands). */

@@ -23,19 +23,21 @@ import {
   parseRealmStatusBody,
   parseRealmSupervision,
   REALM_LOG_LEVELS,
-  REALM_RC,
   REALM_USER_LOG_LEVELS,
-  REALMCMD,
   REALMCMD_DATA,
-  type RealmCommand,
-  type RealmReply,
-  realmReturnCodeName,
   realmsFromStatus,
   type RealmStatusEntry,
   type RealmSupervision,
   type RealmSupervisionReport,
+} from "../lib/realms/protocol/bodies.ts";
+import {
+  REALM_RC,
+  REALMCMD,
+  type RealmCommand,
+  realmReturnCodeName,
   verifyRealmCommand,
-} from "../lib/realms/wire.ts";
+} from "../lib/realms/protocol/codes.ts";
+import { type RealmReply } from "../lib/realms/protocol/framing.ts";
 import { VERSION } from "../lib/platform/version.ts";
 import { CliError, usageError } from "./errors.ts";
 import { printJson, println, printTable } from "./output.ts";

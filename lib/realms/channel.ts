@@ -27,16 +27,14 @@ import {
   DEFAULT_REALM_WIRE_LIMITS,
   encodeRealmReply,
   encodeRealmRequest,
-  REALM_RC,
-  REALM_REPLY,
-  type RealmCommand,
   type RealmReply,
   RealmReplyParser,
   type RealmRequest,
   RealmRequestParser,
   type RealmWireLimits,
-  verifyRealmCommand,
-} from "./wire.ts";
+} from "./protocol/framing.ts";
+import { REALM_RC, type RealmCommand, verifyRealmCommand } from "./protocol/codes.ts";
+import { REALM_REPLY } from "./protocol/bodies.ts";
 
 /** A verified request, as the handler sees it (upstream `realmmgr_getcmd`'s result). */
 export interface RealmChannelRequest {

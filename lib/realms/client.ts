@@ -25,17 +25,14 @@ import {
   parseRealmManagerStatus,
   parseRealmStatusBody,
   parseRealmSupervision,
-  REALM_RC,
   type RealmBatchResult,
-  REALMCMD,
   REALMCMD_DATA,
-  type RealmCommand,
   type RealmManagerStatusParameter,
-  type RealmReply,
-  realmReturnConstant,
   type RealmStatusEntry,
   type RealmSupervisionReport,
-} from "./wire.ts";
+} from "./protocol/bodies.ts";
+import { REALM_RC, REALMCMD, type RealmCommand, realmReturnConstant } from "./protocol/codes.ts";
+import { type RealmReply } from "./protocol/framing.ts";
 
 /** Default reply deadlines: long for commands that start, stop or run things; 10 s otherwise. */
 export const REALM_COMMAND_TIMEOUTS: Readonly<Partial<Record<RealmCommand, number>>> = {

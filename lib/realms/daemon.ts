@@ -35,17 +35,13 @@ import {
   recordAlive,
   secretFile,
 } from "./registry.ts";
-import { formatRealmManagerStatus, parseRealmLogLevel } from "./wire.ts";
+import { parseRealmLogLevel, realmManagerStatusBody } from "./protocol/bodies.ts";
 import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
 import { claimRealmmgrId, removeRealmmgrId } from "./idfile.ts";
 import { dispatch, type HandlerContext } from "./handlers.ts";
-import {
-  REALM_RC,
-  REALM_REPLY,
-  type RealmReply,
-  type RealmRequest,
-  verifyRealmCommand,
-} from "./wire.ts";
+import { REALM_RC, verifyRealmCommand } from "./protocol/codes.ts";
+import { REALM_REPLY } from "./protocol/bodies.ts";
+import { type RealmReply, type RealmRequest } from "./protocol/framing.ts";
 import { createDaemonDisplay } from "./display/daemon-context.ts";
 import type { DisplayListen, RealmsDisplay } from "./display/display.ts";
 
@@ -345,22 +341,17 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
       if (m.sup.state === "inactive" || m.sup.state === "failed") inactive++;
       else active++;
     }
-    const q = (label: string, value: string) => ({ label, value, quoted: true });
-    const n = (label: string, value: number) => ({ label, value: String(value), quoted: false });
-    return formatRealmManagerStatus([
-      q("realm file", this.options.realmsFile),
-      q("directory", this.options.directoryText ?? "."),
-      q(
-        "config file",
-        path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
-      ),
-      q("logfile", this.log.file),
-      q("loglevel", this.logLevelText),
-      q("logtz", this.logTzText),
-      q("running as", this.runningAs),
-      n("active realms", active),
-      n("inactive realms", inactive),
-    ]);
+    return realmManagerStatusBody({
+      realmsFile: this.options.realmsFile,
+      directory: this.options.directoryText ?? ".",
+      configFile: path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
+      logFile: this.log.file,
+      logLevel: this.logLevelText,
+      logTz: this.logTzText,
+      runningAs: this.runningAs,
+      activeRealms: active,
+      inactiveRealms: inactive,
+    });
   }
 
   #specContext(): SpecContext {

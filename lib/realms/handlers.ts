@@ -28,14 +28,12 @@ import {
   parseRealmLogLevel,
   parseRealmLogMessage,
   parseRealmLogTz,
-  REALM_RC,
   REALM_REPLY,
-  REALMCMD,
-  type RealmCommand,
-  type RealmReply,
   type RealmStatusEntry,
   type RealmSupervision,
-} from "./wire.ts";
+} from "./protocol/bodies.ts";
+import { REALM_RC, REALMCMD, type RealmCommand } from "./protocol/codes.ts";
+import { type RealmReply } from "./protocol/framing.ts";
 
 /** A realm as handlers see it. */
 export interface HandledRealm {

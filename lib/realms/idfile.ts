@@ -24,7 +24,7 @@ import {
   realmStateDir,
   type RealmStateDirOptions,
 } from "./paths.ts";
-import type { RealmRequest } from "./wire.ts";
+import type { RealmRequest } from "./protocol/framing.ts";
 
 /** Where a realm manager's files are (upstream `realmmgr_dir`, `realmmgr_idfile`). */
 export interface RealmmgrLocation {

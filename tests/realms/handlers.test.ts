@@ -14,7 +14,8 @@ import {
   RealmSupervisor,
 } from "../../lib/realms/supervisor.ts";
 import type { RealmEntry } from "../../lib/realms/process.ts";
-import { parseRealmSupervision, REALMCMD, type RealmCommand } from "../../lib/realms/wire.ts";
+import { parseRealmSupervision } from "../../lib/realms/protocol/bodies.ts";
+import { REALMCMD, type RealmCommand } from "../../lib/realms/protocol/codes.ts";
 
 /** A launcher whose managers spawn at once and never exit by themselves. */
 class InstantLauncher implements Launcher {

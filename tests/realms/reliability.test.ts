@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { symlink, tempDir, waitFor } from "../helpers.ts";
 import { sendRealmCommand } from "../../lib/realms/channel.ts";
-import { REALM_RC } from "../../lib/realms/wire.ts";
+import { REALM_RC } from "../../lib/realms/protocol/codes.ts";
 import { killLeftovers, send, startDaemon, statusPid, writeFixture } from "./daemon-helpers.ts";
 
 const root = typeof process.geteuid === "function" && process.geteuid() === 0;

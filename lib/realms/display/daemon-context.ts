@@ -12,7 +12,8 @@ import { Buffer } from "node:buffer";
 import { type HandledRealm, type HandlerContext, statusEntry } from "../handlers.ts";
 import { managerSpec } from "../process.ts";
 import type { Transition } from "../supervisor.ts";
-import { REALM_RC, REALMCMD, type RealmReply } from "../wire.ts";
+import { REALM_RC, REALMCMD } from "../protocol/codes.ts";
+import { type RealmReply } from "../protocol/framing.ts";
 import type { DisplayContext, RealmAction, RealmCounts, RealmView } from "./context.ts";
 import { type DisplayListen, RealmsDisplay } from "./display.ts";
 

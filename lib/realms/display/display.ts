@@ -10,7 +10,9 @@ import type { DisplayContext } from "./context.ts";
 import { DisplayApp } from "./app.ts";
 import { type HttpLimits, HttpServer } from "./http.ts";
 import { newDisplayToken, removeDisplayFile, writeDisplayFile } from "./token.ts";
-import { REALM_RC, REALM_REPLY, type RealmReply } from "../wire.ts";
+import { REALM_RC } from "../protocol/codes.ts";
+import { REALM_REPLY } from "../protocol/bodies.ts";
+import { type RealmReply } from "../protocol/framing.ts";
 
 /** The default listening address of the display. */
 export const DEFAULT_DISPLAY_HOST = "127.0.0.1";

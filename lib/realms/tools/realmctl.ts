@@ -17,13 +17,11 @@ import {
   formatRealmStatusLikeRealmctl,
   parseRealmLogLevel,
   REALM_LOG_LEVELS,
-  REALM_RC,
   REALM_USER_LOG_LEVELS,
-  REALMCMD,
   REALMCMD_DATA,
-  type RealmCommand,
-  type RealmReply,
-} from "../wire.ts";
+} from "../protocol/bodies.ts";
+import { REALM_RC, REALMCMD, type RealmCommand } from "../protocol/codes.ts";
+import { type RealmReply } from "../protocol/framing.ts";
 import { REALM_COMMAND_TIMEOUTS } from "../client.ts";
 
 /** realmctl's exit codes beyond "number of failed replies". */

@@ -4,10 +4,14 @@ import { Buffer } from "node:buffer";
 import {
   decodeRealmReply,
   decodeRealmRequest,
-  encodeRealmCommandData,
-  encodeRealmLogMessage,
   encodeRealmReply,
   encodeRealmRequest,
+  RealmReplyParser,
+  RealmRequestParser,
+} from "../../lib/realms/protocol/framing.ts";
+import {
+  encodeRealmCommandData,
+  encodeRealmLogMessage,
   formatRealmManagerStatus,
   formatRealmStatusBody,
   formatRealmStatusLikeRealmctl,
@@ -19,16 +23,16 @@ import {
   parseRealmLogTz,
   parseRealmManagerStatus,
   parseRealmStatusBody,
+  REALM_REPLY,
+} from "../../lib/realms/protocol/bodies.ts";
+import {
   REALM_COMMANDS,
   REALM_RC,
-  REALM_REPLY,
   REALMCMD,
-  RealmReplyParser,
-  RealmRequestParser,
   realmReturnCodeName,
   realmReturnConstant,
   verifyRealmCommand,
-} from "../../lib/realms/wire.ts";
+} from "../../lib/realms/protocol/codes.ts";
 import { RealmError } from "../../lib/realms/errors.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");

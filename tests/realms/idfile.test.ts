@@ -17,7 +17,8 @@ import {
   realmmgrLocation,
   removeRealmmgrId,
 } from "../../lib/realms/idfile.ts";
-import { REALM_RC, REALM_REPLY } from "../../lib/realms/wire.ts";
+import { REALM_RC } from "../../lib/realms/protocol/codes.ts";
+import { REALM_REPLY } from "../../lib/realms/protocol/bodies.ts";
 import { SocketInUseError } from "../../lib/ipc/socket.ts";
 
 const children: ChildProcess[] = [];
