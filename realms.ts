@@ -78,12 +78,12 @@ export {
 // Serving the control channel of a realm manager of your own
 export {
   openRealmChannelServer,
-  type RealmChannelClientOptions,
   type RealmChannelRequest,
   type RealmChannelServer,
   type RealmChannelServerOptions,
   type RealmCommandHandler,
   type RealmHandlerResult,
-} from "./lib/realms/channel.ts";
+} from "./lib/realms/transport/server.ts";
+export { type RealmChannelClientOptions } from "./lib/realms/transport/client.ts";
 export { RealmCommandQueue, type RealmmgrOptions } from "./lib/realms/idfile.ts";
 export { VERSION } from "./lib/platform/version.ts";

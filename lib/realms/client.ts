@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { type RealmChannelClientOptions, sendRealmCommand } from "./channel.ts";
+import { type RealmChannelClientOptions, sendRealmCommand } from "./transport/client.ts";
 import { RealmError } from "./errors.ts";
 import { realmmgrLocation } from "./idfile.ts";
 import {

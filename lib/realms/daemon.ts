@@ -36,7 +36,7 @@ import {
   secretFile,
 } from "./registry.ts";
 import { parseRealmLogLevel, realmManagerStatusBody } from "./protocol/bodies.ts";
-import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
+import { openRealmChannelServer, type RealmChannelServer } from "./transport/server.ts";
 import { claimRealmmgrId, removeRealmmgrId } from "./idfile.ts";
 import { dispatch, type HandlerContext } from "./handlers.ts";
 import { REALM_RC, verifyRealmCommand } from "./protocol/codes.ts";

@@ -6,7 +6,10 @@ import net from "node:net";
 import path from "node:path";
 import { Buffer } from "node:buffer";
 import { alive, tempDir, waitFor } from "../helpers.ts";
-import { openRealmChannelServer, type RealmChannelServer } from "../../lib/realms/channel.ts";
+import {
+  openRealmChannelServer,
+  type RealmChannelServer,
+} from "../../lib/realms/transport/server.ts";
 import {
   claimRealmmgrId,
   haltRealmmgr,

@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import { sendRealmCommand } from "../channel.ts";
+import { sendRealmCommand } from "../transport/client.ts";
 import { RealmError } from "../errors.ts";
 import { getoptLong, type GetoptSpec } from "./getopt.ts";
 import type { ToolIo } from "./io.ts";
