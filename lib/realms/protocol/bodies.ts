@@ -12,9 +12,25 @@ export const REALMCMD_DATA = {
   startAll: "1",
   /** realmcmd_stopall, as `realmctl -allstop` sends it. */
   stopAll: "0",
-  /** realmcmd_display: on (`-display`) or off (`-nodisplay`). */
-  display: (on: boolean): string => (on ? "1" : "0"),
+  /**
+   * realmcmd_display: on (`-display`) or off (`-nodisplay`); steward's daemon also takes the
+   * address to listen on after the `1` (`1 HOST:PORT`).
+   */
+  display: (on: boolean, listen?: string): string =>
+    on ? (listen === undefined || listen.trim() === "" ? "1" : `1 ${listen.trim()}`) : "0",
 } as const;
+
+/**
+ * Split realmcmd_display data (see {@link REALMCMD_DATA}.display): `1`, `1 HOST:PORT` or `0`;
+ * undefined for anything else. The address is returned as given, for the display to parse.
+ */
+export function parseRealmDisplayData(data: string): { on: boolean; listen: string } | undefined {
+  const [flag = "", listen = "", ...extra] = data.trim().split(/\s+/);
+  if ((flag !== "1" && flag !== "0") || extra.length > 0 || (flag === "0" && listen !== "")) {
+    return undefined;
+  }
+  return { on: flag === "1", listen };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reply texts, exactly as dtrealms writes them (spec §6.1), plus steward's texts for its own codes.
