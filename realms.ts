@@ -82,8 +82,9 @@ export {
   type RealmChannelServer,
   type RealmChannelServerOptions,
   type RealmCommandHandler,
+  RealmCommandQueue,
   type RealmHandlerResult,
 } from "./lib/realms/transport/server.ts";
 export { type RealmChannelClientOptions } from "./lib/realms/transport/client.ts";
-export { RealmCommandQueue, type RealmmgrOptions } from "./lib/realms/idfile.ts";
+export { type RealmmgrOptions } from "./lib/realms/idfile.ts";
 export { VERSION } from "./lib/platform/version.ts";

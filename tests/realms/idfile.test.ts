@@ -9,13 +9,13 @@ import { alive, tempDir, waitFor } from "../helpers.ts";
 import {
   openRealmChannelServer,
   type RealmChannelServer,
+  RealmCommandQueue,
 } from "../../lib/realms/transport/server.ts";
 import {
   claimRealmmgrId,
   haltRealmmgr,
   isRealmmgrRunning,
   readRealmmgrId,
-  RealmCommandQueue,
   realmmgrCommandInterrupt,
   realmmgrLocation,
   removeRealmmgrId,

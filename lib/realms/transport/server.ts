@@ -15,7 +15,7 @@ import type { Buffer } from "node:buffer";
 import { claimSocket } from "../../ipc/socket.ts";
 import { RealmError } from "../errors.ts";
 import { checkRealmSocketPathLength, prepareRealmStateDir } from "../paths.ts";
-import { readRealmmgrId, type RealmCommandQueue, realmmgrLocation } from "../idfile.ts";
+import { readRealmmgrId, realmmgrLocation } from "../idfile.ts";
 import {
   DEFAULT_REALM_WIRE_LIMITS,
   encodeRealmReply,
@@ -345,4 +345,35 @@ export async function openRealmChannelServer(
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * The in-process command queue (upstream `realmmgr_queuecmd`, `realmmgr_getqueueitem`,
+ * `realmmgr_getallqueuedcmds`). Queued commands are handled before socket commands by the
+ * channel server. Unlike upstream, `all({clear: true})` returns the queue before clearing it.
+ */
+export class RealmCommandQueue {
+  #items: RealmRequest[] = [];
+
+  /** Add a command (upstream `realmmgr_queuecmd`). */
+  queue(command: string, data = ""): void {
+    this.#items.push({ command, data });
+  }
+
+  /** Take the oldest command, or undefined (upstream `realmmgr_getqueueitem`). */
+  next(): RealmRequest | undefined {
+    return this.#items.shift();
+  }
+
+  /** All queued commands, oldest first; `clear` empties the queue (upstream `realmmgr_getallqueuedcmds`). */
+  all(options: { clear?: boolean } = {}): RealmRequest[] {
+    const items = [...this.#items];
+    if (options.clear) this.#items = [];
+    return items;
+  }
+
+  /** How many commands wait. */
+  get size(): number {
+    return this.#items.length;
+  }
 }
