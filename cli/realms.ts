@@ -84,11 +84,16 @@ async function supervisionOf(
   try {
     return await client(f).supervisionReport(realm);
   } catch (e) {
-    if (e instanceof RealmError && e.kind === "reply" && e.code !== undefined) {
-      throw new CliError(e.replyText ?? e.message, e.code);
-    }
-    failure(e, f, REALMCMD.SUPERVISION);
+    supervisionFailure(e, f);
   }
+}
+
+/** A supervision query that failed: a reply's code is the exit status, as for every command. */
+function supervisionFailure(e: unknown, f: ClientFlags): never {
+  if (e instanceof RealmError && e.kind === "reply" && e.code !== undefined) {
+    throw new CliError(e.replyText ?? e.message, e.code);
+  }
+  failure(e, f, REALMCMD.SUPERVISION);
 }
 
 function duration(seconds: number | null): string {
@@ -220,7 +225,7 @@ function registerVerbs(realms: Command): void {
       try {
         reply = await client(f).restart(name);
       } catch (e) {
-        failure(e, f, REALMCMD.STARTREALM);
+        supervisionFailure(e, f);
       }
       const done = reply.code === 0;
       worst = Math.max(worst, reply.code);
