@@ -147,8 +147,12 @@ export function dispatch(
       return Promise.resolve(supervision(ctx, data.trim()));
     case REALMCMD.GETSTATUS:
       return Promise.resolve(fail(REALM_RC.UNAVAILABLE, REALM_REPLY.notAvailable(req.command)));
+    default: {
+      // Every command has its case: the channel has refused anything else before this.
+      const unknown: never = req.command;
+      throw new Error(`unverified command reached the handlers: ${String(unknown)}`);
+    }
   }
-  return Promise.resolve(fail(REALM_RC.BADCOMMAND, REALM_REPLY.unknownCommand(req.command)));
 }
 
 async function startRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
