@@ -38,7 +38,7 @@ export {
   updateRealmsFile,
   writeRealmsFile,
 } from "./lib/realms/realmsfile.ts";
-export { checkRealmDefinition, type RealmCheckOptions } from "./lib/realms/realmchk.ts";
+export { checkRealmDefinition, type RealmCheckOptions } from "./lib/realms/check.ts";
 
 // Talking to a running daemon
 export {
@@ -50,19 +50,23 @@ export {
 } from "./lib/realms/client.ts";
 export {
   type PhaseCounts,
-  REALM_COMMANDS,
-  REALM_RC,
   type RealmBatchResult,
-  REALMCMD,
-  type RealmCommand,
   type RealmManagerStatusParameter,
-  type RealmReply,
-  type RealmRequest,
   type RealmStatusEntry,
   type RealmSupervision,
   type RealmSupervisionReport,
+} from "./lib/realms/protocol/bodies.ts";
+export {
+  REALM_COMMANDS,
+  REALM_RC,
+  REALMCMD,
+  type RealmCommand,
+} from "./lib/realms/protocol/codes.ts";
+export {
+  type RealmReply,
+  type RealmRequest,
   type RealmWireLimits,
-} from "./lib/realms/wire.ts";
+} from "./lib/realms/protocol/framing.ts";
 export { RealmError, type RealmErrorKind } from "./lib/realms/errors.ts";
 export {
   defaultRealmsFile,
@@ -74,12 +78,13 @@ export {
 // Serving the control channel of a realm manager of your own
 export {
   openRealmChannelServer,
-  type RealmChannelClientOptions,
   type RealmChannelRequest,
   type RealmChannelServer,
   type RealmChannelServerOptions,
   type RealmCommandHandler,
+  RealmCommandQueue,
   type RealmHandlerResult,
-} from "./lib/realms/channel.ts";
-export { RealmCommandQueue, type RealmmgrOptions } from "./lib/realms/realmmgr.ts";
+} from "./lib/realms/transport/server.ts";
+export { type RealmChannelClientOptions } from "./lib/realms/transport/client.ts";
+export { type RealmmgrOptions } from "./lib/realms/idfile.ts";
 export { VERSION } from "./lib/platform/version.ts";

@@ -6,50 +6,31 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Argument, type Command, Option } from "@commander-js/extra-typings";
-import { selfCommand } from "../lib/platform/runtime.ts";
-import { DaemonStartError, startDetached } from "../lib/platform/start-wait.ts";
-import { probeSocket } from "../lib/ipc/socket.ts";
-import { REALMS_DAEMON_EXIT, RealmsDaemon, RealmsDaemonStartError } from "../lib/realms/daemon.ts";
+import { RealmsDaemonStartError } from "../lib/realms/daemon.ts";
+import { realmStateDir } from "../lib/realms/paths.ts";
 import {
-  prepareRealmStateDir,
-  realmIdFile,
-  realmSocketPath,
-  realmStateDir,
-} from "../lib/realms/paths.ts";
-import { realmsDaemonPermissions } from "../lib/realms/permissions.ts";
-import { readRealmsFileSync } from "../lib/realms/realmsfile.ts";
-import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/wire.ts";
+  REALMS_DAEMON_TITLE,
+  type RealmsDaemonFlags,
+  RealmsDaemonLaunchError,
+  serveRealmsDaemon,
+  startRealmsDaemon,
+} from "../lib/realms/start.ts";
+import { parseRealmLogLevel, parseRealmLogTz } from "../lib/realms/protocol/bodies.ts";
 import { LogFileError } from "../lib/realms/rolllog.ts";
 import { parseLogSize } from "../lib/log/logger.ts";
-import { getoptLong, type GetoptSpec } from "../lib/realms/getopt.ts";
+import { getoptLong, type GetoptSpec } from "../lib/realms/tools/getopt.ts";
 import { VERSION } from "../lib/platform/version.ts";
 import { type DisplayListen, parseDisplayListen } from "../lib/realms/display/display.ts";
 import { CliError, usageError } from "./errors.ts";
 
 /** The daemon's options, once parsed. */
-export interface DaemonFlags {
+export interface DaemonFlags extends RealmsDaemonFlags {
   directory?: string;
   foreground?: boolean;
-  logfile?: string;
-  loglevel?: string;
-  logtz?: string;
-  display?: boolean;
-  /** `--display-address` / `--display-port`: where the status page listens. */
-  displayAddress?: string;
-  displayPort?: string;
   statedir?: string;
-  allowCommands?: boolean;
-  logMaxSize?: string;
-  maxConnections?: string;
-  /** `--directory` as given, before it is made absolute. */
-  directoryText?: string;
 }
 
-/** Environment variable carrying `--directory` as given from the detaching parent to the daemon. */
-const DIRECTORY_GIVEN = "STEWARD_REALMS_DIRECTORY_GIVEN";
-
-/** The process title; an upstream realmctl looks for `dtrealms` in `ps` to see the daemon. */
-export const REALMS_DAEMON_TITLE = "dtrealms";
+export { REALMS_DAEMON_TITLE };
 
 function validate(flags: DaemonFlags): void {
   if (flags.loglevel !== undefined && !parseRealmLogLevel(flags.loglevel)) {
@@ -84,39 +65,17 @@ function displayListen(flags: DaemonFlags): DisplayListen | undefined {
 }
 
 async function foreground(file: string, flags: DaemonFlags, directory: string): Promise<void> {
-  // `ps` shows dtrealms (what an upstream realmctl looks for), the realms file and state dir.
-  process.title = `${REALMS_DAEMON_TITLE} ${path.resolve(directory, file)} ${
-    realmStateDir({ statedir: flags.statedir })
-  }`;
-  // Signals are handled from the first moment: upstream clients SIGHUP the daemon after each
-  // request (Node's default action would end the process), and a stop asked for during
-  // start-up halts the daemon as soon as it is up.
-  const ref: { daemon?: RealmsDaemon; stopAsked?: string } = {};
-  const onHup = () => ref.daemon?.nudge();
-  const onStop = (sig: string) => () => {
-    if (ref.daemon) void ref.daemon.halt(`${sig} received`);
-    else ref.stopAsked = sig;
-  };
-  const onInt = onStop("SIGINT");
-  const onTerm = onStop("SIGTERM");
-  process.on("SIGHUP", onHup);
-  process.on("SIGINT", onInt);
-  process.on("SIGTERM", onTerm);
-  const stateDir = realmStateDir({ statedir: flags.statedir });
-  const directoryText = process.env[DIRECTORY_GIVEN] ?? flags.directoryText ?? ".";
-  delete process.env[DIRECTORY_GIVEN]; // not for the realms' environment
-  let daemon: RealmsDaemon;
   try {
-    daemon = await RealmsDaemon.start({
+    await serveRealmsDaemon({
       realmsFile: file,
       directory,
-      stateDir,
+      stateDir: realmStateDir({ statedir: flags.statedir }),
+      ...(flags.directoryText !== undefined ? { directoryText: flags.directoryText } : {}),
       ...(flags.logfile !== undefined ? { logFile: flags.logfile } : {}),
       ...(flags.loglevel !== undefined ? { logLevel: flags.loglevel } : {}),
       ...(flags.logtz
         ? { logTz: parseRealmLogTz(flags.logtz) as "gmt" | "local", logTzText: flags.logtz }
         : {}),
-      directoryText,
       allowCommands: flags.allowCommands === true,
       display: displayListen(flags) ?? {},
       ...(flags.logMaxSize !== undefined
@@ -125,89 +84,28 @@ async function foreground(file: string, flags: DaemonFlags, directory: string): 
       ...(flags.maxConnections !== undefined
         ? { maxConnections: Number(flags.maxConnections) }
         : {}),
-    });
+    }, { display: flags.display === true });
   } catch (e) {
-    process.off("SIGINT", onInt);
-    process.off("SIGTERM", onTerm);
     if (e instanceof RealmsDaemonStartError) throw new CliError(e.message, e.exitCode);
     if (e instanceof LogFileError) throw new CliError(e.message, 1);
     throw e;
   }
-  ref.daemon = daemon;
-  if (flags.display) await daemon.display("1");
-  if (ref.stopAsked) void daemon.halt(`${ref.stopAsked} received during start-up`);
-  await daemon.closed;
-  process.off("SIGINT", onInt);
-  process.off("SIGTERM", onTerm);
-  // SIGHUP stays handled to the end: a late client nudge must not kill an exiting daemon.
 }
 
 /** Start the daemon detached and wait until it serves its socket (or reports why it could not). */
 async function background(file: string, flags: DaemonFlags, directory: string): Promise<void> {
-  const stateDir = realmStateDir({ statedir: flags.statedir });
-  const abs = path.resolve(directory, file);
-  const args = ["realms", "daemon", "--foreground", "--directory", directory];
-  args.push("--statedir", stateDir);
-  if (flags.logfile !== undefined) args.push("--logfile", flags.logfile);
-  if (flags.loglevel !== undefined) args.push("--loglevel", flags.loglevel);
-  if (flags.logtz !== undefined) args.push("--logtz", flags.logtz);
-  if (flags.display) args.push("--display");
-  if (flags.displayAddress !== undefined) args.push("--display-address", flags.displayAddress);
-  if (flags.displayPort !== undefined) args.push("--display-port", flags.displayPort);
-  if (flags.allowCommands) args.push("--allow-commands");
-  if (flags.logMaxSize !== undefined) args.push("--log-max-size", flags.logMaxSize);
-  if (flags.maxConnections !== undefined) args.push("--max-connections", flags.maxConnections);
-  args.push(abs);
-  let realms: { name: string; fields: Record<string, string> }[] = [];
   try {
-    realms = readRealmsFileSync(abs).realms();
-  } catch (e) {
-    throw new CliError((e as Error).message, REALMS_DAEMON_EXIT.REALMS_FILE);
-  }
-  const cmd = selfCommand(
-    args,
-    realmsDaemonPermissions({
+    await startRealmsDaemon({
+      realmsFile: file,
       directory,
-      stateDir,
-      realmsFile: abs,
-      logFile: flags.logfile,
-      realms,
-      allowCommands: flags.allowCommands === true,
+      stateDir: realmStateDir({ statedir: flags.statedir }),
+      flags,
       displayHost: displayListen(flags)?.host,
-    }),
-  );
-  // The daemon's standard error goes to a file, not a pipe: nothing it writes later can fail
-  // on a reader that has gone away.
-  let socketDir: string;
-  try {
-    socketDir = prepareRealmStateDir(stateDir).socketDir;
-  } catch (e) {
-    throw new CliError((e as Error).message, REALMS_DAEMON_EXIT.CHANNEL);
-  }
-  const socket = realmSocketPath(stateDir);
-  try {
-    await startDetached({
-      command: cmd.command,
-      args: cmd.args,
-      cwd: directory,
-      // The directory as the user gave it, for status (the child gets it made absolute).
-      env: { ...process.env, [DIRECTORY_GIVEN]: flags.directoryText ?? "." },
-      stderrFile: path.join(socketDir, "daemon.stderr"),
-      ready: (pid) => ours(socket, realmIdFile(stateDir), pid),
     });
   } catch (e) {
-    if (!(e instanceof DaemonStartError)) throw e;
-    throw new CliError(e.message.replace(/^steward: /, ""), e.exitCode);
+    if (e instanceof RealmsDaemonLaunchError) throw new CliError(e.message, e.exitCode);
+    throw e;
   }
-}
-
-async function ours(socket: string, idFile: string, pid: number | undefined): Promise<boolean> {
-  try {
-    if (Number(fs.readFileSync(idFile, "utf8").trim()) !== pid) return false;
-  } catch {
-    return false;
-  }
-  return (await probeSocket(socket, 500)) === "live";
 }
 
 /**

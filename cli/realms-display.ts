@@ -5,33 +5,17 @@
  */
 import process from "node:process";
 import type { Command } from "@commander-js/extra-typings";
-import { RealmManagerClient } from "../lib/realms/client.ts";
 import { parseDisplayListen } from "../lib/realms/display/display.ts";
 import { displayUrlWithToken } from "../lib/realms/display/token.ts";
 import { RealmError } from "../lib/realms/errors.ts";
 import { realmStateDir } from "../lib/realms/paths.ts";
-import { REALM_RC, REALMCMD } from "../lib/realms/wire.ts";
+import { REALMCMD } from "../lib/realms/protocol/codes.ts";
+import { REALMCMD_DATA } from "../lib/realms/protocol/bodies.ts";
 import { CliError, usageError } from "./errors.ts";
+import { ask, printReply, REALMS_CLIENT_EXIT } from "./realms-client.ts";
 
-/** Exit codes when the daemon could not be asked (as the other `realms` client commands). */
-const NOT_RUNNING = 200;
-const NO_ANSWER = 202;
-
-async function toggle(flags: { statedir?: string }, data: string): Promise<void> {
-  const client = new RealmManagerClient({ stateDir: realmStateDir({ statedir: flags.statedir }) });
-  let reply;
-  try {
-    reply = await client.send(REALMCMD.DISPLAY, data);
-  } catch (e) {
-    if (e instanceof RealmError) {
-      throw new CliError(e.message, e.kind === "no-daemon" ? NOT_RUNNING : NO_ANSWER);
-    }
-    throw e;
-  }
-  const text = reply.message.endsWith("\n") ? reply.message : `${reply.message}\n`;
-  if (reply.code === REALM_RC.OKAY) process.stdout.write(text);
-  else process.stderr.write(`steward: ${text}`);
-  process.exitCode = reply.code;
+async function toggle(flags: { statedir?: string }, on: boolean, listen?: string): Promise<void> {
+  printReply(await ask(flags, REALMCMD.DISPLAY, REALMCMD_DATA.display(on, listen)));
 }
 
 /** Add `display` to the `steward realms` group. */
@@ -50,10 +34,10 @@ export function registerRealmsDisplay(realms: Command): void {
     if (flags.listen !== undefined && parseDisplayListen(flags.listen) === undefined) {
       throw usageError(`Invalid --listen: expected HOST:PORT: ${flags.listen}`);
     }
-    await toggle(flags, flags.listen ? `1 ${flags.listen.trim()}` : "1");
+    await toggle(flags, true, flags.listen);
   });
   const off = display.command("off").description("Stop the status page").option(state, stateHelp);
-  off.action((flags) => toggle(flags, "0"));
+  off.action((flags) => toggle(flags, false));
   const url = display.command("url")
     .description(
       "Print the page's URL with its action token (only those who can read the state " +
@@ -67,7 +51,10 @@ export function registerRealmsDisplay(realms: Command): void {
       );
     } catch (e) {
       if (e instanceof RealmError) {
-        throw new CliError(e.message, e.kind === "no-daemon" ? NOT_RUNNING : 1);
+        throw new CliError(
+          e.message,
+          e.kind === "no-daemon" ? REALMS_CLIENT_EXIT.NOT_RUNNING : 1,
+        );
       }
       throw e;
     }

@@ -6,13 +6,14 @@
  */
 import process from "node:process";
 import type { Command } from "@commander-js/extra-typings";
-import { RealmManagerClient } from "../lib/realms/client.ts";
 import { RealmError } from "../lib/realms/errors.ts";
-import { checkRealmSocketPathLength, realmSocketPath, realmStateDir } from "../lib/realms/paths.ts";
-import { waitForRealmmgrGone } from "../lib/realms/realmmgr.ts";
-import { runRealmctl } from "../lib/realms/realmctl.ts";
-import { runLsrealm, runRealmchk } from "../lib/realms/tools.ts";
+import { realmStateDir } from "../lib/realms/paths.ts";
+import { waitForRealmmgrGone } from "../lib/realms/idfile.ts";
+import { runRealmctl } from "../lib/realms/tools/realmctl.ts";
+import { runLsrealm } from "../lib/realms/tools/lsrealm.ts";
+import { runRealmchk } from "../lib/realms/tools/realmchk.ts";
 import {
+  encodeRealmCommandData,
   encodeRealmLogMessage,
   parseRealmBatchBody,
   parseRealmCommandOutput,
@@ -20,145 +21,30 @@ import {
   parseRealmLogTz,
   parseRealmManagerStatus,
   parseRealmStatusBody,
-  parseRealmSupervision,
   REALM_LOG_LEVELS,
-  REALM_RC,
   REALM_USER_LOG_LEVELS,
-  REALMCMD,
   REALMCMD_DATA,
-  type RealmCommand,
-  type RealmReply,
-  realmReturnCodeName,
-  realmsFromStatus,
   type RealmStatusEntry,
   type RealmSupervision,
   type RealmSupervisionReport,
-  verifyRealmCommand,
-} from "../lib/realms/wire.ts";
+} from "../lib/realms/protocol/bodies.ts";
+import { REALMCMD, type RealmCommand } from "../lib/realms/protocol/codes.ts";
+import { type RealmReply } from "../lib/realms/protocol/framing.ts";
 import { VERSION } from "../lib/platform/version.ts";
 import { CliError, usageError } from "./errors.ts";
 import { printJson, println, printTable } from "./output.ts";
+import {
+  addClientOptions,
+  ask,
+  client,
+  type ClientFlags,
+  failure,
+  printReply,
+  REALMS_CLIENT_EXIT,
+  replyJson,
+} from "./realms-client.ts";
 import { registerRealmsDaemon } from "./realms-daemon.ts";
 import { registerRealmsDisplay } from "./realms-display.ts";
-import type { AnyCommand } from "./program.ts";
-
-/**
- * Exit codes of the client commands: the daemon's return code (0..15) when it answered;
- * these when it could not.
- */
-export const REALMS_CLIENT_EXIT = {
-  /** No daemon listens on the state directory's socket (realmctl's "not running"). */
-  NOT_RUNNING: 200,
-  /** The state directory is too long for a Unix socket path. */
-  STATEDIR_TOO_LONG: 201,
-  /** The daemon was reached but did not answer properly: timeout, empty or garbled reply. */
-  NO_ANSWER: 202,
-} as const;
-
-interface ClientFlags {
-  statedir?: string;
-  /** `--no-verify` of `send`. */
-  verify?: boolean;
-  timeout?: string;
-  nudge?: boolean;
-  json?: boolean;
-}
-
-function client(flags: ClientFlags): RealmManagerClient {
-  const stateDir = realmStateDir({ statedir: flags.statedir });
-  try {
-    checkRealmSocketPathLength(stateDir);
-  } catch (e) {
-    throw new CliError((e as Error).message, REALMS_CLIENT_EXIT.STATEDIR_TOO_LONG);
-  }
-  let timeoutMs: number | undefined;
-  if (flags.timeout !== undefined) {
-    const s = Number(flags.timeout);
-    if (!Number.isFinite(s) || s <= 0) {
-      throw usageError(`Invalid --timeout: not a positive number of seconds: ${flags.timeout}`);
-    }
-    timeoutMs = s * 1000;
-  }
-  return new RealmManagerClient({
-    stateDir,
-    nudge: flags.nudge === true,
-    verify: flags.verify !== false,
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-  });
-}
-
-/**
- * Turn a client error into the exit code; with `--json`, "not running" is also reported on
- * stdout as `{"running": false, "socket", "error"}` so that a script reading JSON always gets it.
- */
-function failure(e: unknown, flags: ClientFlags = {}, command?: string): never {
-  if (e instanceof RealmError) {
-    switch (e.kind) {
-      case "no-daemon":
-        if (flags.json) {
-          printJson({
-            ...(command !== undefined ? { command } : {}),
-            running: false,
-            socket: realmSocketPath(realmStateDir({ statedir: flags.statedir })),
-            error: e.message,
-          });
-        }
-        throw new CliError(e.message, REALMS_CLIENT_EXIT.NOT_RUNNING);
-      case "path":
-        throw new CliError(e.message, REALMS_CLIENT_EXIT.STATEDIR_TOO_LONG);
-      case "invalid":
-        throw usageError(e.message);
-      default:
-        throw new CliError(e.message, REALMS_CLIENT_EXIT.NO_ANSWER);
-    }
-  }
-  throw e;
-}
-
-async function ask(flags: ClientFlags, command: string, data = ""): Promise<RealmReply> {
-  try {
-    return await client(flags).send(command, data);
-  } catch (e) {
-    failure(e, flags, command);
-  }
-}
-
-function replyJson(command: string, reply: RealmReply, extra: Record<string, unknown> = {}) {
-  return {
-    command,
-    code: reply.code,
-    name: realmReturnCodeName(reply.code) ?? null,
-    ok: reply.code === REALM_RC.OKAY,
-    message: reply.message,
-    ...extra,
-  };
-}
-
-/** Print a reply's message: stdout on success, stderr (prefixed) otherwise; exit = its code. */
-function printReply(reply: RealmReply): void {
-  const text = reply.message.endsWith("\n") || reply.message === ""
-    ? reply.message
-    : `${reply.message}\n`;
-  if (reply.code === REALM_RC.OKAY) process.stdout.write(text);
-  else process.stderr.write(`steward: ${text}`);
-  process.exitCode = reply.code;
-}
-
-function addClientOptions(cmd: AnyCommand): void {
-  cmd.option(
-    "--statedir <dir>",
-    "state directory of the daemon (default $DT_STATEDIR or /usr/local/var)",
-  )
-    .option(
-      "--timeout <seconds>",
-      "reply deadline (default per command: 10 s, longer for start/stop)",
-    )
-    .option(
-      "--nudge",
-      "send SIGHUP after each request, as upstream clients do (for upstream dtrealms)",
-    )
-    .option("--json", "print JSON");
-}
 
 /** A verb that sends one command and prints its reply. */
 function simpleVerb(
@@ -190,44 +76,24 @@ export const STATUS_EXIT = {
   NO_SUCH_REALM: 4,
 } as const;
 
-/**
- * The supervision report, from steward's realmcmd_supervision; from realmcmd_realmstatus for a
- * daemon without it (upstream dtrealms), with what that tells.
- */
+/** The supervision report (from any daemon: see RealmManagerClient.supervisionReport). */
 async function supervisionOf(
   f: ClientFlags,
   realm: string,
-  options: { quietMissing?: boolean } = {},
 ): Promise<RealmSupervisionReport> {
-  let reply: RealmReply | undefined;
   try {
-    reply = await client(f).send(REALMCMD.SUPERVISION, realm);
+    return await client(f).supervisionReport(realm);
   } catch (e) {
-    if (!(e instanceof RealmError && e.kind === "no-reply")) failure(e, f, REALMCMD.SUPERVISION);
+    supervisionFailure(e, f);
   }
-  if (reply && reply.code === REALM_RC.OKAY) {
-    try {
-      return parseRealmSupervision(reply.message);
-    } catch (e) {
-      failure(e, f, REALMCMD.SUPERVISION);
-    }
+}
+
+/** A supervision query that failed: a reply's code is the exit status, as for every command. */
+function supervisionFailure(e: unknown, f: ClientFlags): never {
+  if (e instanceof RealmError && e.kind === "reply" && e.code !== undefined) {
+    throw new CliError(e.replyText ?? e.message, e.code);
   }
-  if (reply && reply.code === REALM_RC.BADREALM) {
-    if (options.quietMissing) return { realms: [] };
-    throw new CliError(reply.message, STATUS_EXIT.NO_SUCH_REALM);
-  }
-  if (reply && reply.code !== REALM_RC.BADCOMMAND) {
-    throw new CliError(reply.message, reply.code);
-  }
-  // An upstream daemon: no reply (or "unknown command") to realmcmd_supervision.
-  const rs = await ask(f, REALMCMD.REALMSTATUS);
-  if (rs.code !== 0) throw new CliError(rs.message, rs.code);
-  const realms = realmsFromStatus(parseRealmStatusBody(rs.message))
-    .filter((r) => realm === "" || r.name === realm);
-  if (realm !== "" && realms.length === 0 && !options.quietMissing) {
-    throw new CliError(`no realm named "${realm}"`, STATUS_EXIT.NO_SUCH_REALM);
-  }
-  return { realms };
+  failure(e, f, REALMCMD.SUPERVISION);
 }
 
 function duration(seconds: number | null): string {
@@ -283,15 +149,14 @@ function registerVerbs(realms: Command): void {
   addClientOptions(send);
   send.action(async (command, data, flags) => {
     const f = flags as ClientFlags & { verify?: boolean };
-    if (f.verify !== false && !verifyRealmCommand(command)) {
-      throw usageError(
-        `Unknown realm manager command: ${command} (use --no-verify to send it anyway)`,
-      );
-    }
     let reply: RealmReply;
     try {
       reply = await client(f).send(command, data.join(" "));
     } catch (e) {
+      // The client refuses what the protocol does not know, before connecting.
+      if (e instanceof RealmError && e.kind === "invalid" && f.verify !== false) {
+        throw usageError(`${e.message} (use --no-verify to send it anyway)`);
+      }
       failure(e, f, command);
     }
     if (f.json) printJson(replyJson(command, reply));
@@ -356,15 +221,12 @@ function registerVerbs(realms: Command): void {
     let worst = 0;
     const results = [];
     for (const name of names) {
-      const state = (await supervisionOf(f, name, { quietMissing: true })).realms[0]?.state;
-      let reply: RealmReply | undefined;
-      if (state === undefined) {
-        reply = { code: REALM_RC.BADREALM, message: `no realm named "${name}"` };
-      } else if (state !== "stopped" && state !== "failed") {
-        const stop = await ask(f, REALMCMD.STOPREALM, name);
-        if (stop.code !== 0) reply = stop;
+      let reply: RealmReply;
+      try {
+        reply = await client(f).restart(name);
+      } catch (e) {
+        supervisionFailure(e, f);
       }
-      reply ??= await ask(f, REALMCMD.STARTREALM, name);
       const done = reply.code === 0;
       worst = Math.max(worst, reply.code);
       results.push({ realm: name, ...replyJson(REALMCMD.STARTREALM, reply) });
@@ -542,14 +404,13 @@ function registerVerbs(realms: Command): void {
   addClientOptions(command);
   command.action(async (realm, argv, flags) => {
     const f = flags as ClientFlags;
-    for (const w of [realm, ...argv]) {
-      if (w === "" || /\s/.test(w)) {
-        throw usageError(
-          `Command words cannot be empty or contain whitespace: ${JSON.stringify(w)}`,
-        );
-      }
+    let data: string;
+    try {
+      data = encodeRealmCommandData(realm, argv);
+    } catch (e) {
+      throw usageError((e as Error).message);
     }
-    const reply = await ask(f, REALMCMD.COMMAND, [realm, ...argv].join(" "));
+    const reply = await ask(f, REALMCMD.COMMAND, data);
     const parsed = reply.code === 0 ? parseRealmCommandOutput(reply.message) : undefined;
     if (f.json) {
       printJson(replyJson(REALMCMD.COMMAND, reply, {
@@ -617,6 +478,8 @@ function registerTools(realms: Command): void {
       process.exitCode = runLsrealm(args, { io: stdio, version: VERSION });
     });
 }
+
+export { REALMS_CLIENT_EXIT };
 
 /** Add the `realms` command group to `program`. */
 export function registerRealms(program: Command): void {

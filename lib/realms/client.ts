@@ -12,9 +12,9 @@
  * ```
  * @module
  */
-import { type RealmChannelClientOptions, sendRealmCommand } from "./channel.ts";
+import { type RealmChannelClientOptions, sendRealmCommand } from "./transport/client.ts";
 import { RealmError } from "./errors.ts";
-import { realmmgrLocation } from "./realmmgr.ts";
+import { realmmgrLocation } from "./idfile.ts";
 import {
   encodeRealmCommandData,
   encodeRealmLogMessage,
@@ -25,17 +25,16 @@ import {
   parseRealmManagerStatus,
   parseRealmStatusBody,
   parseRealmSupervision,
-  REALM_RC,
+  REALM_REPLY,
   type RealmBatchResult,
-  REALMCMD,
   REALMCMD_DATA,
-  type RealmCommand,
   type RealmManagerStatusParameter,
-  type RealmReply,
-  realmReturnConstant,
+  realmsFromStatus,
   type RealmStatusEntry,
   type RealmSupervisionReport,
-} from "./wire.ts";
+} from "./protocol/bodies.ts";
+import { REALM_RC, REALMCMD, type RealmCommand, realmReturnConstant } from "./protocol/codes.ts";
+import { type RealmReply } from "./protocol/framing.ts";
 
 /** Default reply deadlines: long for commands that start, stop or run things; 10 s otherwise. */
 export const REALM_COMMAND_TIMEOUTS: Readonly<Partial<Record<RealmCommand, number>>> = {
@@ -223,8 +222,62 @@ export class RealmManagerClient {
     return parseRealmSupervision(await this.run(REALMCMD.SUPERVISION, realm, call));
   }
 
-  /** Turn the status display on or off (realmcmd_display). */
-  display(on: boolean, call: RealmCallOptions = {}): Promise<string> {
-    return this.run(REALMCMD.DISPLAY, REALMCMD_DATA.display(on), call);
+  /**
+   * Every realm's supervision state (or one realm's, with its log tail) from any daemon:
+   * steward's realmcmd_supervision, or, from a daemon without it (upstream dtrealms, which sends
+   * no reply or `unknown command`), what realmcmd_realmstatus tells. A non-zero reply throws
+   * {@link RealmError} `reply`: code 4 for a realm that does not exist.
+   */
+  async supervisionReport(
+    realm = "",
+    call: RealmCallOptions = {},
+  ): Promise<RealmSupervisionReport> {
+    let reply: RealmReply | undefined;
+    try {
+      reply = await this.send(REALMCMD.SUPERVISION, realm, call);
+    } catch (e) {
+      if (!(e instanceof RealmError && e.kind === "no-reply")) throw e;
+    }
+    if (reply?.code === REALM_RC.OKAY) return parseRealmSupervision(reply.message);
+    if (reply && reply.code !== REALM_RC.BADCOMMAND) {
+      throw realmReplyError(REALMCMD.SUPERVISION, reply);
+    }
+    const realms = realmsFromStatus(await this.realmStatus(call))
+      .filter((r) => realm === "" || r.name === realm);
+    if (realm !== "" && realms.length === 0) {
+      throw realmReplyError(REALMCMD.SUPERVISION, {
+        code: REALM_RC.BADREALM,
+        message: REALM_REPLY.noSuchRealm(realm),
+      });
+    }
+    return { realms };
+  }
+
+  /**
+   * Restart a realm: stop it if it runs (or backs off, starts, stops), then start it. Resolves
+   * to the reply that tells how it went (the stop's when that failed, else the start's; code 4
+   * `no realm named "x"` for an unknown realm) whatever its code; throws only when the daemon
+   * could not be asked.
+   */
+  async restart(realm: string, call: RealmCallOptions = {}): Promise<RealmReply> {
+    let state: string | undefined;
+    try {
+      state = (await this.supervisionReport(realm, call)).realms[0]?.state;
+    } catch (e) {
+      if (!(e instanceof RealmError && e.kind === "reply" && e.code === REALM_RC.BADREALM)) throw e;
+    }
+    if (state === undefined) {
+      return { code: REALM_RC.BADREALM, message: REALM_REPLY.noSuchRealm(realm) };
+    }
+    if (state !== "stopped" && state !== "failed") {
+      const stop = await this.send(REALMCMD.STOPREALM, realm, call);
+      if (stop.code !== REALM_RC.OKAY) return stop;
+    }
+    return this.send(REALMCMD.STARTREALM, realm, call);
+  }
+
+  /** Turn the status display on (optionally at `HOST:PORT`) or off (realmcmd_display). */
+  display(on: boolean, call: RealmCallOptions & { listen?: string } = {}): Promise<string> {
+    return this.run(REALMCMD.DISPLAY, REALMCMD_DATA.display(on, call.listen), call);
   }
 }

@@ -14,7 +14,7 @@ import { type LogTz, RollLog } from "./rolllog.ts";
 import { DEFAULT_LOG_MAX_SIZE, escapeControl } from "../log/logger.ts";
 import { RealmSupervisor, type Transition } from "./supervisor.ts";
 import { realmPolicy } from "./policy.ts";
-import { checkRealmDefinition } from "./realmchk.ts";
+import { checkRealmDefinition } from "./check.ts";
 import {
   daemonUid,
   lookupUser,
@@ -35,17 +35,14 @@ import {
   recordAlive,
   secretFile,
 } from "./registry.ts";
-import { formatRealmManagerStatus, parseRealmLogLevel } from "./wire.ts";
-import { openRealmChannelServer, type RealmChannelServer } from "./channel.ts";
-import { claimRealmmgrId, removeRealmmgrId } from "./realmmgr.ts";
-import { dispatch, type HandlerContext } from "./handlers.ts";
-import {
-  REALM_RC,
-  REALM_REPLY,
-  type RealmReply,
-  type RealmRequest,
-  verifyRealmCommand,
-} from "./wire.ts";
+import { parseRealmLogLevel, realmManagerStatusBody } from "./protocol/bodies.ts";
+import { openRealmChannelServer, type RealmChannelServer } from "./transport/server.ts";
+import { claimRealmmgrId, removeRealmmgrId } from "./idfile.ts";
+import { dispatch, type HandlerContext, type RealmCommandRunner } from "./handlers.ts";
+import type { RealmCommand } from "./protocol/codes.ts";
+import type { RealmReply } from "./protocol/framing.ts";
+import { readLogTail } from "./log-tail.ts";
+import { runInRealm } from "./run-in-realm.ts";
 import { createDaemonDisplay } from "./display/daemon-context.ts";
 import type { DisplayListen, RealmsDisplay } from "./display/display.ts";
 
@@ -184,17 +181,36 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
     this.displayer = createDaemonDisplay(this, options.display);
   }
 
-  /** Handle one command (socket or status page): count it, then dispatch it. */
-  handle(req: RealmRequest): ReturnType<typeof dispatch> {
-    const command = req.command;
-    if (!verifyRealmCommand(command)) {
-      this.commandCounts.set("(unknown)", (this.commandCounts.get("(unknown)") ?? 0) + 1);
-      return Promise.resolve({
-        reply: { code: REALM_RC.BADCOMMAND, message: REALM_REPLY.unknownCommand(command) },
-      });
-    }
+  /**
+   * Handle one verified command (the channel verifies the socket's; the status page sends only
+   * protocol constants): count it, then dispatch it. Unknown commands are counted where the
+   * channel refuses them.
+   */
+  handle(req: { command: RealmCommand; data: string }): ReturnType<typeof dispatch> {
+    this.#count(req.command);
+    return dispatch(this, req);
+  }
+
+  #count(command: string): void {
     this.commandCounts.set(command, (this.commandCounts.get(command) ?? 0) + 1);
-    return dispatch(this, { command, data: req.data });
+  }
+
+  /** The environment realms inherit. */
+  get env(): Record<string, string | undefined> {
+    return this.options.env ?? process.env;
+  }
+
+  /** The daemon's effective uid. */
+  get uid(): number | undefined {
+    return daemonUid();
+  }
+
+  /** Runs commands in realms (realmcmd_command, rollctl -zonestatus). */
+  readonly runCommand: RealmCommandRunner = runInRealm;
+
+  /** The last lines of a realm's output log. */
+  logTail(file: string): string[] {
+    return readLogTail(file);
   }
 
   /** realmcmd_display / realmcmd_nodisplay. */
@@ -282,6 +298,7 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
   #refused = { total: 0, windowStart: 0, inWindow: 0, suppressed: 0 };
 
   #rejected(r: { reason: string; command?: string }): void {
+    if (r.command !== undefined && r.reason === "unknown command") this.#count("(unknown)");
     // A connection closed without a byte is a liveness probe, not an error.
     if (/no command line/i.test(r.reason)) {
       this.#log(TMI, "dtrealms", `request refused: ${r.reason}`);
@@ -345,22 +362,17 @@ export class RealmsDaemon implements HandlerContext, AsyncDisposable {
       if (m.sup.state === "inactive" || m.sup.state === "failed") inactive++;
       else active++;
     }
-    const q = (label: string, value: string) => ({ label, value, quoted: true });
-    const n = (label: string, value: number) => ({ label, value: String(value), quoted: false });
-    return formatRealmManagerStatus([
-      q("realm file", this.options.realmsFile),
-      q("directory", this.options.directoryText ?? "."),
-      q(
-        "config file",
-        path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
-      ),
-      q("logfile", this.log.file),
-      q("loglevel", this.logLevelText),
-      q("logtz", this.logTzText),
-      q("running as", this.runningAs),
-      n("active realms", active),
-      n("inactive realms", inactive),
-    ]);
+    return realmManagerStatusBody({
+      realmsFile: this.options.realmsFile,
+      directory: this.options.directoryText ?? ".",
+      configFile: path.join(realmConfDir(this.options.env ?? process.env), "dnssec-tools.conf"),
+      logFile: this.log.file,
+      logLevel: this.logLevelText,
+      logTz: this.logTzText,
+      runningAs: this.runningAs,
+      activeRealms: active,
+      inactiveRealms: inactive,
+    });
   }
 
   #specContext(): SpecContext {

@@ -56,3 +56,13 @@ export class RealmError extends Error {
     this.replyText = options.replyText;
   }
 }
+
+/**
+ * Whether `e` is Deno's `NotCapable`: the permission scope refuses a look or a spawn (outside
+ * the read scope, a program not allowed to run). Each caller decides what that means for it;
+ * pid liveness and signals are lib/platform/pid.ts's.
+ * @internal
+ */
+export function isNotCapable(e: unknown): boolean {
+  return (e as Error | undefined)?.name === "NotCapable";
+}

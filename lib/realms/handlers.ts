@@ -1,18 +1,18 @@
 /**
- * The daemon's command handlers: one function per protocol command, from a decoded request to
+ * The daemon's command handlers: one function per protocol command, from a verified request to
  * the reply upstream dtrealms gives (spec §6.1), without its bugs: every request gets a reply,
- * code 4 is sent properly, a bad log file is an error reply, unknown commands are refused.
+ * code 4 is sent properly, a bad log file is an error reply. Pure functions over a narrow
+ * {@link HandlerContext}: the daemon supplies the realms, the log, the realms file's state and
+ * the command runner (process spawning is injected), so every rule here is tested without
+ * sockets or processes (tests/realms/handlers.test.ts).
  * @internal
  * @module
  */
-import fs from "node:fs";
 import path from "node:path";
-import { Buffer } from "node:buffer";
 import { escapeControl } from "../log/logger.ts";
 import { LogFileError, logLevelName, type LogTz, type RollLog } from "./rolllog.ts";
 import type { RealmSupervisor } from "./supervisor.ts";
 import {
-  checkDirectory,
   realmDirOf,
   type RealmEntry,
   realmEnv,
@@ -21,31 +21,39 @@ import {
   resolveProgram,
 } from "./process.ts";
 import { allowsAllCommands, commandAllowed, commandShell, realmCommandTimeout } from "./policy.ts";
-import { countZoneStatus, runInRealm } from "./realmcmd.ts";
+import { countZoneStatus, type runInRealm } from "./run-in-realm.ts";
 import {
   formatRealmStatusBody,
   parseRealmCommandData,
   parseRealmLogLevel,
   parseRealmLogMessage,
   parseRealmLogTz,
-  REALM_RC,
   REALM_REPLY,
-  REALMCMD,
-  type RealmCommand,
-  type RealmReply,
   type RealmStatusEntry,
   type RealmSupervision,
-} from "./wire.ts";
+} from "./protocol/bodies.ts";
+import { REALM_RC, REALMCMD, type RealmCommand } from "./protocol/codes.ts";
+import { type RealmReply } from "./protocol/framing.ts";
+
+/** What the handlers ask of a realm's supervisor. */
+export type SupervisedRealm = Pick<
+  RealmSupervisor,
+  "state" | "active" | "start" | "stop" | "snapshot"
+>;
 
 /** A realm as handlers see it. */
 export interface HandledRealm {
   entry: RealmEntry;
-  sup: RealmSupervisor;
+  sup: SupervisedRealm;
 }
+
+/** Runs a command in a realm: the daemon's is {@link runInRealm}; tests inject their own. */
+export type RealmCommandRunner = typeof runInRealm;
 
 /** What the handlers need from the daemon. */
 export interface HandlerContext {
-  readonly log: RollLog;
+  /** The daemon's log: its file, level and time zone. */
+  readonly log: Pick<RollLog, "file" | "open" | "level" | "tz">;
   readonly directory: string;
   /** The daemon's own files, never accepted as a log file (realms file, id file, socket…). */
   ownFiles(): string[];
@@ -56,11 +64,16 @@ export interface HandlerContext {
     allowCommands?: boolean;
     statusTimeoutMs?: number;
     commandTimeoutMs?: number;
-    env?: Record<string, string | undefined>;
   };
+  /** The environment realms inherit. */
+  readonly env: Record<string, string | undefined>;
+  /** The daemon's effective uid (undefined where there is none). */
+  readonly uid: number | undefined;
   readonly realms: ReadonlyMap<string, HandledRealm>;
-  /** Runs a command in a realm (default {@link runInRealm}; injected in tests). */
-  readonly runCommand?: typeof runInRealm;
+  /** Runs a command in a realm (realmcmd_command, and rollctl -zonestatus for realmstatus). */
+  readonly runCommand: RealmCommandRunner;
+  /** The last lines of a realm's output log (realmcmd_supervision REALM). */
+  logTail(file: string): string[];
   sorted(): HandledRealm[];
   reload(): Promise<void>;
   /** Why a realm cannot be started (empty when it can). */
@@ -134,8 +147,12 @@ export function dispatch(
       return Promise.resolve(supervision(ctx, data.trim()));
     case REALMCMD.GETSTATUS:
       return Promise.resolve(fail(REALM_RC.UNAVAILABLE, REALM_REPLY.notAvailable(req.command)));
+    default: {
+      // Every command has its case: the channel has refused anything else before this.
+      const unknown: never = req.command;
+      throw new Error(`unverified command reached the handlers: ${String(unknown)}`);
+    }
   }
-  return Promise.resolve(fail(REALM_RC.BADCOMMAND, REALM_REPLY.unknownCommand(req.command)));
 }
 
 async function startRealm(ctx: HandlerContext, name: string): Promise<HandlerResult> {
@@ -319,18 +336,15 @@ async function realmCommand(ctx: HandlerContext, data: string): Promise<HandlerR
         'allowcommands "*"',
     );
   }
-  const env = ctx.options.env ?? process.env;
+  const env = ctx.env;
   try {
     const cwd = realmDirOf(m.entry, ctx.directory);
-    const user = realmUser(
-      m.entry,
-      typeof process.geteuid === "function" ? process.geteuid() : undefined,
-    );
+    const user = realmUser(m.entry, ctx.uid);
     ctx.write(4, parsed.realm, `running command "${parsed.argv.join(" ")}"`);
     const argv = shell
       ? ["/bin/sh", "-c", data.trim().slice(parsed.realm.length).trim()]
       : [resolveProgram(program, cwd), ...parsed.argv.slice(1)];
-    const r = await (ctx.runCommand ?? runInRealm)(argv, {
+    const r = await ctx.runCommand(argv, {
       cwd,
       env: realmEnv(m.entry, { directory: ctx.directory, env }, user),
       user,
@@ -385,20 +399,13 @@ export async function statusEntry(ctx: HandlerContext, m: HandledRealm): Promise
     };
   }
   try {
+    // The runner refuses a realm directory that is missing or not a directory.
     const cwd = realmDirOf(m.entry, ctx.directory);
-    checkDirectory(cwd, "Realm directory");
     const program = m.entry.fields.rollctl || "rollctl";
-    const user = realmUser(
-      m.entry,
-      typeof process.geteuid === "function" ? process.geteuid() : undefined,
-    );
-    const r = await (ctx.runCommand ?? runInRealm)([resolveProgram(program, cwd), "-zonestatus"], {
+    const user = realmUser(m.entry, ctx.uid);
+    const r = await ctx.runCommand([resolveProgram(program, cwd), "-zonestatus"], {
       cwd,
-      env: realmEnv(
-        m.entry,
-        { directory: ctx.directory, env: ctx.options.env ?? process.env },
-        user,
-      ),
+      env: realmEnv(m.entry, { directory: ctx.directory, env: ctx.env }, user),
       user,
       timeoutMs: ctx.options.statusTimeoutMs ?? 10_000,
       maxOutput: 256 * 1024,
@@ -420,30 +427,6 @@ function describe(exit: { code: number | null; signal: string | null }): string 
 async function realmStatus(ctx: HandlerContext): Promise<HandlerResult> {
   const entries = await Promise.all(ctx.sorted().map((m) => statusEntry(ctx, m)));
   return ok(formatRealmStatusBody(entries));
-}
-
-/** How many bytes and lines of a realm's output log `realmcmd_supervision REALM` returns. */
-const LOG_TAIL = { bytes: 16 * 1024, lines: 20 } as const;
-
-/** The last lines of a file (read without following a final symbolic link); [] when unreadable. */
-function tail(file: string): string[] {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return [];
-    const start = Math.max(0, st.size - LOG_TAIL.bytes);
-    const buf = Buffer.alloc(st.size - start);
-    fs.readSync(fd, buf, 0, buf.length, start);
-    const lines = buf.toString("utf8").split("\n");
-    if (lines[lines.length - 1] === "") lines.pop();
-    if (start > 0) lines.shift(); // a partial first line
-    return lines.slice(-LOG_TAIL.lines).map(escapeControl);
-  } catch {
-    return [];
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
 }
 
 /** The record of one realm. */
@@ -482,7 +465,12 @@ function supervision(ctx: HandlerContext, name: string): HandlerResult {
     const m = ctx.realms.get(name);
     if (!m) return fail(REALM_RC.BADREALM, REALM_REPLY.noSuchRealm(name));
     const record = supervisionRecord(m, ctx.directory);
-    return ok(JSON.stringify({ realms: [record], log_tail: tail(record.output_log) }));
+    return ok(
+      JSON.stringify({
+        realms: [record],
+        log_tail: ctx.logTail(record.output_log).map(escapeControl),
+      }),
+    );
   }
   return ok(
     JSON.stringify({ realms: ctx.sorted().map((m) => supervisionRecord(m, ctx.directory)) }),

@@ -13,7 +13,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { RealmError } from "./errors.ts";
+import { isNotCapable, RealmError } from "./errors.ts";
 import { realmLockFile } from "./paths.ts";
 import { pidState } from "../platform/pid.ts";
 
@@ -55,7 +55,7 @@ function flockHolder(file: string, timeoutMs: number): Promise<ChildProcess | "m
       });
     } catch (e) {
       // Deno without permission to run flock refuses at once: use the pid lock file instead.
-      if ((e as Error).name === "NotCapable") return resolve("missing");
+      if (isNotCapable(e)) return resolve("missing");
       throw e;
     }
     let out = "";
@@ -69,7 +69,7 @@ function flockHolder(file: string, timeoutMs: number): Promise<ChildProcess | "m
     };
     child.on("error", (e: NodeJS.ErrnoException) => {
       done(
-        e.code === "ENOENT" || e.name === "NotCapable"
+        e.code === "ENOENT" || isNotCapable(e)
           ? "missing"
           : new RealmError("io", `Cannot take the realms lock: ${e.message}`),
       );

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomicSync } from "../platform/atomic.ts";
 import { randomBytes } from "node:crypto";
+import { isNotCapable } from "./errors.ts";
 import {
   MANAGER_MARK,
   managerMarkToken,
@@ -214,7 +215,7 @@ export function findMarkedManagers(stateDir: string, check: MarkCheck): Map<stri
       found.set(realm, Number(e));
     } catch (err) {
       // Deno allows /proc/<pid>/environ only with every permission: then only the file counts.
-      if ((err as Error).name === "NotCapable") return found;
+      if (isNotCapable(err)) return found;
     }
   }
   return found;

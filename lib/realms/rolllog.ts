@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Buffer } from "node:buffer";
 import { escapeControl } from "../log/logger.ts";
-import { REALM_LOG_LEVELS } from "./wire.ts";
+import { REALM_LOG_LEVELS } from "./protocol/bodies.ts";
 import { sameAsPath } from "./safe-open.ts";
 
 /** Time zone of log timestamps. */

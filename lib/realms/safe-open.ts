@@ -9,7 +9,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { RealmError } from "./errors.ts";
+import { isNotCapable, RealmError } from "./errors.ts";
 
 /** The identity whose writes are distrusted. */
 export interface Writer {
@@ -43,11 +43,6 @@ function refuse(file: string, why: string): never {
   throw new RealmError("io", `Refusing ${file}: ${why}`);
 }
 
-/** Deno refuses to look outside its read scope; what it cannot see is not checked. */
-function notCapable(e: unknown): boolean {
-  return (e as Error)?.name === "NotCapable";
-}
-
 function lstat(p: string): fs.Stats | undefined {
   try {
     return fs.lstatSync(p);
@@ -62,7 +57,8 @@ function lstatScoped(p: string): fs.Stats | undefined | "hidden" {
   try {
     return lstat(p);
   } catch (e) {
-    if (notCapable(e)) return "hidden";
+    // Deno refuses to look outside its read scope; what it cannot see is not checked.
+    if (isNotCapable(e)) return "hidden";
     throw e;
   }
 }

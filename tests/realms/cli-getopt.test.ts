@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { getoptLong } from "../../lib/realms/getopt.ts";
+import { getoptLong } from "../../lib/realms/tools/getopt.ts";
 
 const SPEC = {
   status: "flag",

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { tempDir } from "../helpers.ts";
 import { reply, startFakeRealmd } from "./fakerealmd.ts";
 import { RealmManagerClient } from "../../lib/realms/client.ts";
-import { RealmChannel, sendRealmCommandNoWait } from "../../lib/realms/channel.ts";
-import { claimRealmmgrId } from "../../lib/realms/realmmgr.ts";
+import { sendRealmCommandNoWait } from "../../lib/realms/transport/client.ts";
+import { claimRealmmgrId } from "../../lib/realms/idfile.ts";
 import { RealmError } from "../../lib/realms/errors.ts";
 
 const STATUS_BODY = 'dtrealms parameters:\n     realm file         "demo.realm"\n' +
@@ -272,17 +272,14 @@ test("CHANNEL_CLOSE sends and closes without reading", async () => {
   }
 });
 
-test("a channel carries exactly one command", async () => {
+test("CHANNEL_CLOSE refuses a bad request before connecting, and reports a missing daemon", async () => {
   using tmp = tempDir("client");
-  const fake = await startFakeRealmd(tmp.path, () => reply(0, "ok"));
-  try {
-    const ch = await RealmChannel.connect({ stateDir: tmp.path });
-    await ch.send("realmcmd_status");
-    await assert.rejects(ch.send("realmcmd_status"), { kind: "invalid" });
-    assert.deepEqual(await ch.response(), { code: 0, message: "ok" });
-  } finally {
-    await fake.close();
-  }
+  await assert.rejects(sendRealmCommandNoWait("realmcmd_bogus", "", { stateDir: tmp.path }), {
+    kind: "invalid",
+  });
+  await assert.rejects(sendRealmCommandNoWait("realmcmd_status", "", { stateDir: tmp.path }), {
+    kind: "no-daemon",
+  });
 });
 
 test("with nudge the client sends SIGHUP to the pid in the id file after the request", async () => {
@@ -302,6 +299,75 @@ test("with nudge the client sends SIGHUP to the pid in the id file after the req
     assert.equal(hups, 1, "no nudge by default");
   } finally {
     process.off("SIGHUP", onHup);
+    await fake.close();
+  }
+});
+
+test("supervisionReport falls back to realmstatus for a daemon without supervision", async () => {
+  using tmp = tempDir("client");
+  const fake = await startFakeRealmd(tmp.path, (req) =>
+    // An upstream dtrealms answers nothing to a command it does not know.
+    req.startsWith("realmcmd_supervision") ? "" : reply(
+      0,
+      "alpha\tactive\t1/0/0/0\nbeta\tinactive\n",
+    ));
+  try {
+    const c = new RealmManagerClient({ stateDir: tmp.path });
+    const all = await c.supervisionReport();
+    assert.deepEqual(all.realms.map((r) => [r.name, r.state]), [
+      ["alpha", "running"],
+      ["beta", "stopped"],
+    ]);
+    assert.deepEqual((await c.supervisionReport("beta")).realms.map((r) => r.name), ["beta"]);
+    await assert.rejects(c.supervisionReport("nosuch"), (e: unknown) => {
+      assert.ok(e instanceof RealmError && e.kind === "reply");
+      assert.equal(e.code, 4);
+      assert.equal(e.replyText, 'no realm named "nosuch"');
+      return true;
+    });
+    assert.deepEqual(fake.received.slice(0, 2), [
+      "realmcmd_supervision \r\n \r\n",
+      "realmcmd_realmstatus \r\n \r\n",
+    ]);
+  } finally {
+    await fake.close();
+  }
+});
+
+test("restart stops a running realm then starts it, and says why when it cannot", async () => {
+  using tmp = tempDir("client");
+  const record = (name: string, state: string) =>
+    JSON.stringify({ realms: [{ name, state, restarts: 0, failures: 0 }] });
+  const fake = await startFakeRealmd(tmp.path, (req) => {
+    const [command = "", data = ""] = req.split(" \r\n");
+    if (command === "realmcmd_supervision") {
+      if (data === "gone") return reply(4, 'no realm named "gone"');
+      return reply(0, record(data, data === "idle" ? "stopped" : "running"));
+    }
+    if (command === "realmcmd_stoprealm" && data === "stuck") {
+      return reply(4, 'unable to stop realm "stuck": state not saved: EROFS');
+    }
+    return reply(0, `${command} ${data}`);
+  });
+  try {
+    const c = new RealmManagerClient({ stateDir: tmp.path });
+    assert.deepEqual(await c.restart("busy"), { code: 0, message: "realmcmd_startrealm busy" });
+    assert.deepEqual(fake.received.splice(0), [
+      "realmcmd_supervision \r\nbusy \r\n",
+      "realmcmd_stoprealm \r\nbusy \r\n",
+      "realmcmd_startrealm \r\nbusy \r\n",
+    ]);
+    assert.deepEqual(await c.restart("idle"), { code: 0, message: "realmcmd_startrealm idle" });
+    assert.deepEqual(fake.received.splice(0).map((r) => r.split(" ")[0]), [
+      "realmcmd_supervision",
+      "realmcmd_startrealm",
+    ], "a stopped realm is only started");
+    assert.deepEqual(await c.restart("stuck"), {
+      code: 4,
+      message: 'unable to stop realm "stuck": state not saved: EROFS',
+    });
+    assert.deepEqual(await c.restart("gone"), { code: 4, message: 'no realm named "gone"' });
+  } finally {
     await fake.close();
   }
 });

@@ -12,7 +12,7 @@ import {
   logTimestamp,
   RollLog,
 } from "../../lib/realms/rolllog.ts";
-import { parseRealmLogLevel, parseRealmLogTz } from "../../lib/realms/wire.ts";
+import { parseRealmLogLevel, parseRealmLogTz } from "../../lib/realms/protocol/bodies.ts";
 import { tempDir } from "../helpers.ts";
 
 describe("daemon log", () => {

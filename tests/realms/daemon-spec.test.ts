@@ -17,7 +17,7 @@ import {
   realmCommandTimeout,
   realmPolicy,
 } from "../../lib/realms/policy.ts";
-import { countZoneStatus } from "../../lib/realms/realmcmd.ts";
+import { countZoneStatus } from "../../lib/realms/run-in-realm.ts";
 import { realmsDaemonPermissions } from "../../lib/realms/permissions.ts";
 import { RealmError } from "../../lib/realms/errors.ts";
 

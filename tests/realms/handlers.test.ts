@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { dispatch, type HandledRealm, type HandlerContext } from "../../lib/realms/handlers.ts";
 import { RollLog } from "../../lib/realms/rolllog.ts";
-import type { RealmCommandResult, RunInRealmOptions } from "../../lib/realms/realmcmd.ts";
+import type { RealmCommandResult, RunInRealmOptions } from "../../lib/realms/run-in-realm.ts";
 import {
   type Launcher,
   type LaunchHooks,
@@ -14,7 +14,8 @@ import {
   RealmSupervisor,
 } from "../../lib/realms/supervisor.ts";
 import type { RealmEntry } from "../../lib/realms/process.ts";
-import { parseRealmSupervision, REALMCMD, type RealmCommand } from "../../lib/realms/wire.ts";
+import { parseRealmStatusBody, parseRealmSupervision } from "../../lib/realms/protocol/bodies.ts";
+import { REALMCMD, type RealmCommand } from "../../lib/realms/protocol/codes.ts";
 
 /** A launcher whose managers spawn at once and never exit by themselves. */
 class InstantLauncher implements Launcher {
@@ -37,7 +38,11 @@ class InstantLauncher implements Launcher {
 
 function context(
   entries: RealmEntry[],
-  extra: { run?: HandlerContext["runCommand"]; display?: HandlerContext["display"] } = {},
+  extra: {
+    run?: HandlerContext["runCommand"];
+    display?: HandlerContext["display"];
+    logTail?: HandlerContext["logTail"];
+  } = {},
 ) {
   const realms = new Map<string, HandledRealm>();
   for (const entry of entries) {
@@ -48,6 +53,7 @@ function context(
   }
   const saved: string[] = [];
   const lines: string[] = [];
+  const halted: string[] = [];
   const ctx: HandlerContext = {
     log: new RollLog(),
     directory: "/srv/realms",
@@ -59,7 +65,11 @@ function context(
     realms,
     display: extra.display ??
       (() => Promise.resolve({ code: 15, message: "command failed: no status display here" })),
-    ...(extra.run ? { runCommand: extra.run } : {}),
+    env: { PATH: "/usr/bin:/bin" },
+    uid: process.geteuid?.(),
+    // Nothing is spawned here: a test that runs commands injects its runner.
+    runCommand: extra.run ?? (() => Promise.reject(new Error("no runner in this test"))),
+    logTail: extra.logTail ?? (() => []),
     sorted: () => [...realms.values()].sort((a, b) => (a.entry.name < b.entry.name ? -1 : 1)),
     reload: () => Promise.resolve(),
     realmProblems: (e) => (e.fields.state === "paused" ? ['invalid state - "paused"'] : []),
@@ -69,9 +79,12 @@ function context(
     },
     statusBody: () => "dtrealms parameters:\n",
     write: (_level, field, message) => lines.push(`${field ?? ""}: ${message}`),
-    halt: () => Promise.resolve(),
+    halt: (reason) => {
+      halted.push(reason);
+      return Promise.resolve();
+    },
   };
-  return { ctx, saved, lines };
+  return { ctx, saved, lines, halted };
 }
 
 const realm = (name: string, fields: Record<string, string> = {}): RealmEntry => ({
@@ -156,5 +169,112 @@ describe("realm command handlers", () => {
     ]);
     const one = await dispatch(ctx, { command: REALMCMD.SUPERVISION, data: "nosuch" });
     assert.deepEqual(one.reply, { code: 4, message: 'no realm named "nosuch"' });
+  });
+
+  test("realmstatus asks rollctl -zonestatus through the runner and counts its phases", async () => {
+    const calls: (readonly string[])[] = [];
+    const run = (argv: readonly string[], options: RunInRealmOptions) => {
+      calls.push(argv);
+      assert.equal(options.timeoutMs, 10_000, "the status deadline");
+      return Promise.resolve<RealmCommandResult>(
+        options.cwd.endsWith("/gone")
+          ? { output: "rollctl: not found\n", exitCode: 127, timedOut: false }
+          : {
+            output: "a.example  signed  ZSK 2\nb.example signed KSK 6\nc.example signed KSK 0\n",
+            exitCode: 0,
+            timedOut: false,
+          },
+      );
+    };
+    const { ctx } = context([
+      realm("dnssec", { rollrec: "r.rollrec", realmdir: "dnssec" }),
+      realm("gone", { rollrec: "r.rollrec", realmdir: "gone" }),
+      realm("other"),
+      realm("stopped", { rollrec: "r.rollrec" }),
+    ], { run });
+    for (const n of ["dnssec", "gone", "other"]) {
+      await dispatch(ctx, { command: REALMCMD.STARTREALM, data: n });
+    }
+    const r = await dispatch(ctx, { command: REALMCMD.REALMSTATUS, data: "" });
+    assert.equal(r.reply.code, 0);
+    assert.deepEqual(parseRealmStatusBody(r.reply.message), [
+      { name: "dnssec", state: "active", counts: { normal: 1, zsk: 1, ksk: 0, kskPhase6: 1 } },
+      { name: "gone", state: "active", detail: "(no data available)" },
+      { name: "other", state: "active", detail: "(running; pid 1000)" },
+      { name: "stopped", state: "inactive" },
+    ]);
+    assert.deepEqual(calls, [["rollctl", "-zonestatus"], ["rollctl", "-zonestatus"]]);
+  });
+
+  test("a command that timed out or could not run gets its own code", async () => {
+    let mode: "timeout" | "throw" = "timeout";
+    const run = () =>
+      mode === "timeout"
+        ? Promise.resolve<RealmCommandResult>({ output: "", exitCode: undefined, timedOut: true })
+        : Promise.reject(new Error("Realm directory does not exist"));
+    const { ctx } = context([realm("a", { allowcommands: "*" })], { run });
+    const cmd = (data: string) => dispatch(ctx, { command: REALMCMD.COMMAND, data });
+    assert.deepEqual((await cmd("a sleep 100")).reply, {
+      code: 11,
+      message: "realm command timed out",
+    });
+    mode = "throw";
+    assert.deepEqual((await cmd("a true")).reply, {
+      code: 4,
+      message: 'unable to run command in realm "a": Realm directory does not exist',
+    });
+    assert.equal((await cmd("a")).reply.code, 8, "a realm without a command");
+    assert.equal((await cmd("nosuch true")).reply.code, 4);
+  });
+
+  test("log level, time zone and messages change the log and answer as dtrealms", async () => {
+    const { ctx, lines } = context([]);
+    const d = (command: RealmCommand, data: string) => dispatch(ctx, { command, data });
+    assert.deepEqual((await d(REALMCMD.LOGLEVEL, "err")).reply, {
+      code: 0,
+      message: 'loglevel changed from "info" to "err"',
+    });
+    assert.equal(ctx.log.level, 8);
+    assert.equal(ctx.logLevelText, "err");
+    assert.deepEqual((await d(REALMCMD.LOGLEVEL, "7")).reply, {
+      code: 1,
+      message: 'invalid loglevel "7"',
+    });
+    assert.deepEqual((await d(REALMCMD.LOGTZ, "local")).reply, {
+      code: 0,
+      message: "new logging timezone set",
+    });
+    assert.equal(ctx.log.tz, "local");
+    assert.equal((await d(REALMCMD.LOGTZ, "mars")).reply.code, 5);
+    assert.deepEqual((await d(REALMCMD.LOGMSG, "(fatal)disk full")).reply, {
+      code: 0,
+      message: "message written to log",
+    });
+    assert.ok(lines.includes("<user msg>: disk full"));
+    assert.equal((await d(REALMCMD.LOGMSG, "no level")).reply.code, 1);
+    assert.equal((await d(REALMCMD.LOGFILE, "")).reply.code, 2);
+  });
+
+  test("shutdown halts only after its reply; getstatus is not offered", async () => {
+    const { ctx, halted } = context([]);
+    const r = await dispatch(ctx, { command: REALMCMD.SHUTDOWN, data: "" });
+    assert.deepEqual(r.reply, { code: 0, message: "dtrealms shutting down" });
+    assert.deepEqual(halted, [], "nothing halts before the reply is sent");
+    r.afterReply?.();
+    assert.deepEqual(halted, ["shutdown command received"]);
+    assert.equal((await dispatch(ctx, { command: REALMCMD.GETSTATUS, data: "" })).reply.code, 13);
+  });
+
+  test("supervision of one realm carries its log tail, control characters escaped", async () => {
+    const asked: string[] = [];
+    const logTail = (file: string) => {
+      asked.push(file);
+      return ["started", "bell\x07here"];
+    };
+    const { ctx } = context([realm("a")], { logTail });
+    const r = await dispatch(ctx, { command: REALMCMD.SUPERVISION, data: "a" });
+    const report = parseRealmSupervision(r.reply.message);
+    assert.deepEqual(report.log_tail, ["started", "bell\\x07here"]);
+    assert.deepEqual(asked, [report.realms[0]?.output_log]);
   });
 });

@@ -8,8 +8,8 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { symlink, tempDir, waitFor } from "../helpers.ts";
-import { sendRealmCommand } from "../../lib/realms/channel.ts";
-import { REALM_RC } from "../../lib/realms/wire.ts";
+import { sendRealmCommand } from "../../lib/realms/transport/client.ts";
+import { REALM_RC } from "../../lib/realms/protocol/codes.ts";
 import { killLeftovers, send, startDaemon, statusPid, writeFixture } from "./daemon-helpers.ts";
 
 const root = typeof process.geteuid === "function" && process.geteuid() === 0;

@@ -5,7 +5,7 @@
  * @internal
  * @module
  */
-import type { RealmReply } from "../wire.ts";
+import type { RealmReply } from "../protocol/framing.ts";
 
 /** The states a realm can be in (the supervisor's). */
 export const REALM_VIEW_STATES = [

@@ -7,12 +7,12 @@
  * @internal
  * @module
  */
-import fs from "node:fs";
-import { Buffer } from "node:buffer";
+import { readLogTail } from "../log-tail.ts";
 import { type HandledRealm, type HandlerContext, statusEntry } from "../handlers.ts";
 import { managerSpec } from "../process.ts";
 import type { Transition } from "../supervisor.ts";
-import { REALM_RC, REALMCMD, type RealmReply } from "../wire.ts";
+import { REALM_RC, REALMCMD, type RealmCommand } from "../protocol/codes.ts";
+import { type RealmReply } from "../protocol/framing.ts";
 import type { DisplayContext, RealmAction, RealmCounts, RealmView } from "./context.ts";
 import { type DisplayListen, RealmsDisplay } from "./display.ts";
 
@@ -22,7 +22,7 @@ export interface DisplayDaemon extends HandlerContext {
   readonly startedAt: number;
   readonly commandCounts: ReadonlyMap<string, number>;
   readonly transitions: Set<(t: Transition) => void>;
-  handle(req: { command: string; data: string }): Promise<{ reply: RealmReply }>;
+  handle(req: { command: RealmCommand; data: string }): Promise<{ reply: RealmReply }>;
 }
 
 /** Lines of a realm's output log shown on the page, and the bytes read to find them. */
@@ -32,29 +32,7 @@ const LOG_LINE_MAX = 400;
 
 /** The last lines of a file (at most {@link LOG_LINES}, each cut at {@link LOG_LINE_MAX}). */
 export function tailLines(file: string, lines = LOG_LINES, bytes = LOG_BYTES): string[] {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r");
-  } catch {
-    return [];
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    const start = Math.max(0, size - bytes);
-    const buf = Buffer.alloc(size - start);
-    const n = buf.length === 0 ? 0 : fs.readSync(fd, buf, 0, buf.length, start);
-    let text = buf.subarray(0, n).toString("utf8");
-    if (start > 0) text = text.slice(text.indexOf("\n") + 1); // drop the partial first line
-    const all = text.split("\n");
-    if (all.at(-1) === "") all.pop();
-    return all.slice(-lines).map((
-      l,
-    ) => (l.length > LOG_LINE_MAX ? l.slice(0, LOG_LINE_MAX) + "…" : l));
-  } catch {
-    return [];
-  } finally {
-    fs.closeSync(fd);
-  }
+  return readLogTail(file, { lines, bytes, maxLineLength: LOG_LINE_MAX });
 }
 
 /** A {@link DisplayContext} over a daemon. */
@@ -85,7 +63,7 @@ export function daemonDisplayContext(
       return managerSpec(m.entry, {
         directory: d.directory,
         stateDir: d.stateDir,
-        ...(d.options.env ? { env: d.options.env } : {}),
+        env: d.env,
       }).logFile;
     } catch {
       return undefined;
@@ -113,7 +91,7 @@ export function daemonDisplayContext(
       ...(withLog ? { log: file ? tailLines(file) : [] } : {}),
     };
   };
-  const send = async (command: string, realm: string): Promise<RealmReply> =>
+  const send = async (command: RealmCommand, realm: string): Promise<RealmReply> =>
     (await d.handle({ command, data: realm })).reply;
   const onTransition = (t: Transition) => {
     if (t.to !== "running") counts.delete(t.realm);

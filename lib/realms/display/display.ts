@@ -10,7 +10,9 @@ import type { DisplayContext } from "./context.ts";
 import { DisplayApp } from "./app.ts";
 import { type HttpLimits, HttpServer } from "./http.ts";
 import { newDisplayToken, removeDisplayFile, writeDisplayFile } from "./token.ts";
-import { REALM_RC, REALM_REPLY, type RealmReply } from "../wire.ts";
+import { REALM_RC } from "../protocol/codes.ts";
+import { parseRealmDisplayData, REALM_REPLY } from "../protocol/bodies.ts";
+import { type RealmReply } from "../protocol/framing.ts";
 
 /** The default listening address of the display. */
 export const DEFAULT_DISPLAY_HOST = "127.0.0.1";
@@ -109,18 +111,15 @@ export class RealmsDisplay {
   }
 
   async #command(data: string): Promise<RealmReply> {
-    const [flag = "", listenText = "", ...extra] = data.trim().split(/\s+/);
-    const listen = parseDisplayListen(listenText);
-    if (
-      (flag !== "1" && flag !== "0") || extra.length > 0 || listen === undefined ||
-      (flag === "0" && listenText !== "")
-    ) {
+    const asked = parseRealmDisplayData(data);
+    const listen = asked === undefined ? undefined : parseDisplayListen(asked.listen);
+    if (asked === undefined || listen === undefined) {
       return {
         code: REALM_RC.BADCOMMAND,
         message: `invalid display data "${data.trim()}": expected 1 [HOST:PORT] or 0`,
       };
     }
-    const want = flag === "1";
+    const want = asked.on;
     if (want === this.on) {
       this.#ctx.log("info", `graphical display is already ${want ? "on" : "off"}`);
       return { code: REALM_RC.DISPLAY, message: REALM_REPLY.displayAlready };

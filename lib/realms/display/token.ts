@@ -11,6 +11,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomicSync } from "../../platform/atomic.ts";
+import { pidAlive } from "../../platform/pid.ts";
 import { RealmError } from "../errors.ts";
 import { realmSocketDir } from "../paths.ts";
 
@@ -59,15 +60,6 @@ export function removeDisplayFile(stateDir: string): void {
   fs.rmSync(displayFilePath(stateDir), { force: true });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * The page's URL with its token (`http://127.0.0.1:9731/#token=…`), for `steward realms display
  * url`. Throws a {@link RealmError} when the display is off or the file cannot be read.
@@ -93,7 +85,7 @@ export function displayUrlWithToken(stateDir: string): string {
   if (typeof d.url !== "string" || typeof d.token !== "string" || typeof d.pid !== "number") {
     throw new RealmError("io", `The display file is incomplete: ${file}`);
   }
-  if (!alive(d.pid)) {
+  if (!pidAlive(d.pid)) {
     throw new RealmError("no-daemon", `The display's daemon (pid ${d.pid}) is not running`);
   }
   return `${d.url}#token=${d.token}`;

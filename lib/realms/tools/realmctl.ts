@@ -7,23 +7,22 @@
  * @internal
  * @module
  */
-import { sendRealmCommand } from "./channel.ts";
-import { RealmError } from "./errors.ts";
+import { sendRealmCommand } from "../transport/client.ts";
+import { RealmError } from "../errors.ts";
 import { getoptLong, type GetoptSpec } from "./getopt.ts";
-import { checkRealmSocketPathLength } from "./paths.ts";
-import { haltRealmmgr, realmmgrLocation, realmmgrSeemsRunning } from "./realmmgr.ts";
+import type { ToolIo } from "./io.ts";
+import { checkRealmSocketPathLength } from "../paths.ts";
+import { haltRealmmgr, realmmgrLocation, realmmgrSeemsRunning } from "../idfile.ts";
 import {
   formatRealmStatusLikeRealmctl,
   parseRealmLogLevel,
   REALM_LOG_LEVELS,
-  REALM_RC,
   REALM_USER_LOG_LEVELS,
-  REALMCMD,
   REALMCMD_DATA,
-  type RealmCommand,
-  type RealmReply,
-} from "./wire.ts";
-import { REALM_COMMAND_TIMEOUTS } from "./client.ts";
+} from "../protocol/bodies.ts";
+import { REALM_RC, REALMCMD, type RealmCommand } from "../protocol/codes.ts";
+import { type RealmReply } from "../protocol/framing.ts";
+import { REALM_COMMAND_TIMEOUTS } from "../client.ts";
 
 /** realmctl's exit codes beyond "number of failed replies". */
 export const REALMCTL_EXIT = {
@@ -95,10 +94,7 @@ export const REALMCTL_USAGE = [
 ].join("\n");
 
 /** Where realmctl writes. */
-export interface RealmctlIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
+export type RealmctlIo = ToolIo;
 
 /** Options of {@link runRealmctl}. */
 export interface RealmctlOptions {

@@ -1,8 +1,9 @@
 /**
  * The id (pid) file and signal side of upstream's `realmmgr` module, typed: where the files are,
  * reading, claiming and removing the id file, the SIGHUP command interrupt, the SIGINT halt, the
- * running check and the in-process command queue. Each function's doc names the upstream
- * function and how its magic return values map to the typed result.
+ * running check. Each function's doc names the upstream function and how its magic return values
+ * map to the typed result. (Upstream's in-process command queue is the channel server's:
+ * lib/realms/transport/server.ts.)
  *
  * Differences from upstream, on purpose: liveness is checked by connecting to the control socket,
  * never by matching process names; the id file is written atomically (temp + rename), so readers
@@ -24,7 +25,6 @@ import {
   realmStateDir,
   type RealmStateDirOptions,
 } from "./paths.ts";
-import type { RealmRequest } from "./wire.ts";
 
 /** Where a realm manager's files are (upstream `realmmgr_dir`, `realmmgr_idfile`). */
 export interface RealmmgrLocation {
@@ -291,35 +291,4 @@ export function realmmgrSeemsRunning(options: RealmmgrOptions = {}): RealmRunnin
     return { running: false, reason: "not-listening" };
   }
   return { running: true, pid };
-}
-
-/**
- * The in-process command queue (upstream `realmmgr_queuecmd`, `realmmgr_getqueueitem`,
- * `realmmgr_getallqueuedcmds`). Queued commands are handled before socket commands by the
- * channel server. Unlike upstream, `all({clear: true})` returns the queue before clearing it.
- */
-export class RealmCommandQueue {
-  #items: RealmRequest[] = [];
-
-  /** Add a command (upstream `realmmgr_queuecmd`). */
-  queue(command: string, data = ""): void {
-    this.#items.push({ command, data });
-  }
-
-  /** Take the oldest command, or undefined (upstream `realmmgr_getqueueitem`). */
-  next(): RealmRequest | undefined {
-    return this.#items.shift();
-  }
-
-  /** All queued commands, oldest first; `clear` empties the queue (upstream `realmmgr_getallqueuedcmds`). */
-  all(options: { clear?: boolean } = {}): RealmRequest[] {
-    const items = [...this.#items];
-    if (options.clear) this.#items = [];
-    return items;
-  }
-
-  /** How many commands wait. */
-  get size(): number {
-    return this.#items.length;
-  }
 }

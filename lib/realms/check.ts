@@ -9,6 +9,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { isNotCapable } from "./errors.ts";
 import { lookupUser } from "./process.ts";
 import { policyProblems } from "./policy.ts";
 import type { RealmRecord } from "./realmsfile.ts";
@@ -28,7 +29,7 @@ function executable(file: string): boolean {
     fs.accessSync(file, fs.constants.X_OK);
     return true;
   } catch (e) {
-    return (e as Error).name === "NotCapable";
+    return isNotCapable(e);
   }
 }
 

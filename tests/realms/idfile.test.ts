@@ -6,18 +6,22 @@ import net from "node:net";
 import path from "node:path";
 import { Buffer } from "node:buffer";
 import { alive, tempDir, waitFor } from "../helpers.ts";
-import { openRealmChannelServer, type RealmChannelServer } from "../../lib/realms/channel.ts";
+import {
+  openRealmChannelServer,
+  type RealmChannelServer,
+  RealmCommandQueue,
+} from "../../lib/realms/transport/server.ts";
 import {
   claimRealmmgrId,
   haltRealmmgr,
   isRealmmgrRunning,
   readRealmmgrId,
-  RealmCommandQueue,
   realmmgrCommandInterrupt,
   realmmgrLocation,
   removeRealmmgrId,
-} from "../../lib/realms/realmmgr.ts";
-import { REALM_RC, REALM_REPLY } from "../../lib/realms/wire.ts";
+} from "../../lib/realms/idfile.ts";
+import { REALM_RC } from "../../lib/realms/protocol/codes.ts";
+import { REALM_REPLY } from "../../lib/realms/protocol/bodies.ts";
 import { SocketInUseError } from "../../lib/ipc/socket.ts";
 
 const children: ChildProcess[] = [];

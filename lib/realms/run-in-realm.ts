@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
-import type { PhaseCounts } from "./wire.ts";
+import type { PhaseCounts } from "./protocol/bodies.ts";
 import { asUser, checkDirectory, signalGroup, withoutInheritedFds } from "./process.ts";
 
 /** What a command run in a realm produced. */

@@ -1,35 +1,10 @@
 /**
- * The realm manager's control protocol, byte for byte as upstream `realmmgr.pm` speaks it, as a
- * pure codec (no sockets): command strings, return codes, request and reply framing with limits,
- * command verification, and the exact reply texts of `dtrealms`.
- *
- * A request is `<command> SP CR LF <data> SP CR LF`; a reply is `<code> SP CR LF <message> SP CR LF`,
- * after which the server closes. One command per connection.
+ * The realm manager protocol's message bodies, as pure functions: the exact reply texts of
+ * `dtrealms`, the data of each command, the status and realmstatus bodies (formatted for the
+ * daemon, parsed for clients, and as realmctl prints them), and steward's supervision report.
  * @module
  */
-import { Buffer } from "node:buffer";
-import { RealmError } from "./errors.ts";
-
-/** The command strings of the protocol (upstream `REALMCMD_*` constants, plus `realmcmd_nodisplay`). */
-export const REALMCMD = {
-  COMMAND: "realmcmd_command",
-  DISPLAY: "realmcmd_display",
-  GETSTATUS: "realmcmd_getstatus",
-  LOGFILE: "realmcmd_logfile",
-  LOGLEVEL: "realmcmd_loglevel",
-  LOGMSG: "realmcmd_logmsg",
-  LOGTZ: "realmcmd_logtz",
-  NODISPLAY: "realmcmd_nodisplay",
-  REALMSTATUS: "realmcmd_realmstatus",
-  SHUTDOWN: "realmcmd_shutdown",
-  STARTALL: "realmcmd_startall",
-  STARTREALM: "realmcmd_startrealm",
-  STATUS: "realmcmd_status",
-  STOPALL: "realmcmd_stopall",
-  STOPREALM: "realmcmd_stoprealm",
-  /** steward's: each realm's supervision state as JSON (see docs/realms.md); not upstream's. */
-  SUPERVISION: "realmcmd_supervision",
-} as const;
+import { RealmError } from "../errors.ts";
 
 /** The fixed data lines upstream clients send with some commands (realmctl's values). */
 export const REALMCMD_DATA = {
@@ -37,303 +12,24 @@ export const REALMCMD_DATA = {
   startAll: "1",
   /** realmcmd_stopall, as `realmctl -allstop` sends it. */
   stopAll: "0",
-  /** realmcmd_display: on (`-display`) or off (`-nodisplay`). */
-  display: (on: boolean): string => (on ? "1" : "0"),
+  /**
+   * realmcmd_display: on (`-display`) or off (`-nodisplay`); steward's daemon also takes the
+   * address to listen on after the `1` (`1 HOST:PORT`).
+   */
+  display: (on: boolean, listen?: string): string =>
+    on ? (listen === undefined || listen.trim() === "" ? "1" : `1 ${listen.trim()}`) : "0",
 } as const;
 
-/** One of the command strings of {@link REALMCMD}. */
-export type RealmCommand = typeof REALMCMD[keyof typeof REALMCMD];
-
-/** Every command string, sorted. */
-export const REALM_COMMANDS: readonly RealmCommand[] = Object.values(REALMCMD).sort();
-
 /**
- * Return codes. 0..11 are upstream's `REALMCMD_RC_*` values; 12..16 are steward's own, for the
- * cases where upstream sent no reply at all (or crashed). Upstream clients treat every non-zero code as failure.
+ * Split realmcmd_display data (see {@link REALMCMD_DATA}.display): `1`, `1 HOST:PORT` or `0`;
+ * undefined for anything else. The address is returned as given, for the display to parse.
  */
-export const REALM_RC = {
-  /** 0 — success. */
-  OKAY: 0,
-  /** 1 — bad log level (loglevel, logmsg). */
-  BADLEVEL: 1,
-  /** 2 — log file change failed. */
-  BADFILE: 2,
-  /** 3 — unused upstream (inherited from rollmgr). */
-  BADSLEEP: 3,
-  /** 4 — a realm could not be started or stopped (upstream crashed sending it). */
-  BADREALM: 4,
-  /** 5 — bad log time zone. */
-  BADTZ: 5,
-  /** 6 — unused upstream. */
-  REALMOPEN: 6,
-  /** 7 — startall/stopall had nothing to do. */
-  NOREALMS: 7,
-  /** 8 — malformed realmcmd_command data. */
-  BADREALMDATA: 8,
-  /** 9 — display already in the requested state. */
-  DISPLAY: 9,
-  /** 10 — unused upstream. */
-  NOARGS: 10,
-  /** 11 — realmcmd_command timed out. */
-  BADEVENT: 11,
-  /** 12 (steward) — unknown command or malformed request; upstream sent no reply. */
-  BADCOMMAND: 12,
-  /** 13 (steward) — a known command this daemon does not offer (yet). */
-  UNAVAILABLE: 13,
-  /** 14 (steward) — the request is not permitted (e.g. realmcmd_command not allowed in the realm). */
-  REFUSED: 14,
-  /** 15 (steward) — the daemon failed while carrying out the command (the message says why). */
-  FAILED: 15,
-  /** 16 (steward) — too many connections: nothing was done; retry after a short wait. */
-  BUSY: 16,
-} as const;
-
-/** A return code name of {@link REALM_RC}. */
-export type RealmReturnName = keyof typeof REALM_RC;
-
-/** The return code's name (`OKAY`, `BADREALM`…), or undefined for a number steward does not know. */
-export function realmReturnCodeName(code: number): RealmReturnName | undefined {
-  for (const [name, value] of Object.entries(REALM_RC)) {
-    if (value === code) return name as RealmReturnName;
-  }
-  return undefined;
-}
-
-/** The upstream constant for a return code (`REALMCMD_RC_BADREALM`), or undefined. */
-export function realmReturnConstant(code: number): string | undefined {
-  const name = realmReturnCodeName(code);
-  return name === undefined ? undefined : `REALMCMD_RC_${name}`;
-}
-
-/** Client-side flags of upstream `realmmgr_sendcmd`: wait for the reply, or close right after sending. */
-export const CHANNEL_WAIT = 0;
-/** See {@link CHANNEL_WAIT}. */
-export const CHANNEL_CLOSE = 1;
-
-/** Limits on the framing; both sides enforce them. */
-export interface RealmWireLimits {
-  /** Largest request line (command or data) in bytes, terminator included (default 8 KiB). */
-  maxLine: number;
-  /** Largest reply in bytes (default 4 MiB). */
-  maxReply: number;
-}
-
-/** Default {@link RealmWireLimits}. */
-export const DEFAULT_REALM_WIRE_LIMITS: Readonly<RealmWireLimits> = {
-  maxLine: 8 * 1024,
-  maxReply: 4 * 1024 * 1024,
-};
-
-/** A request: the command string and its data (empty when there is none). */
-export interface RealmRequest {
-  /** The command word. */
-  command: string;
-  /** Its data (may be empty). */
-  data: string;
-}
-
-/** A reply: the return code and the message (which may contain `\n`). */
-export interface RealmReply {
-  /** Return code (REALM_RC). */
-  code: number;
-  /** The reply's message. */
-  message: string;
-}
-
-/** Whether `command` is one of the protocol's commands (what upstream `realmmgr_verifycmd` meant to do). */
-export function verifyRealmCommand(command: string): command is RealmCommand {
-  return (REALM_COMMANDS as readonly string[]).includes(command);
-}
-
-function checkLine(what: string, text: string, maxLine: number): void {
-  if (/[\r\n\0]/.test(text)) {
-    throw new RealmError(
-      "invalid",
-      `${what} must be one line without CR, LF or NUL: ${JSON.stringify(text)}`,
-    );
-  }
-  if (Buffer.byteLength(text, "utf8") + 3 > maxLine) {
-    throw new RealmError("limit", `${what} is longer than ${maxLine - 3} bytes`);
-  }
-}
-
-/** Options of {@link encodeRealmRequest}. */
-export interface EncodeRealmRequestOptions {
-  /** Refuse commands that {@link verifyRealmCommand} does not know (default true). */
-  verify?: boolean;
-  limits?: Partial<RealmWireLimits>;
-}
-
-/**
- * Encode a request: `cmd + " \r\n" + data + " \r\n"`. Throws a {@link RealmError} (`invalid`)
- * for an unknown command (unless `verify: false`) or a CR/LF/NUL in either part, and `limit`
- * for an over-long line.
- */
-export function encodeRealmRequest(
-  command: string,
-  data = "",
-  options: EncodeRealmRequestOptions = {},
-): Buffer {
-  const maxLine = options.limits?.maxLine ?? DEFAULT_REALM_WIRE_LIMITS.maxLine;
-  if (options.verify !== false && !verifyRealmCommand(command)) {
-    throw new RealmError("invalid", `Unknown realm manager command: ${command}`);
-  }
-  if (command === "") throw new RealmError("invalid", "Command is empty");
-  checkLine("Command", command, maxLine);
-  checkLine("Data", data, maxLine);
-  return Buffer.from(`${command} \r\n${data} \r\n`, "utf8");
-}
-
-/**
- * Strip a line's terminator: exactly one upstream `" \r\n"` (any other trailing spaces are data),
- * or, for looser clients, `\r\n` / `\n` and then trailing blanks.
- */
-function stripRequestLine(line: string): string {
-  if (line.endsWith(" \r\n")) return line.slice(0, -3);
-  return line.replace(/\r?\n$/, "").replace(/[ \t\r]+$/, "");
-}
-
-/**
- * Incremental request parser for the server side. Feed chunks with {@link push}; it returns the
- * request once both lines are in. {@link end} handles a client that half-closes early: a command
- * line without a data line is a request with empty data. Throws a {@link RealmError} (`limit`) for
- * a line longer than `maxLine` and (`protocol`) for a NUL byte or a request without a command.
- */
-export class RealmRequestParser {
-  readonly #maxLine: number;
-  #buf: Buffer = Buffer.alloc(0);
-  #lines: string[] = [];
-  #done: RealmRequest | undefined;
-
-  constructor(limits: Partial<RealmWireLimits> = {}) {
-    this.#maxLine = limits.maxLine ?? DEFAULT_REALM_WIRE_LIMITS.maxLine;
-  }
-
-  /** Add bytes; returns the request when complete (and keeps returning it). */
-  push(chunk: Uint8Array): RealmRequest | undefined {
-    if (this.#done) return this.#done;
-    this.#buf = this.#buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.#buf, chunk]);
-    for (;;) {
-      const nl = this.#buf.indexOf(0x0a);
-      if (nl < 0) break;
-      if (nl + 1 > this.#maxLine) this.#tooLong();
-      this.#lines.push(this.#decodeLine(this.#buf.subarray(0, nl + 1)));
-      this.#buf = this.#buf.subarray(nl + 1);
-      if (this.#lines.length === 2) return this.#finish();
-    }
-    if (this.#buf.length > this.#maxLine) this.#tooLong();
+export function parseRealmDisplayData(data: string): { on: boolean; listen: string } | undefined {
+  const [flag = "", listen = "", ...extra] = data.trim().split(/\s+/);
+  if ((flag !== "1" && flag !== "0") || extra.length > 0 || (flag === "0" && listen !== "")) {
     return undefined;
   }
-
-  /** The peer finished sending: complete the request from what arrived, or throw `protocol`. */
-  end(): RealmRequest {
-    if (this.#done) return this.#done;
-    if (this.#buf.length > 0) this.#lines.push(this.#decodeLine(this.#buf));
-    this.#buf = Buffer.alloc(0);
-    if (this.#lines.length === 0 || this.#lines[0] === "") {
-      throw new RealmError("protocol", "Request has no command line");
-    }
-    return this.#finish();
-  }
-
-  #decodeLine(bytes: Buffer): string {
-    if (bytes.includes(0)) throw new RealmError("protocol", "Request contains a NUL byte");
-    return stripRequestLine(bytes.toString("utf8"));
-  }
-
-  #tooLong(): never {
-    throw new RealmError("limit", `Request line is longer than ${this.#maxLine} bytes`);
-  }
-
-  #finish(): RealmRequest {
-    const command = (this.#lines[0] ?? "").trim();
-    if (command === "") throw new RealmError("protocol", "Request has no command line");
-    this.#done = { command, data: this.#lines[1] ?? "" };
-    return this.#done;
-  }
-}
-
-/** Parse a whole request (both lines, or what a client sent before closing). */
-export function decodeRealmRequest(
-  bytes: Uint8Array,
-  limits: Partial<RealmWireLimits> = {},
-): RealmRequest {
-  const parser = new RealmRequestParser(limits);
-  return parser.push(bytes) ?? parser.end();
-}
-
-/** Encode a reply: `code + " \r\n" + message + " \r\n"` (the message may contain `\n`). */
-export function encodeRealmReply(reply: RealmReply): Buffer {
-  if (!Number.isInteger(reply.code) || reply.code < 0) {
-    throw new RealmError("invalid", `Return code must be a non-negative integer: ${reply.code}`);
-  }
-  return Buffer.from(`${reply.code} \r\n${reply.message} \r\n`, "utf8");
-}
-
-/**
- * Incremental reply parser for the client side. Upstream `realmmgr_getresp` reads the code line,
- * then everything up to EOF, and strips one trailing `" \r\n"`; so does {@link end}. Zero bytes is
- * a `no-reply` error (upstream returned undef and realmctl reported success); a code line that is
- * not a number is `protocol`; more than `maxReply` bytes is `limit`.
- */
-export class RealmReplyParser {
-  readonly #maxReply: number;
-  #chunks: Buffer[] = [];
-  #size = 0;
-
-  constructor(limits: Partial<RealmWireLimits> = {}) {
-    this.#maxReply = limits.maxReply ?? DEFAULT_REALM_WIRE_LIMITS.maxReply;
-  }
-
-  /** Bytes received so far. */
-  get size(): number {
-    return this.#size;
-  }
-
-  /** Add bytes; throws `limit` once the reply is larger than allowed. */
-  push(chunk: Uint8Array): void {
-    this.#size += chunk.length;
-    if (this.#size > this.#maxReply) {
-      throw new RealmError("limit", `Reply is larger than ${this.#maxReply} bytes`);
-    }
-    // Socket chunks are fresh buffers: keep them as they are instead of copying.
-    this.#chunks.push(
-      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
-    );
-  }
-
-  /** The server closed the connection: decode the reply. */
-  end(): RealmReply {
-    const text =
-      (this.#chunks.length === 1 ? this.#chunks[0] as Buffer : Buffer.concat(this.#chunks))
-        .toString("utf8");
-    if (text.length === 0) {
-      throw new RealmError("no-reply", "The realm manager closed the connection without a reply");
-    }
-    const nl = text.indexOf("\n");
-    const first = nl < 0 ? text : text.slice(0, nl + 1);
-    const codeText = first.replace(/\r?\n$/, "").trim();
-    if (!/^\d{1,9}$/.test(codeText)) {
-      throw new RealmError(
-        "protocol",
-        `Reply does not start with a return code: ${JSON.stringify(first.slice(0, 80))}`,
-      );
-    }
-    let message = nl < 0 ? "" : text.slice(nl + 1);
-    if (message.endsWith(" \r\n")) message = message.slice(0, -3);
-    else if (message.endsWith("\r\n")) message = message.slice(0, -2);
-    return { code: Number(codeText), message };
-  }
-}
-
-/** Parse a whole reply as received up to EOF. */
-export function decodeRealmReply(
-  bytes: Uint8Array,
-  limits: Partial<RealmWireLimits> = {},
-): RealmReply {
-  const parser = new RealmReplyParser(limits);
-  parser.push(bytes);
-  return parser.end();
+  return { on: flag === "1", listen };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,6 +207,45 @@ export function formatRealmManagerStatus(
     out += `     ${p.label.padEnd(19)}${p.quoted ? `"${p.value}"` : p.value}\n`;
   }
   return out;
+}
+
+/** What the daemon's realmcmd_status body tells, in upstream's order. */
+export interface RealmManagerStatusFacts {
+  /** The realms file as given on the command line. */
+  realmsFile: string;
+  /** The directory as given (`.` when none was). */
+  directory: string;
+  /** The DNSSEC-Tools configuration file. */
+  configFile: string;
+  /** The log file. */
+  logFile: string;
+  /** The log level as last set (name or number, as given). */
+  logLevel: string;
+  /** The log time zone as last set (as given). */
+  logTz: string;
+  /** The user the daemon runs as. */
+  runningAs: string;
+  /** Realms that run (or are starting, stopping, backing off). */
+  activeRealms: number;
+  /** Realms that do not run (stopped, or failed: upstream counted a realm that did not start as inactive). */
+  inactiveRealms: number;
+}
+
+/** The daemon's realmcmd_status body from its facts (the one place its labels are written). */
+export function realmManagerStatusBody(facts: RealmManagerStatusFacts): string {
+  const q = (label: string, value: string) => ({ label, value, quoted: true });
+  const n = (label: string, value: number) => ({ label, value: String(value), quoted: false });
+  return formatRealmManagerStatus([
+    q("realm file", facts.realmsFile),
+    q("directory", facts.directory),
+    q("config file", facts.configFile),
+    q("logfile", facts.logFile),
+    q("loglevel", facts.logLevel),
+    q("logtz", facts.logTz),
+    q("running as", facts.runningAs),
+    n("active realms", facts.activeRealms),
+    n("inactive realms", facts.inactiveRealms),
+  ]);
 }
 
 /** Parse a realmcmd_status body into its parameters (lines that do not fit are skipped). */

@@ -4,31 +4,38 @@ import { Buffer } from "node:buffer";
 import {
   decodeRealmReply,
   decodeRealmRequest,
-  encodeRealmCommandData,
-  encodeRealmLogMessage,
   encodeRealmReply,
   encodeRealmRequest,
+  RealmReplyParser,
+  RealmRequestParser,
+} from "../../lib/realms/protocol/framing.ts";
+import {
+  encodeRealmCommandData,
+  encodeRealmLogMessage,
   formatRealmManagerStatus,
   formatRealmStatusBody,
   formatRealmStatusLikeRealmctl,
   parseRealmBatchBody,
   parseRealmCommandData,
   parseRealmCommandOutput,
+  parseRealmDisplayData,
   parseRealmLogLevel,
   parseRealmLogMessage,
   parseRealmLogTz,
   parseRealmManagerStatus,
   parseRealmStatusBody,
+  REALM_REPLY,
+  REALMCMD_DATA,
+  realmManagerStatusBody,
+} from "../../lib/realms/protocol/bodies.ts";
+import {
   REALM_COMMANDS,
   REALM_RC,
-  REALM_REPLY,
   REALMCMD,
-  RealmReplyParser,
-  RealmRequestParser,
   realmReturnCodeName,
   realmReturnConstant,
   verifyRealmCommand,
-} from "../../lib/realms/wire.ts";
+} from "../../lib/realms/protocol/codes.ts";
 import { RealmError } from "../../lib/realms/errors.ts";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
@@ -221,6 +228,46 @@ test("the status body has dtrealms' layout and parses back", () => {
     { label: "directory", value: "/srv", quoted: true },
     { label: "active realms", value: "2", quoted: false },
   ]);
+});
+
+test("the daemon's status body: upstream's labels in upstream's order, counts unquoted", () => {
+  const text = realmManagerStatusBody({
+    realmsFile: "demo.realm",
+    directory: ".",
+    configFile: "/usr/local/etc/dnssec-tools/dnssec-tools.conf",
+    logFile: "log.dtrealms",
+    logLevel: "4",
+    logTz: "GMT",
+    runningAs: "dt",
+    activeRealms: 1,
+    inactiveRealms: 2,
+  });
+  assert.equal(
+    text,
+    "dtrealms parameters:\n" +
+      '     realm file         "demo.realm"\n' +
+      '     directory          "."\n' +
+      '     config file        "/usr/local/etc/dnssec-tools/dnssec-tools.conf"\n' +
+      '     logfile            "log.dtrealms"\n' +
+      '     loglevel           "4"\n' +
+      '     logtz              "GMT"\n' +
+      '     running as         "dt"\n' +
+      "     active realms      1\n" +
+      "     inactive realms    2\n",
+  );
+});
+
+test("display data: 1, 1 HOST:PORT or 0, and nothing else", () => {
+  assert.equal(REALMCMD_DATA.display(true), "1");
+  assert.equal(REALMCMD_DATA.display(true, " 127.0.0.1:9000 "), "1 127.0.0.1:9000");
+  assert.equal(REALMCMD_DATA.display(true, ""), "1");
+  assert.equal(REALMCMD_DATA.display(false, "ignored:1"), "0");
+  assert.deepEqual(parseRealmDisplayData(" 1 "), { on: true, listen: "" });
+  assert.deepEqual(parseRealmDisplayData("1 [::1]:80"), { on: true, listen: "[::1]:80" });
+  assert.deepEqual(parseRealmDisplayData("0"), { on: false, listen: "" });
+  for (const bad of ["", "2", "on", "0 h:1", "1 h:1 x"]) {
+    assert.equal(parseRealmDisplayData(bad), undefined, JSON.stringify(bad));
+  }
 });
 
 test("the realmstatus body round-trips and prints like realmctl", () => {
