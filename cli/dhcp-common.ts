@@ -172,6 +172,24 @@ function commandPath(cmd: Command, group: Command): string {
  * standard error, exit code). Call once every command is registered.
  */
 export function printJsonFailures(group: Command, root: Command = group): void {
+  if (group.commands.length > 0) {
+    // A mistake the option parser finds (unknown option, missing argument) never reaches the
+    // action: when the command about to parse takes --json, its exit hook reports it too.
+    // Set here, at dispatch, because the program sets every command's exit hook after building.
+    group.hook("preSubcommand", (_self, sub) => {
+      const cmd = sub as unknown as Command;
+      if (!cmd.options.some((opt) => opt.long === "--json")) return;
+      const name = commandPath(cmd, root);
+      cmd.exitOverride((err) => {
+        const quiet = ["commander.helpDisplayed", "commander.help", "commander.version"];
+        if (!quiet.includes(err.code) && (cmd.opts() as { json?: boolean }).json === true) {
+          const error = escapeDiagnostic(err.message.replace(/^error: /, ""));
+          printJson({ ok: false, command: name, exitCode: EXIT.USAGE, error, dsvc: null });
+        }
+        throw err;
+      });
+    });
+  }
   for (const sub of group.commands) {
     const cmd = sub as unknown as Command;
     const handler = cmd as unknown as WithActionHandler;

@@ -256,6 +256,15 @@ describe("steward dhcp --json output matches docs/dhcp.md", () => {
       dsvc: null,
       error: /host bits/,
     });
+    await failure("network show", ["network", "show", "--json"], {
+      exitCode: 2,
+      dsvc: null,
+      error: /missing required argument 'network'/,
+    });
+    await failure("network list", ["network", "list", "--json", "--bogus"], {
+      exitCode: 2,
+      error: /unknown option '--bogus'/,
+    });
     await failure("network check", ["network", "check", "10.0.0.0", "--json"], {
       exitCode: 1,
       dsvc: "DSVC_NO_TABLE",
