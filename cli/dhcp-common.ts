@@ -152,6 +152,10 @@ export function jsonFailure(command: string, e: unknown): DhcpJsonFailure {
   return { ok: false, command, exitCode: 70, error: `internal error: ${message}`, dsvc };
 }
 
+/**
+ * Where commander (15) keeps a command's action; tests/dhcp/cli/json-schema.test.ts fails for
+ * every --json command if that ever changes.
+ */
 interface WithActionHandler {
   _actionHandler: ((args: unknown[]) => unknown) | null;
 }

@@ -164,8 +164,23 @@ async function runAsRootInNamespace(dir: string, home: string, bin: string): Pro
   );
 }
 
+/** The output lines the walk-through's console blocks show (those not starting with `$ `). */
+function shownOutput(): string[] {
+  const start = DOC.indexOf("\n## From an empty machine to a working store\n");
+  const section = DOC.slice(start, DOC.indexOf("\n## ", start + 1));
+  return [...section.matchAll(/```console\n([\s\S]*?)```/g)].flatMap((m) =>
+    (m[1] as string).split("\n").filter((l) => l !== "" && !l.startsWith("$ "))
+  );
+}
+
 function assertWorked(r: Outcome, home: string, who: string, data?: string): void {
   assert.equal(r.code, 0, `the walk-through failed ${who}:\n${r.stderr}\n${r.stdout}`);
+  const printed = new Set(r.stdout.split("\n"));
+  const shown = shownOutput();
+  assert.ok(shown.length >= 3, "the document shows the module list");
+  for (const line of shown) {
+    assert.ok(printed.has(line), `the document shows a line not printed ${who}: ${line}`);
+  }
   // Step 6's pntadm -P: the printer, the first and the last address of the pool, once each.
   for (const ip of ["192.168.10.5", "192.168.10.10", "192.168.10.250"]) {
     const rows = r.stdout.split("\n").filter((l) => l.split("\t")[2] === ip);
