@@ -3,6 +3,7 @@
  * are searched, opening the configured store, and turning store errors into one-line messages.
  * @module
  */
+import type { Command } from "@commander-js/extra-typings";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { asDsvcError } from "../lib/dhcp/admin/failure.ts";
@@ -16,6 +17,7 @@ import { openStore } from "../lib/dhcp/store.ts";
 import { DhcptabSyntaxError } from "../lib/dhcp/dhcptab/symbol.ts";
 import { pidState, sendSignal } from "../lib/platform/pid.ts";
 import { CliError, EXIT } from "./errors.ts";
+import { printJson } from "./output.ts";
 
 /** Environment variable naming the dhcpsvc.conf to use. */
 export const CONF_ENV = "STEWARD_DHCPSVC_CONF";
@@ -98,6 +100,15 @@ export function adminSession(o: DhcpCommonOptions): AdminSession {
   });
 }
 
+/** A store failure as a CLI error that remembers the DSVC_* name of its cause. */
+class StoreCliError extends CliError {
+  readonly dsvc: string;
+  constructor(message: string, dsvc: string) {
+    super(message, EXIT.FAILURE);
+    this.dsvc = dsvc;
+  }
+}
+
 /** Run `fn` with the configured store, closing it afterwards. */
 export async function withStore<T>(
   o: DhcpCommonOptions,
@@ -121,5 +132,98 @@ export function cliFailure(e: unknown): unknown {
     return new CliError(escapeDiagnostic(e.message), EXIT.FAILURE);
   }
   const d = asDsvcError(e);
-  return d ? new CliError(escapeDiagnostic(d.message), EXIT.FAILURE) : e;
+  return d ? new StoreCliError(escapeDiagnostic(d.message), d.codeName) : e;
+}
+
+/** What a `--json` command of `steward dhcp` prints on standard output when it fails. */
+export interface DhcpJsonFailure {
+  /** Always false: tells the failure from a command's result. */
+  ok: false;
+  /** The command, as typed after `steward dhcp` (e.g. "network show"). */
+  command: string;
+  /** The exit code the command ends with. */
+  exitCode: number;
+  /** The message also printed on standard error (without the `steward: ` prefix). */
+  error: string;
+  /** The DSVC_* name when the data store refused (e.g. "DSVC_NO_TABLE"), else null. */
+  dsvc: string | null;
+}
+
+/** The JSON failure object for `e` thrown by the action of `command`. */
+export function jsonFailure(command: string, e: unknown): DhcpJsonFailure {
+  const dsvc = e instanceof StoreCliError ? e.dsvc : asDsvcError(e)?.codeName ?? null;
+  if (e instanceof CliError) {
+    return { ok: false, command, exitCode: e.exitCode, error: e.message, dsvc };
+  }
+  // Anything else is what the program reports as an internal error (exit 70).
+  const message = escapeDiagnostic(e instanceof Error ? e.message : String(e));
+  return { ok: false, command, exitCode: 70, error: `internal error: ${message}`, dsvc };
+}
+
+/**
+ * Where commander (15) keeps a command's action; tests/dhcp/cli/json-schema.test.ts fails for
+ * every --json command if that ever changes.
+ */
+interface WithActionHandler {
+  _actionHandler: ((args: unknown[]) => unknown) | null;
+}
+
+function commandPath(cmd: Command, group: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c && c !== group; c = c.parent as Command | null) {
+    names.unshift(c.name());
+  }
+  return names.join(" ");
+}
+
+/**
+ * Wrap the action of every command under `group`, in this one place so that no action has to
+ * remember it: a store error the action did not convert becomes a one-line error (exit 1, not
+ * an internal error), and a command that takes `--json`, when given it, prints a
+ * {@link DhcpJsonFailure} on standard output before the error goes on as usual (message on
+ * standard error, exit code). Call once every command is registered.
+ */
+export function printJsonFailures(group: Command, root: Command = group): void {
+  if (group.commands.length > 0) {
+    // A mistake the option parser finds (unknown option, missing argument) never reaches the
+    // action: when the command about to parse takes --json, its exit hook reports it too.
+    // Set here, at dispatch, because the program sets every command's exit hook after building.
+    group.hook("preSubcommand", (_self, sub) => {
+      const cmd = sub as unknown as Command;
+      if (!cmd.options.some((opt) => opt.long === "--json")) return;
+      const name = commandPath(cmd, root);
+      cmd.exitOverride((err) => {
+        const quiet = ["commander.helpDisplayed", "commander.help", "commander.version"];
+        if (!quiet.includes(err.code) && (cmd.opts() as { json?: boolean }).json === true) {
+          const error = escapeDiagnostic(err.message.replace(/^error: /, ""));
+          printJson({ ok: false, command: name, exitCode: EXIT.USAGE, error, dsvc: null });
+        }
+        throw err;
+      });
+    });
+  }
+  for (const sub of group.commands) {
+    const cmd = sub as unknown as Command;
+    const handler = cmd as unknown as WithActionHandler;
+    const inner = handler._actionHandler;
+    const json = cmd.options.some((opt) => opt.long === "--json");
+    if (json && typeof inner !== "function") {
+      throw new Error(`${commandPath(cmd, root)}: --json on a command without an action`);
+    }
+    if (typeof inner === "function") {
+      const name = commandPath(cmd, root);
+      handler._actionHandler = async (args: unknown[]) => {
+        try {
+          return await inner.call(cmd, args);
+        } catch (e) {
+          const failure = cliFailure(e);
+          if (json && (cmd.opts() as { json?: boolean }).json === true) {
+            printJson(jsonFailure(name, failure));
+          }
+          throw failure;
+        }
+      };
+    }
+    printJsonFailures(cmd, root);
+  }
 }

@@ -71,6 +71,7 @@ export function registerDhcpServe(dhcp: Command, common: () => DhcpCommonOptions
       }
       const pid = Number(s.pid);
       const running = s.state === "running" && Number.isInteger(pid) && pidAlive(pid);
+      if (!running) process.exitCode = 1;
       if (o.json) return printJson({ ...s, running });
       const rates = s.rates as { leasesPerSecond: number; requestsPerSecond: number } | undefined;
       const nets = (s.networks as {
@@ -119,6 +120,5 @@ export function registerDhcpServe(dhcp: Command, common: () => DhcpCommonOptions
       println(
         `Exhausted  ${s.exhausted} request(s) found no free address; ${s.collisions} collision(s) retried`,
       );
-      if (!running) process.exitCode = 1;
     });
 }

@@ -13,6 +13,7 @@ import {
   DEFAULT_DHCPD_PIDFILE,
   type DhcpCommonOptions,
   DHCPD_PIDFILE_ENV,
+  printJsonFailures,
   readBatchInput,
   storeOptions,
 } from "./dhcp-common.ts";
@@ -197,6 +198,7 @@ export function registerDhcp(program: Command): void {
   registerDhcpTable(dhcp, common);
   registerDhcpServe(dhcp, common);
   addCommonOptions(dhcp.commands as unknown as Command[]);
+  printJsonFailures(dhcp as unknown as Command);
 }
 
 function addCommonOptions(commands: readonly Command[]): void {

@@ -5,7 +5,7 @@
  * and the dhcptab's own symbols) before anything is written.
  * @module
  */
-import { editMacroValue, parseMacroValue, unquoteValue } from "../dhcptab/macro.ts";
+import { parseMacroValue, unquoteValue } from "../dhcptab/macro.ts";
 import {
   checkName,
   checkSymbolAgainstInittab,
@@ -14,7 +14,7 @@ import {
   parseSymbolDefinition,
   type SymbolDefinition,
 } from "../dhcptab/symbol.ts";
-import { SymbolTable, validateMacro } from "../dhcptab/validate.ts";
+import { editMacro, SymbolTable, validateMacro } from "../dhcptab/validate.ts";
 import { ipToString, makeDtRec, parseIp, parseNetmask } from "../records.ts";
 import {
   DN_QMACRO,
@@ -259,11 +259,20 @@ function warnMissingIncludes(
 }
 
 /** Check a macro against the dhcptab's symbols and the standard inittab. */
-export function checkMacro(name: string, value: string, existing: readonly DtRec[]): void {
-  const table = SymbolTable.withDhcptab(
+export function checkMacro(
+  name: string,
+  value: string,
+  existing: readonly DtRec[],
+  options: { stored?: boolean } = {},
+): void {
+  validateMacro(name, value, symbolsOf(existing), options);
+}
+
+/** The symbols a macro may use: the standard ones and those of the dhcptab `existing`. */
+function symbolsOf(existing: readonly DtRec[]): SymbolTable {
+  return SymbolTable.withDhcptab(
     existing.filter((r) => r.type === "s").map((r) => ({ name: r.key, value: r.value })),
   );
-  validateMacro(name, value, table);
 }
 
 /** Run one parsed dhtadm command; returns the exit code (messages already written). */
@@ -374,10 +383,16 @@ async function modifyEntry(session: AdminSession, cmd: DhtadmCommand): Promise<n
         checkName(key, type === "s" ? "symbol" : "macro");
       }
       if (o.has("d")) value = o.get("d") ?? "";
-      if (o.has("e")) value = editMacroValue(orig.value, o.get("e") ?? "");
+      if (o.has("e")) {
+        value = editMacro(orig.key, orig.value, o.get("e") ?? "", symbolsOf(existing));
+      }
       const others = existing.filter((r) => !(r.key === orig.key && r.type === orig.type));
       if (type === "s") value = formatSymbolDefinition(checkNewSymbol(key, value, others));
-      else if (o.has("n")) checkName(key, "macro");
+      // Renamed, the stored definition is checked again (Macro.setValue, as upstream), read
+      // as the server reads it: the blanks a hand-edited continuation leaves are not refused.
+      else if (o.has("n")) checkMacro(key, value, existing, { stored: true });
+      // Every symbol deleted: upstream writes ':', which the definition check would refuse.
+      else if (o.has("e") && value === ":") checkName(key, "macro");
       else {
         checkMacro(key, value, existing);
         warnMissingIncludes(session, key, value, existing);

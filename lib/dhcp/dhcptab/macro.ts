@@ -1,6 +1,6 @@
 /**
  * dhcptab macro values (`:sym=value:sym:Include=mac:`, dhcptab(4)): parsing into items,
- * formatting, and the one-pair edit of `dhtadm -M -e`.
+ * formatting (the checks and the edit of `dhtadm -M -e` are in validate.ts).
  * @module
  */
 import { DhcptabSyntaxError } from "./symbol.ts";
@@ -110,35 +110,4 @@ export function unquoteValue(raw: string): string {
     } else if (ch !== '"') out += ch;
   }
   return out;
-}
-
-/**
- * Apply a `dhtadm -M -m MACRO -e 'sym=value'` edit: `sym=` deletes the symbol,
- * `sym=_NULL_VALUE_` sets it as a boolean, anything else replaces (or appends) its value.
- */
-export function editMacroValue(value: string, edit: string): string {
-  const eq = edit.indexOf("=");
-  if (eq <= 0) {
-    throw new DhcptabSyntaxError(`Bad edit '${edit}': expected 'symbol=value'`);
-  }
-  const name = edit.slice(0, eq).trim();
-  const newValue = edit.slice(eq + 1);
-  if (/[\s:"\\]/.test(name)) {
-    throw new DhcptabSyntaxError(`Bad edit '${edit}': bad symbol name '${name}'`);
-  }
-  const items = parseMacroValue(value);
-  // Include may legitimately appear several times; other symbols are replaced in place.
-  const idx = items.findIndex((it) => it.name === name);
-  if (newValue === "") {
-    if (idx < 0) {
-      throw new DhcptabSyntaxError(`Bad edit '${edit}': the macro has no symbol '${name}'`);
-    }
-    return formatMacroValue(items.filter((it) => it.name !== name));
-  }
-  const item: MacroItem = { name, value: newValue === "_NULL_VALUE_" ? null : newValue };
-  // Check the new pair parses on its own (quotes balanced, no bare ':').
-  parseMacroValue(formatMacroValue([item]));
-  if (idx < 0 || name === "Include") items.push(item);
-  else items[idx] = item;
-  return formatMacroValue(items);
 }
