@@ -67,6 +67,42 @@ const TSCONFIG = {
   files: ["use.ts"],
 };
 
+/**
+ * The directories under node_modules of the package's runtime dependencies and theirs (optional
+ * ones where installed), as npm resolves them: nested node_modules first, then the parents'.
+ */
+function runtimeDependencyDirs(): string[] {
+  const found = new Set<string>();
+  const visit = (pkgDir: string): void => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, "package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
+    for (const name of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) {
+      let dir = pkgDir;
+      let at: string | undefined;
+      for (;;) {
+        const candidate = path.join(dir, "node_modules", name);
+        if (fs.existsSync(path.join(candidate, "package.json"))) {
+          at = candidate;
+          break;
+        }
+        if (dir === ROOT) break;
+        dir = path.dirname(dir);
+      }
+      if (at === undefined) {
+        if (pkg.optionalDependencies?.[name] !== undefined) continue;
+        throw new Error(`dependency ${name} of ${pkgDir} is not installed`);
+      }
+      if (found.has(at)) continue;
+      found.add(at);
+      visit(at);
+    }
+  };
+  visit(ROOT);
+  return [...found].sort();
+}
+
 test("the packed tarball installs offline into a fresh project and works from Node and Deno", {
   skip: isDeno()
     ? "the Node suite runs this test, and it runs the package under Node and under Deno"
@@ -81,13 +117,8 @@ test("the packed tarball installs offline into a fresh project and works from No
     (await run("npm", [...args, "--no-audit", "--no-fund"], { cwd, env, timeout: 120_000 }))
       .stdout;
   await npm(["pack", "--pack-destination", tmp.path], ROOT);
-  await npm([
-    "pack",
-    "--pack-destination",
-    tmp.path,
-    path.join(ROOT, "node_modules", "commander"),
-    path.join(ROOT, "node_modules", "@commander-js", "extra-typings"),
-  ], ROOT);
+  // Every runtime dependency, packed from node_modules: an offline install cannot fetch them.
+  await npm(["pack", "--pack-destination", tmp.path, ...runtimeDependencyDirs()], ROOT);
   const tarballs = fs.readdirSync(tmp.path).filter((f) => f.endsWith(".tgz"));
   const steward = tarballs.find((f) => f.startsWith("steward-"));
   assert.ok(steward, `no steward tarball in ${tarballs.join(", ")}`);
