@@ -102,7 +102,12 @@ export function lockErrorToDsvc(e: unknown, name: string): DsvcError {
   const code = (e as { code?: unknown } | null)?.code;
   const msg = e instanceof Error ? e.message : String(e);
   if (code === "BUSY") return new DsvcError(DSVC.BUSY, `${name} is locked`, { cause: e });
-  if (code === "NO_LOCKMGR") return new DsvcError(DSVC.NO_LOCKMGR, msg, { cause: e });
+  // The DSVC message ("Cannot contact lock manager") is printed before this one: say it once.
+  if (code === "NO_LOCKMGR") {
+    return new DsvcError(DSVC.NO_LOCKMGR, msg.replace(/^Cannot contact lock manager: /, ""), {
+      cause: e,
+    });
+  }
   return new DsvcError(DSVC.SYNCH_ERR, `${name}: ${msg}`, { cause: e });
 }
 

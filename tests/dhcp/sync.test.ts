@@ -117,7 +117,8 @@ describe("container synchronization", () => {
       synchronizer: dead,
     });
     const dt = await s.openDhcptab(CRW);
-    await rejectsWith(dt.lookup(qinit(), {}), DSVC.NO_LOCKMGR);
+    const down = await rejectsWith(dt.lookup(qinit(), {}), DSVC.NO_LOCKMGR);
+    assert.equal(down.message.match(/Cannot contact lock manager/g)?.length, 1, down.message);
     const broken: Synchronizer = {
       acquire: () =>
         Promise.reject(Object.assign(new Error("protocol trouble"), { code: "PROTOCOL" })),
