@@ -190,7 +190,8 @@ export class LockHelper {
     this.#child.stdout?.setEncoding("utf8");
     this.#child.stdout?.on("data", (d: string) => this.#data(d));
     this.#child.once("error", (e) => this.#end(`cannot start it: ${e.message}`, false));
-    this.#child.once("exit", (code, signal) => {
+    // On close, not exit: every answer written before the end has been read by then.
+    this.#child.once("close", (code: number | null, signal: string | null) => {
       const why = err.trim().split("\n")[0] ?? "";
       this.#end(
         why ? `${why} (exit ${code ?? signal})` : `it ended (${code ?? signal})`,

@@ -602,7 +602,19 @@ export class HostLocks {
       };
     }
     if (!this.#helper?.alive) {
-      this.#helper = new LockHelper(this.#searchPath);
+      try {
+        this.#helper = new LockHelper(this.#searchPath);
+      } catch (e) {
+        return {
+          holder: Promise.reject(
+            new HostLockError(
+              "SYNCH_ERR",
+              `Cannot start the host lock helper: ${(e as Error).message}`,
+            ),
+          ),
+          cancel: () => {},
+        };
+      }
       this.#helpersStarted++;
     }
     const helper = this.#helper;
