@@ -88,7 +88,7 @@ export interface LockDaemonOptions {
    */
   hostLockLingerMs?: number;
   /**
-   * What holds cross-host locks: "helper" (one perl process for all), "flock" (a flock(1) child
+   * What holds cross-host locks: "helper" (a perl process per lock directory), "flock" (a flock(1) child
    * each, the older primitive) or "auto" (default: the helper, flock(1) without perl).
    */
   hostLockPrimitive?: HostLockPrimitive;

@@ -1,5 +1,5 @@
 /**
- * The host-lock helper: one long-lived perl process per lock manager that opens lock files and
+ * The host-lock helper: a long-lived perl process of the lock manager that opens lock files and
  * takes and drops flock(2) locks on request, over a line protocol on its stdin/stdout pipes. A
  * lock costs a pipe round trip instead of a process start (see `scripts/bench/hostlock.ts`).
  *
@@ -213,6 +213,11 @@ export class LockHelper {
   /** Locks held through this helper. */
   get held(): number {
     return this.#held.size;
+  }
+
+  /** True when the helper holds no lock and has no request outstanding. */
+  get idle(): boolean {
+    return this.#held.size === 0 && this.#pending.size === 0;
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
  * Cross-host "host locks" (Solaris dsvclockd's DSVC_SYNCH_CROSSHOST): a whole-file flock(2) lock
  * on a hidden file `<dir>/.<base>.lock` next to the container. Node has no flock/fcntl, so a
- * process holds it: by default the daemon's one long-lived perl helper (`hostlock-helper.ts`, a
- * pipe round trip per lock), else (no perl, or `primitive: "flock"`) a util-linux `flock(1)` child
+ * process holds it: by default a long-lived perl helper of the daemon's, one per lock directory
+ * (`hostlock-helper.ts`, a pipe round trip per lock), else (no perl, or `primitive: "flock"`) a util-linux `flock(1)` child
  * per lock. On Linux, flock(2) on NFS is emulated with POSIX byte-range locks, so the lock is seen
  * by every NFS client sharing the directory and interoperates with fcntl locks taken there. One
  * host lock per container per daemon, reference-counted across the daemon's local holders and
@@ -281,6 +281,9 @@ interface HostEntry {
  */
 export const HOST_LOCK_LINGER_MS = 20;
 
+/** Most helper processes one {@link HostLocks} runs (one per lock directory). */
+export const HOST_LOCK_HELPERS_MAX = 8;
+
 /** Where the host-lock scripts look for perl, flock(1) and cat(1). */
 export const HOST_LOCK_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -289,7 +292,7 @@ export interface HostLocksOptions {
   /** Directories searched for perl, flock(1) and cat(1) (default {@link HOST_LOCK_SEARCH_PATH}). */
   searchPath?: string;
   /**
-   * What holds the host locks: `"helper"`, one long-lived perl process for all of them; `"flock"`,
+   * What holds the host locks: `"helper"`, a long-lived perl process per lock directory; `"flock"`,
    * a flock(1) child per lock (the older, slower primitive); `"auto"` (default), the helper, or
    * flock(1) when perl is not installed.
    */
@@ -312,7 +315,8 @@ export class HostLocks {
   #primitive: HostLockPrimitive;
   /** Set when perl turned out to be missing ("auto" then uses flock(1)). */
   #noPerl = false;
-  #helper: LockHelper | undefined;
+  /** The helpers, one per lock directory (at most {@link HOST_LOCK_HELPERS_MAX}). */
+  #helpers = new Map<string, LockHelper>();
   #helpersStarted = 0;
   #closed = false;
   #lostListeners: Array<(name: string, why: string) => void> = [];
@@ -340,9 +344,17 @@ export class HostLocks {
     return this.#helpersStarted;
   }
 
-  /** The running helper's process id, for tests. */
+  /** Helper processes running now, for tests. */
+  get helpersRunning(): number {
+    let n = 0;
+    for (const h of this.#helpers.values()) if (h.alive) n++;
+    return n;
+  }
+
+  /** The process id of a running helper, for tests. */
   get helperPid(): number | undefined {
-    return this.#helper?.alive ? this.#helper.pid : undefined;
+    for (const h of this.#helpers.values()) if (h.alive) return h.pid;
+    return undefined;
   }
 
   /**
@@ -464,14 +476,14 @@ export class HostLocks {
     }
     this.#entries.clear();
     await Promise.all(drops);
-    const helper = this.#helper;
-    this.#helper = undefined;
-    if (helper) await helper.stop();
+    const helpers = [...this.#helpers.values()];
+    this.#helpers.clear();
+    await Promise.all(helpers.map((h) => h.stop()));
   }
 
-  /** Kill the helper process, as if it had crashed (tests). */
+  /** Kill the helper processes, as if they had crashed (tests). */
   killHelper(): void {
-    this.#helper?.kill();
+    for (const h of this.#helpers.values()) h.kill();
   }
 
   #pump(e: HostEntry): void {
@@ -594,6 +606,34 @@ export class HostLocks {
     };
   }
 
+  /**
+   * The helper for lock directory `dir`, started if need be. One per directory, so that an NFS
+   * server that stops answering stalls only the locks of its own locations; past
+   * {@link HOST_LOCK_HELPERS_MAX} directories, an idle helper of another directory is ended to
+   * make room, or (none idle) the directory shares a running helper.
+   */
+  #helperFor(dir: string): LockHelper | { error: string } {
+    const have = this.#helpers.get(dir);
+    if (have?.alive) return have;
+    this.#helpers.delete(dir);
+    for (const [d, h] of this.#helpers) if (!h.alive) this.#helpers.delete(d);
+    if (this.#helpers.size >= HOST_LOCK_HELPERS_MAX) {
+      const idle = [...this.#helpers].find(([, h]) => h.idle);
+      if (idle) {
+        this.#helpers.delete(idle[0]);
+        void idle[1].stop();
+      } else return this.#helpers.values().next().value as LockHelper;
+    }
+    try {
+      const h = new LockHelper(this.#searchPath);
+      this.#helpers.set(dir, h);
+      this.#helpersStarted++;
+      return h;
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  }
+
   #takeHelper(file: string, mode: LockMode, nonblock: boolean): Attempt {
     if (this.#closed) {
       return {
@@ -601,23 +641,15 @@ export class HostLocks {
         cancel: () => {},
       };
     }
-    if (!this.#helper?.alive) {
-      try {
-        this.#helper = new LockHelper(this.#searchPath);
-      } catch (e) {
-        return {
-          holder: Promise.reject(
-            new HostLockError(
-              "SYNCH_ERR",
-              `Cannot start the host lock helper: ${(e as Error).message}`,
-            ),
-          ),
-          cancel: () => {},
-        };
-      }
-      this.#helpersStarted++;
+    const helper = this.#helperFor(path.dirname(file));
+    if ("error" in helper) {
+      return {
+        holder: Promise.reject(
+          new HostLockError("SYNCH_ERR", `Cannot start the host lock helper: ${helper.error}`),
+        ),
+        cancel: () => {},
+      };
     }
-    const helper = this.#helper;
     let lost!: (why: string) => void;
     const lostP = new Promise<string>((resolve) => (lost = resolve));
     const req = helper.lock(file, mode, nonblock, lost);

@@ -12,7 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { LockClient, LockError } from "../../lib/lockd/client.ts";
 import { LockDaemon } from "../../lib/lockd/daemon.ts";
-import { HostLockError, HostLocks } from "../../lib/lockd/hostlock.ts";
+import { HOST_LOCK_HELPERS_MAX, HostLockError, HostLocks } from "../../lib/lockd/hostlock.ts";
 import { alive, symlink, waitFor } from "../helpers.ts";
 import { type LockdSandbox, sandbox, startDaemon } from "./harness.ts";
 
@@ -191,7 +191,8 @@ test("symbolic links, FIFOs and directories at the lock path are refused; nothin
     // The helper still serves.
     const h = await ca.acquire(path.join(loc.dir, "six"), { crosshost: true });
     await h.release();
-    assert.equal(a.service.hostLocks.helpersStarted, 1);
+    // One for the directory, one for the linked name's (which refused it): none died.
+    assert.equal(a.service.hostLocks.helpersStarted, 2);
   } finally {
     ca.close();
     await a.stop("request");
@@ -326,4 +327,50 @@ test("without perl, auto falls back to flock(1) and helper says perl is missing"
   });
   assert.equal(helper.idle, true);
   await helper.close();
+});
+
+test("one helper per lock directory, at most HOST_LOCK_HELPERS_MAX running; idle ones make room", async () => {
+  await using loc = sandbox("mloc");
+  const hosts = new HostLocks({ lingerMs: 0, primitive: "helper" });
+  try {
+    const dirs = Array.from({ length: HOST_LOCK_HELPERS_MAX + 3 }, (_, i) => {
+      const d = path.join(loc.dir, `d${i}`);
+      fs.mkdirSync(d);
+      return d;
+    });
+    // Two names in one directory share its helper.
+    const one = path.join(dirs[0] as string, "a");
+    const two = path.join(dirs[0] as string, "b");
+    await hosts.acquire(one, "exclusive", false).granted;
+    await hosts.acquire(two, "exclusive", false).granted;
+    assert.equal(hosts.helpersStarted, 1);
+    await hosts.release(one);
+    await hosts.release(two);
+    // Each further directory gets its own; past the cap, idle helpers are ended to make room.
+    for (const d of dirs) {
+      const name = path.join(d, "SUNWfiles1_dhcptab");
+      await hosts.acquire(name, "shared", false).granted;
+      assert.equal(lockFree(path.join(d, ".SUNWfiles1_dhcptab.lock")), false);
+      await hosts.release(name);
+      assert.ok(hosts.helpersRunning <= HOST_LOCK_HELPERS_MAX, `${hosts.helpersRunning} running`);
+    }
+    assert.equal(hosts.helpersStarted, dirs.length);
+    // With every helper busy, a new directory shares one rather than start more.
+    const held: string[] = [];
+    for (const d of dirs.slice(0, HOST_LOCK_HELPERS_MAX)) {
+      const name = path.join(d, "busy");
+      await hosts.acquire(name, "exclusive", false).granted;
+      held.push(name);
+    }
+    const started = hosts.helpersStarted;
+    const extra = path.join(dirs[HOST_LOCK_HELPERS_MAX + 2] as string, "extra");
+    await hosts.acquire(extra, "exclusive", false).granted;
+    assert.equal(lockFree(path.join(path.dirname(extra), ".extra.lock")), false);
+    assert.ok(hosts.helpersRunning <= HOST_LOCK_HELPERS_MAX);
+    await hosts.release(extra);
+    for (const name of held) await hosts.release(name);
+    assert.ok(hosts.helpersStarted - started <= HOST_LOCK_HELPERS_MAX, "no helper per request");
+  } finally {
+    await hosts.close();
+  }
 });
