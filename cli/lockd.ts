@@ -90,6 +90,7 @@ async function runForeground(o: DaemonOptions): Promise<number> {
       socketPath,
       idleMinutes,
       crosshostRoots,
+      ...(d.hostLockPrimitive ? { hostLockPrimitive: d.hostLockPrimitive } : {}),
       logger: log,
     });
   } catch (e) {

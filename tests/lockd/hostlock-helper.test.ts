@@ -12,6 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { LockClient, LockError } from "../../lib/lockd/client.ts";
 import { LockDaemon } from "../../lib/lockd/daemon.ts";
+import { readLockdDefaults } from "../../lib/lockd/defaults.ts";
 import { HOST_LOCK_HELPERS_MAX, HostLockError, HostLocks } from "../../lib/lockd/hostlock.ts";
 import { alive, symlink, waitFor } from "../helpers.ts";
 import { type LockdSandbox, sandbox, startDaemon } from "./harness.ts";
@@ -372,5 +373,38 @@ test("one helper per lock directory, at most HOST_LOCK_HELPERS_MAX running; idle
     assert.ok(hosts.helpersStarted - started <= HOST_LOCK_HELPERS_MAX, "no helper per request");
   } finally {
     await hosts.close();
+  }
+});
+
+test("HOSTLOCK in the defaults file picks the primitive of the steward lockd daemon", async () => {
+  await using boxA = sandbox("pa");
+  await using loc = sandbox("pdloc");
+  const bad = path.join(loc.dir, "bad-defaults");
+  fs.writeFileSync(bad, "HOSTLOCK=fcntl\n");
+  const parsed = readLockdDefaults(bad);
+  assert.equal(parsed.hostLockPrimitive, undefined);
+  assert.match(
+    parsed.warnings.join("\n"),
+    /Ignoring HOSTLOCK .*auto, helper, flock.*"fcntl"; using auto/,
+  );
+  fs.writeFileSync(boxA.defaults, "HOSTLOCK=flock\n");
+  assert.equal(readLockdDefaults(boxA.defaults).hostLockPrimitive, "flock");
+  const daemon = await startDaemon(boxA);
+  const ca = client(boxA);
+  try {
+    const h = await ca.acquire(path.join(loc.dir, "SUNWfiles1_dhcptab"), { crosshost: true });
+    const flocks = await waitFor(
+      () => {
+        const f = children(daemon.pid, "flock");
+        return f.length > 0 ? f : undefined;
+      },
+      5000,
+      "the daemon's flock child",
+    );
+    assert.equal(flocks.length, 1);
+    assert.deepEqual(children(daemon.pid, "perl"), [], "no helper");
+    await h.release();
+  } finally {
+    ca.close();
   }
 });
