@@ -268,6 +268,11 @@ interface HostEntry {
   refs: number;
   /** A host lock still being taken, and how to stop it. */
   acquiring: { attempt: Attempt | undefined; waiter: HostWaiter } | undefined;
+  /**
+   * A withdrawn acquisition still settling (its helper request not yet answered, its flock child
+   * not yet gone): it may still get the lock for a moment, so the next one waits for it.
+   */
+  withdrawing: object | undefined;
   /** Dropping the held lock (before an upgrade): wait for the child to go. */
   dropping: Promise<void> | undefined;
   queue: HostWaiter[];
@@ -402,6 +407,7 @@ export class HostLocks {
         holder: undefined,
         refs: 0,
         acquiring: undefined,
+        withdrawing: undefined,
         dropping: undefined,
         queue: [],
         linger: undefined,
@@ -439,6 +445,7 @@ export class HostLocks {
         waiter.reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
       } else if (e.acquiring?.waiter === waiter) {
         const a = e.acquiring.attempt;
+        e.withdrawing = e.acquiring;
         e.acquiring = undefined;
         waiter.reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
         a?.cancel();
@@ -488,7 +495,7 @@ export class HostLocks {
 
   #pump(e: HostEntry): void {
     while (e.queue.length > 0) {
-      if (e.acquiring || e.dropping) return;
+      if (e.acquiring || e.dropping || e.withdrawing) return;
       const head = e.queue[0] as HostWaiter;
       if (e.holder && (e.mode === "exclusive" || head.mode === "shared")) {
         this.#stopLinger(e);
@@ -507,7 +514,7 @@ export class HostLocks {
       this.#take(e, head);
       return;
     }
-    if (e.refs === 0 && !e.acquiring && !e.dropping) {
+    if (e.refs === 0 && !e.acquiring && !e.dropping && !e.withdrawing) {
       if (!e.holder) this.#forget(e);
       else if (this.#lingerMs === 0) this.#drop(e);
       else if (!e.linger) {
@@ -548,7 +555,7 @@ export class HostLocks {
       (holder) => {
         if (e.acquiring !== slot) {
           // Withdrawn while it was being taken: let it go again.
-          void holder.drop();
+          void holder.drop().then(() => this.#settled(e, slot));
           return;
         }
         e.acquiring = undefined;
@@ -571,7 +578,10 @@ export class HostLocks {
         this.#pump(e);
       },
       (err: Error) => {
-        if (e.acquiring !== slot) return;
+        if (e.acquiring !== slot) {
+          this.#settled(e, slot);
+          return;
+        }
         e.acquiring = undefined;
         w.reject(err);
         this.#pump(e);
@@ -669,8 +679,18 @@ export class HostLocks {
     };
   }
 
+  /** A withdrawn acquisition settled (failed, or got the lock and let it go again). */
+  #settled(e: HostEntry, slot: object): void {
+    if (e.withdrawing !== slot) return;
+    e.withdrawing = undefined;
+    this.#pump(e);
+  }
+
   #forgetIfUnused(e: HostEntry): void {
-    if (e.refs === 0 && !e.holder && !e.acquiring && !e.dropping && e.queue.length === 0) {
+    if (
+      e.refs === 0 && !e.holder && !e.acquiring && !e.dropping && !e.withdrawing &&
+      e.queue.length === 0
+    ) {
       this.#forget(e);
     }
   }

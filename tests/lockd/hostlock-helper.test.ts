@@ -408,3 +408,34 @@ test("HOSTLOCK in the defaults file picks the primitive of the steward lockd dae
     ca.close();
   }
 });
+
+test("a withdrawn wait that gets the lock anyway lets it go before the next request tries", async () => {
+  await using loc = sandbox("wloc");
+  const x = new HostLocks({ lingerMs: 0, primitive: "helper" });
+  const y = new HostLocks({ lingerMs: 0, primitive: "helper" });
+  const name = path.join(loc.dir, "SUNWfiles1_dhcptab");
+  const file = path.join(loc.dir, ".SUNWfiles1_dhcptab.lock");
+  let stopped: number | undefined;
+  try {
+    await x.acquire(name, "exclusive", false).granted;
+    const w = y.acquire(name, "exclusive", false);
+    w.granted.catch(() => {});
+    const helper = await waitFor(() => y.helperPid, 5000, "y's helper");
+    await waitFor(() => children(helper).length > 0 || undefined, 5000, "y's helper to wait");
+    // Freeze y's helper so that its waiting child wins the race with the withdrawal.
+    process.kill(helper, "SIGSTOP");
+    stopped = helper;
+    w.cancel();
+    await x.release(name);
+    await waitFor(() => !lockFree(file) || undefined, 5000, "the withdrawn wait to get the lock");
+    const next = y.acquire(name, "exclusive", true);
+    process.kill(helper, "SIGCONT");
+    stopped = undefined;
+    await next.granted;
+    await y.release(name);
+    assert.ok(lockFree(file));
+  } finally {
+    if (stopped !== undefined) process.kill(stopped, "SIGCONT");
+    await Promise.all([x.close(), y.close()]);
+  }
+});
