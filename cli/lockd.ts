@@ -91,6 +91,7 @@ async function runForeground(o: DaemonOptions): Promise<number> {
       socketPath,
       idleMinutes,
       crosshostRoots,
+      ...(d.hostLockPrimitive ? { hostLockPrimitive: d.hostLockPrimitive } : {}),
       logger: log,
     });
   } catch (e) {

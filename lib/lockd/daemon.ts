@@ -15,7 +15,7 @@ import { runtimeName } from "../platform/runtime.ts";
 import { VERSION } from "../platform/version.ts";
 import { identifyLockd } from "./client.ts";
 import { LOCKD_MAX_REQUEST_FRAME, LOCKD_PROTOCOL_VERSION } from "./protocol.ts";
-import { HostLocks } from "./hostlock.ts";
+import { type HostLockPrimitive, HostLocks } from "./hostlock.ts";
 import { LockService, type ServiceTransport } from "./service.ts";
 import type { Grant } from "./table.ts";
 
@@ -87,6 +87,11 @@ export interface LockDaemonOptions {
    * child (default HOST_LOCK_LINGER_MS, 20; 0 = drop before the unlock is answered).
    */
   hostLockLingerMs?: number;
+  /**
+   * What holds cross-host locks: "helper" (a perl process per lock directory), "flock" (a flock(1) child
+   * each, the older primitive) or "auto" (default: the helper, flock(1) without perl).
+   */
+  hostLockPrimitive?: HostLockPrimitive;
   /** Directories where cross-host lock files may be made; empty = wherever clients ask. */
   crosshostRoots?: readonly string[];
 }
@@ -164,6 +169,12 @@ export class LockDaemon implements AsyncDisposable {
       },
       stop: () => void this.stop("request"),
       admit: (conn, pid) => this.#admit(conn, pid),
+      drop: (conn, why) => {
+        const c = this.#conns.get(conn);
+        if (!c) return;
+        this.log.error(`${why}; closing connection ${conn}, which relied on it`);
+        c.close("closed by daemon");
+      },
     };
     this.service = new LockService(transport, {
       info: () => ({
@@ -175,9 +186,12 @@ export class LockDaemon implements AsyncDisposable {
         idleMinutes: this.idleMinutes,
         runtime: runtimeName(),
       }),
-      hostLocks: new HostLocks(
-        options.hostLockLingerMs === undefined ? {} : { lingerMs: options.hostLockLingerMs },
-      ),
+      hostLocks: new HostLocks({
+        ...(options.hostLockLingerMs === undefined ? {} : { lingerMs: options.hostLockLingerMs }),
+        ...(options.hostLockPrimitive === undefined
+          ? {}
+          : { primitive: options.hostLockPrimitive }),
+      }),
       crosshostRoots: options.crosshostRoots ?? [],
     });
     this.#server = net.createServer({ allowHalfOpen: false }, (s) => this.#accept(s));

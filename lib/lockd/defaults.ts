@@ -1,10 +1,16 @@
 /**
  * The lockd defaults file: `KEY=VALUE` lines as in Solaris `/etc/default/dsvclockd`. `IDLE`
- * (minutes without locks before the daemon exits) and `CROSSHOST_ROOTS` (colon-separated
- * directories where cross-host lock files may be made) are read; the file is optional.
+ * (minutes without locks before the daemon exits), `CROSSHOST_ROOTS` (colon-separated
+ * directories where cross-host lock files may be made) and `HOSTLOCK` (what holds cross-host
+ * locks: auto, helper or flock) are read; the file is optional.
  * @module
  */
 import fs from "node:fs";
+import type { HostLockPrimitive } from "./hostlock.ts";
+
+// HOSTLOCK values (hostlock.ts's HOST_LOCK_PRIMITIVES; not imported, so that reading the
+// defaults does not load the host-lock code).
+const HOST_LOCK_PRIMITIVES: readonly HostLockPrimitive[] = ["auto", "helper", "flock"];
 
 /** Where the daemon looks for its defaults unless told otherwise. */
 export const LOCKD_DEFAULTS_FILE = "/etc/default/steward-lockd";
@@ -65,6 +71,8 @@ export interface LockdDefaults {
   idleMinutes: number;
   /** Directories where cross-host lock files may be made; empty = wherever clients ask. */
   crosshostRoots: string[];
+  /** What holds cross-host locks (HOSTLOCK; absent: the daemon's default, auto). */
+  hostLockPrimitive?: HostLockPrimitive;
   /** Where IDLE came from: the file, or the built-in default. */
   source: "file" | "default";
   /** Problems worth a log line (a bad IDLE value, an unreadable file). */
@@ -111,6 +119,18 @@ export function readLockdDefaults(
     const { roots, warnings } = parseCrosshostRoots(rootsText);
     fallback.crosshostRoots = roots;
     fallback.warnings.push(...warnings.map((w) => `${w} (in ${file})`));
+  }
+  const hostLock = values.get("HOSTLOCK");
+  if (hostLock !== undefined) {
+    if ((HOST_LOCK_PRIMITIVES as readonly string[]).includes(hostLock)) {
+      fallback.hostLockPrimitive = hostLock as HostLockPrimitive;
+    } else {
+      fallback.warnings.push(
+        `Ignoring HOSTLOCK in ${file}: not one of ${HOST_LOCK_PRIMITIVES.join(", ")}: ${
+          JSON.stringify(hostLock.slice(0, 40))
+        }; using auto`,
+      );
+    }
   }
   const idle = values.get("IDLE");
   if (idle === undefined) return fallback;

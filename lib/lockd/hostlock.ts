@@ -1,15 +1,18 @@
 /**
- * Cross-host "host locks" (Solaris dsvclockd's DSVC_SYNCH_CROSSHOST): a whole-file lock on a
- * hidden file `<dir>/.<base>.lock` next to the container, held by a util-linux `flock(1)` child
- * because Node has no flock/fcntl. On Linux, flock(2) on NFS is emulated with POSIX byte-range
- * locks, so the lock is seen by every NFS client sharing the directory and interoperates with
- * fcntl locks taken there. One host lock per container per daemon, reference-counted across the
- * daemon's local holders and waiters.
+ * Cross-host "host locks" (Solaris dsvclockd's DSVC_SYNCH_CROSSHOST): a whole-file flock(2) lock
+ * on a hidden file `<dir>/.<base>.lock` next to the container. Node has no flock/fcntl, so a
+ * process holds it: by default a long-lived perl helper of the daemon's, one per lock directory
+ * (`hostlock-helper.ts`, a pipe round trip per lock), else (no perl, or `primitive: "flock"`) a util-linux `flock(1)` child
+ * per lock. On Linux, flock(2) on NFS is emulated with POSIX byte-range locks, so the lock is seen
+ * by every NFS client sharing the directory and interoperates with fcntl locks taken there. One
+ * host lock per container per daemon, reference-counted across the daemon's local holders and
+ * waiters.
  * @internal
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
+import { HelperError, LockHelper } from "./hostlock-helper.ts";
 import type { LockMode } from "./table.ts";
 
 /** Why a host lock could not be taken: BUSY (nonblocking, held elsewhere) or SYNCH_ERR. */
@@ -25,6 +28,11 @@ export class HostLockError extends Error {
 /** The hidden lock file for a crosshost lock name, or an error message for a bad name. */
 export function hostLockFile(name: string): { file: string } | { error: string } {
   if (name.includes("\0")) return { error: "Crosshost lock name contains a NUL byte" };
+  // A lock file path travels as one line to the helper; no DHCP container name has these.
+  // deno-lint-ignore no-control-regex
+  if (/[\x01-\x1f\x7f]/.test(name)) {
+    return { error: `Crosshost lock name contains a control character: ${JSON.stringify(name)}` };
+  }
   if (!path.isAbsolute(name)) {
     return { error: `Crosshost lock name must be an absolute path: ${name}` };
   }
@@ -55,11 +63,25 @@ const SCRIPT = [
   'exec flock "$1" /dev/fd/9 /bin/sh -c "echo; exec cat"',
 ].join("\n");
 
-/** A held host lock: the flock child. */
+/** A held host lock, whatever holds it. */
 interface Holder {
-  child: ChildProcess;
-  exited: Promise<void>;
+  /** Let it go; resolves once it is released. */
+  drop(): Promise<void>;
+  /** Call `fn` if the lock is lost while held (its process ended), not after {@link drop}. */
+  onLost(fn: (why: string) => void): void;
 }
+
+/** A host lock being taken: resolves once held; `cancel` withdraws it (then it rejects). */
+interface Attempt {
+  holder: Promise<Holder>;
+  cancel(): void;
+}
+
+/** How host locks are held: see {@link HostLocksOptions.primitive}. */
+export type HostLockPrimitive = "auto" | "helper" | "flock";
+
+/** The primitives {@link HostLockPrimitive} names. */
+export const HOST_LOCK_PRIMITIVES: readonly HostLockPrimitive[] = ["auto", "helper", "flock"];
 
 /**
  * Starting a process blocks the event loop for a few milliseconds (fork and exec happen inside
@@ -95,26 +117,34 @@ function scheduleSpawn(fn: () => void): void {
  * Spawn the flock child for `file` (paced: see {@link scheduleSpawn}); resolves once the lock is
  * held. `wanted` is asked right before the spawn: a request withdrawn meanwhile starts nothing.
  */
-function takeHostLock(
+function takeFlock(
   file: string,
   mode: LockMode,
   nonblock: boolean,
   searchPath: string,
-  onChild: (c: ChildProcess) => void,
-  wanted: () => boolean = () => true,
-): Promise<Holder> {
-  return new Promise((resolve, reject) => {
+  wanted: () => boolean,
+): Attempt {
+  let child: ChildProcess | undefined;
+  let withdrawn = false;
+  const holder = new Promise<Holder>((resolve, reject) => {
     scheduleSpawn(() => {
-      if (!wanted()) {
+      if (withdrawn || !wanted()) {
         reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
         return;
       }
-      spawnHelper(file, mode, nonblock, searchPath, onChild, resolve, reject);
+      spawnFlock(file, mode, nonblock, searchPath, (c) => (child = c), resolve, reject);
     });
   });
+  return {
+    holder,
+    cancel: () => {
+      withdrawn = true;
+      if (child) stopChild(child);
+    },
+  };
 }
 
-function spawnHelper(
+function spawnFlock(
   file: string,
   mode: LockMode,
   nonblock: boolean,
@@ -156,7 +186,7 @@ function spawnHelper(
     child.stdout?.on("data", () => {
       if (acquired) return;
       acquired = true;
-      resolve({ child, exited });
+      resolve(flockHolder(child, exited));
     });
     child.once("error", (e) => {
       if (!acquired) {
@@ -180,10 +210,35 @@ function spawnHelper(
   }
 }
 
-/** End a flock child: its cat sees end of input and exits, and the lock goes with it. */
-function dropHolder(h: Holder): Promise<void> {
-  h.child.stdin?.end();
-  return h.exited;
+/** A flock child holding its lock; dropped, its cat sees end of input and exits with it. */
+function flockHolder(child: ChildProcess, exited: Promise<void>): Holder {
+  let dropped = false;
+  return {
+    drop: () => {
+      dropped = true;
+      child.stdin?.end();
+      return exited;
+    },
+    onLost: (fn) =>
+      void exited.then(() => {
+        if (!dropped) fn(`its flock process ended (${child.exitCode ?? child.signalCode})`);
+      }),
+  };
+}
+
+/** A lock held by the helper. */
+function helperHolder(helper: LockHelper, id: number, lost: Promise<string>): Holder {
+  let dropped = false;
+  return {
+    drop: () => {
+      dropped = true;
+      return helper.unlock(id);
+    },
+    onLost: (fn) =>
+      void lost.then((why) => {
+        if (!dropped) fn(why);
+      }),
+  };
 }
 
 // A flock still waiting holds nothing: kill it (once; under Deno child.kill needs no permission).
@@ -211,8 +266,13 @@ interface HostEntry {
   holder: Holder | undefined;
   /** Local references: granted local locks and local waiters that rely on the host lock. */
   refs: number;
-  /** A flock child still trying to get the lock, and how to stop it. */
-  acquiring: { child: ChildProcess | undefined; waiter: HostWaiter } | undefined;
+  /** A host lock still being taken, and how to stop it. */
+  acquiring: { attempt: Attempt | undefined; waiter: HostWaiter } | undefined;
+  /**
+   * A withdrawn acquisition still settling (its helper request not yet answered, its flock child
+   * not yet gone): it may still get the lock for a moment, so the next one waits for it.
+   */
+  withdrawing: object | undefined;
   /** Dropping the held lock (before an upgrade): wait for the child to go. */
   dropping: Promise<void> | undefined;
   queue: HostWaiter[];
@@ -222,17 +282,26 @@ interface HostEntry {
 
 /**
  * How long an unused host lock is kept (ms): a burst of operations on one container then costs
- * one flock child, not one each; another host waits at most this much longer for it.
+ * one acquisition, not one each; another host waits at most this much longer for it.
  */
 export const HOST_LOCK_LINGER_MS = 20;
 
-/** Where the host-lock script looks for flock(1) and cat(1). */
+/** Most helper processes one {@link HostLocks} runs (one per lock directory). */
+export const HOST_LOCK_HELPERS_MAX = 8;
+
+/** Where the host-lock scripts look for perl, flock(1) and cat(1). */
 export const HOST_LOCK_SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Options for {@link HostLocks}. */
 export interface HostLocksOptions {
-  /** Directories searched for flock(1) and cat(1) (default {@link HOST_LOCK_SEARCH_PATH}). */
+  /** Directories searched for perl, flock(1) and cat(1) (default {@link HOST_LOCK_SEARCH_PATH}). */
   searchPath?: string;
+  /**
+   * What holds the host locks: `"helper"`, a long-lived perl process per lock directory; `"flock"`,
+   * a flock(1) child per lock (the older, slower primitive); `"auto"` (default), the helper, or
+   * flock(1) when perl is not installed.
+   */
+  primitive?: HostLockPrimitive;
   /** Keep an unused host lock this long before dropping it (default {@link HOST_LOCK_LINGER_MS}; 0 = drop at once). */
   lingerMs?: number;
 }
@@ -248,15 +317,57 @@ export class HostLocks {
   #lingerMs: number;
   #searchPath: string;
   #spawned = 0;
+  #primitive: HostLockPrimitive;
+  /** Set when perl turned out to be missing ("auto" then uses flock(1)). */
+  #noPerl = false;
+  /** The helpers, one per lock directory (at most {@link HOST_LOCK_HELPERS_MAX}). */
+  #helpers = new Map<string, LockHelper>();
+  #helpersStarted = 0;
+  #closed = false;
+  #lostListeners: Array<(name: string, why: string) => void> = [];
 
   constructor(options: HostLocksOptions = {}) {
     this.#searchPath = options.searchPath ?? HOST_LOCK_SEARCH_PATH;
     this.#lingerMs = Math.max(0, Math.min(1000, options.lingerMs ?? HOST_LOCK_LINGER_MS));
+    this.#primitive = options.primitive ?? "auto";
   }
 
-  /** How many flock children were started to take a host lock, for tests and benchmarks. */
+  /** How many host locks were taken (one process or helper request each), for tests and benchmarks. */
   get acquisitions(): number {
     return this.#spawned;
+  }
+
+  /** What holds the host locks now: "helper" or "flock" (for "auto", once perl was looked for). */
+  get primitive(): "helper" | "flock" {
+    return this.#primitive === "flock" || (this.#primitive === "auto" && this.#noPerl)
+      ? "flock"
+      : "helper";
+  }
+
+  /** How many helper processes were started (a new one after one ends), for tests. */
+  get helpersStarted(): number {
+    return this.#helpersStarted;
+  }
+
+  /** Helper processes running now, for tests. */
+  get helpersRunning(): number {
+    let n = 0;
+    for (const h of this.#helpers.values()) if (h.alive) n++;
+    return n;
+  }
+
+  /** The process id of a running helper, for tests. */
+  get helperPid(): number | undefined {
+    for (const h of this.#helpers.values()) if (h.alive) return h.pid;
+    return undefined;
+  }
+
+  /**
+   * Call `fn(name, why)` when a host lock that local holders or waiters rely on is lost (the
+   * process holding it ended): they are no longer protected from other hosts and must be told.
+   */
+  onLost(fn: (name: string, why: string) => void): void {
+    this.#lostListeners.push(fn);
   }
 
   /** True when no host lock is held, taken, dropped or waited for. */
@@ -296,6 +407,7 @@ export class HostLocks {
         holder: undefined,
         refs: 0,
         acquiring: undefined,
+        withdrawing: undefined,
         dropping: undefined,
         queue: [],
         linger: undefined,
@@ -332,10 +444,11 @@ export class HostLocks {
         e.queue.splice(i, 1);
         waiter.reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
       } else if (e.acquiring?.waiter === waiter) {
-        const c = e.acquiring.child;
+        const a = e.acquiring.attempt;
+        e.withdrawing = e.acquiring;
         e.acquiring = undefined;
         waiter.reject(new HostLockError("SYNCH_ERR", "Host lock request withdrawn"));
-        if (c) stopChild(c);
+        a?.cancel();
       } else return;
       this.#pump(e);
     };
@@ -345,7 +458,7 @@ export class HostLocks {
 
   /**
    * Drop one reference taken by {@link HostLocks.acquire}; resolves once a host lock this let go
-   * is really released (its flock child gone), so other hosts can have it at once.
+   * is really released, so other hosts can have it at once.
    */
   release(name: string): Promise<void> {
     const e = this.#entries.get(name);
@@ -355,25 +468,34 @@ export class HostLocks {
     return e.dropping ?? Promise.resolve();
   }
 
-  /** Drop every host lock at once (the daemon is stopping). */
+  /** Drop every host lock at once and end the helper (the daemon is stopping). */
   async close(): Promise<void> {
+    this.#closed = true;
     const drops: Promise<void>[] = [];
     for (const e of this.#entries.values()) {
       for (const w of e.queue) w.reject(new HostLockError("SYNCH_ERR", "Lock manager is stopping"));
       e.queue = [];
       this.#stopLinger(e);
-      if (e.acquiring?.child) stopChild(e.acquiring.child);
+      e.acquiring?.attempt?.cancel();
       e.acquiring = undefined;
-      if (e.holder) drops.push(dropHolder(e.holder));
+      if (e.holder) drops.push(e.holder.drop());
       e.holder = undefined;
     }
     this.#entries.clear();
     await Promise.all(drops);
+    const helpers = [...this.#helpers.values()];
+    this.#helpers.clear();
+    await Promise.all(helpers.map((h) => h.stop()));
+  }
+
+  /** Kill the helper processes, as if they had crashed (tests). */
+  killHelper(): void {
+    for (const h of this.#helpers.values()) h.kill();
   }
 
   #pump(e: HostEntry): void {
     while (e.queue.length > 0) {
-      if (e.acquiring || e.dropping) return;
+      if (e.acquiring || e.dropping || e.withdrawing) return;
       const head = e.queue[0] as HostWaiter;
       if (e.holder && (e.mode === "exclusive" || head.mode === "shared")) {
         this.#stopLinger(e);
@@ -392,7 +514,7 @@ export class HostLocks {
       this.#take(e, head);
       return;
     }
-    if (e.refs === 0 && !e.acquiring && !e.dropping) {
+    if (e.refs === 0 && !e.acquiring && !e.dropping && !e.withdrawing) {
       if (!e.holder) this.#forget(e);
       else if (this.#lingerMs === 0) this.#drop(e);
       else if (!e.linger) {
@@ -414,7 +536,7 @@ export class HostLocks {
     const h = e.holder as Holder;
     e.holder = undefined;
     e.mode = null;
-    e.dropping = dropHolder(h).then(() => {
+    e.dropping = h.drop().then(() => {
       e.dropping = undefined;
       this.#pump(e);
     });
@@ -422,34 +544,33 @@ export class HostLocks {
 
   #take(e: HostEntry, w: HostWaiter): void {
     this.#spawned++;
-    const attempt: { child: ChildProcess | undefined; waiter: HostWaiter } = {
-      child: undefined,
+    const slot: { attempt: Attempt | undefined; waiter: HostWaiter } = {
+      attempt: undefined,
       waiter: w,
     };
-    e.acquiring = attempt;
-    takeHostLock(
-      e.file,
-      w.mode,
-      w.nonblock,
-      this.#searchPath,
-      (c) => (attempt.child = c),
-      () => e.acquiring === attempt,
-    ).then(
+    e.acquiring = slot;
+    const attempt = this.#attempt(e.file, w.mode, w.nonblock, () => e.acquiring === slot);
+    slot.attempt = attempt;
+    attempt.holder.then(
       (holder) => {
-        if (e.acquiring !== attempt) {
-          // Withdrawn while flock was starting: let it go again.
-          void dropHolder(holder);
+        if (e.acquiring !== slot) {
+          // Withdrawn while it was being taken: let it go again.
+          void holder.drop().then(() => this.#settled(e, slot));
           return;
         }
         e.acquiring = undefined;
         e.holder = holder;
         e.mode = w.mode;
-        // A flock child killed from outside took the host lock with it: take it anew next time.
-        void holder.exited.then(() => {
+        // Its process ended (killed from outside, a crash): the lock went with it. Whoever relied
+        // on it is told; the next request takes it anew.
+        holder.onLost((why) => {
           if (e.holder !== holder) return;
           e.holder = undefined;
           e.mode = null;
           this.#stopLinger(e);
+          if (e.refs > 0) {
+            for (const fn of this.#lostListeners) fn(e.name, `Host lock lost: ${e.file}: ${why}`);
+          }
           this.#pump(e);
         });
         e.refs++;
@@ -457,7 +578,10 @@ export class HostLocks {
         this.#pump(e);
       },
       (err: Error) => {
-        if (e.acquiring !== attempt) return;
+        if (e.acquiring !== slot) {
+          this.#settled(e, slot);
+          return;
+        }
         e.acquiring = undefined;
         w.reject(err);
         this.#pump(e);
@@ -465,8 +589,108 @@ export class HostLocks {
     );
   }
 
+  /** Start taking the lock on `file` with the configured primitive. */
+  #attempt(file: string, mode: LockMode, nonblock: boolean, wanted: () => boolean): Attempt {
+    if (this.primitive === "flock") {
+      return takeFlock(file, mode, nonblock, this.#searchPath, wanted);
+    }
+    const first = this.#takeHelper(file, mode, nonblock);
+    let fallback: Attempt | undefined;
+    let withdrawn = false;
+    const holder = first.holder.catch((err: unknown) => {
+      if (!(err instanceof HelperError && err.code === "NO_HELPER")) throw err;
+      if (this.#primitive === "helper") throw new HostLockError("SYNCH_ERR", err.message);
+      // "auto" without perl: flock(1) from now on.
+      this.#noPerl = true;
+      if (withdrawn) throw new HostLockError("SYNCH_ERR", "Host lock request withdrawn");
+      fallback = takeFlock(file, mode, nonblock, this.#searchPath, wanted);
+      return fallback.holder;
+    });
+    return {
+      holder,
+      cancel: () => {
+        withdrawn = true;
+        first.cancel();
+        fallback?.cancel();
+      },
+    };
+  }
+
+  /**
+   * The helper for lock directory `dir`, started if need be. One per directory, so that an NFS
+   * server that stops answering stalls only the locks of its own locations; past
+   * {@link HOST_LOCK_HELPERS_MAX} directories, an idle helper of another directory is ended to
+   * make room, or (none idle) the directory shares a running helper.
+   */
+  #helperFor(dir: string): LockHelper | { error: string } {
+    const have = this.#helpers.get(dir);
+    if (have?.alive) return have;
+    this.#helpers.delete(dir);
+    for (const [d, h] of this.#helpers) if (!h.alive) this.#helpers.delete(d);
+    if (this.#helpers.size >= HOST_LOCK_HELPERS_MAX) {
+      const idle = [...this.#helpers].find(([, h]) => h.idle);
+      if (idle) {
+        this.#helpers.delete(idle[0]);
+        void idle[1].stop();
+      } else return this.#helpers.values().next().value as LockHelper;
+    }
+    try {
+      const h = new LockHelper(this.#searchPath);
+      this.#helpers.set(dir, h);
+      this.#helpersStarted++;
+      return h;
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  }
+
+  #takeHelper(file: string, mode: LockMode, nonblock: boolean): Attempt {
+    if (this.#closed) {
+      return {
+        holder: Promise.reject(new HostLockError("SYNCH_ERR", "Lock manager is stopping")),
+        cancel: () => {},
+      };
+    }
+    const helper = this.#helperFor(path.dirname(file));
+    if ("error" in helper) {
+      return {
+        holder: Promise.reject(
+          new HostLockError("SYNCH_ERR", `Cannot start the host lock helper: ${helper.error}`),
+        ),
+        cancel: () => {},
+      };
+    }
+    let lost!: (why: string) => void;
+    const lostP = new Promise<string>((resolve) => (lost = resolve));
+    const req = helper.lock(file, mode, nonblock, lost);
+    return {
+      holder: req.locked.then(
+        () => helperHolder(helper, req.id, lostP),
+        (err: unknown) => {
+          if (!(err instanceof HelperError)) throw err;
+          if (err.code === "NO_HELPER") throw err;
+          throw new HostLockError(
+            err.code === "BUSY" ? "BUSY" : "SYNCH_ERR",
+            err.code === "BUSY" ? `Host lock is held by another host: ${file}` : err.message,
+          );
+        },
+      ),
+      cancel: req.cancel,
+    };
+  }
+
+  /** A withdrawn acquisition settled (failed, or got the lock and let it go again). */
+  #settled(e: HostEntry, slot: object): void {
+    if (e.withdrawing !== slot) return;
+    e.withdrawing = undefined;
+    this.#pump(e);
+  }
+
   #forgetIfUnused(e: HostEntry): void {
-    if (e.refs === 0 && !e.holder && !e.acquiring && !e.dropping && e.queue.length === 0) {
+    if (
+      e.refs === 0 && !e.holder && !e.acquiring && !e.dropping && !e.withdrawing &&
+      e.queue.length === 0
+    ) {
       this.#forget(e);
     }
   }

@@ -34,6 +34,11 @@ export interface ServiceTransport {
   /** A client asked the daemon to stop (after its reply was sent). */
   stop(): void;
   /**
+   * Close connection `conn` at once (its locks are released as when the client goes away), for
+   * `why`. Absent: the connection is only told.
+   */
+  drop?(conn: OwnerId, why: string): void;
+  /**
    * A connection said hello naming `pid`: undefined admits it, a message refuses it (LIMIT, a
    * connection cap). Absent: everyone is admitted.
    */
@@ -76,9 +81,9 @@ export class LockService {
   readonly table: LockTable = new LockTable();
   /** Host locks of crosshost requests, taken before the local lock. */
   readonly hostLocks: HostLocks;
-  // Grant ids, and `${owner}:${request}` of table waiters, that hold a host lock reference.
+  // Grant ids, and `${owner}:${request}` of table waiters (→ name), that hold a host lock reference.
   #crossGrants = new Set<number>();
-  #crossWaits = new Set<string>();
+  #crossWaits = new Map<string, string>();
   #sessions = new Map<OwnerId, Session>();
   #transport: ServiceTransport;
   #info: () => ServiceInfo;
@@ -99,6 +104,7 @@ export class LockService {
     this.#max = options.maxPerConnection ?? 4096;
     this.#now = options.now ?? Date.now;
     this.hostLocks = options.hostLocks ?? new HostLocks();
+    this.hostLocks.onLost((name, why) => this.#hostLost(name, why));
     const roots = options.crosshostRoots ?? [];
     this.#crossGuard = roots.length > 0 ? new PathGuard(roots) : undefined;
   }
@@ -467,13 +473,39 @@ export class LockService {
         });
       }
     } else {
-      if (cross) this.#crossWaits.add(`${conn}:${req.id}`);
+      if (cross) this.#crossWaits.set(`${conn}:${req.id}`, req.name);
       if (req.cache) this.#cacheWaits.add(`${conn}:${req.id}`);
       this.#revokeFor(req.name);
       const timed = req.timeoutMs !== undefined;
       session.pending.set(req.id, timed);
       if (timed) this.#transport.armTimer(conn, req.id, req.timeoutMs as number);
     }
+  }
+
+  /**
+   * The host lock of `name` was lost (the process holding it ended): its local holders, and the
+   * local waiters that would be granted under it, are no longer protected from other hosts. Their
+   * connections are told (`lost` event) and closed, the loud failure a client already handles
+   * (`held` turns false, `verify()` and the commit fence of a dhcp write reject). The next request
+   * takes the host lock anew.
+   */
+  #hostLost(name: string, why: string): void {
+    const owners = new Map<OwnerId, number[]>();
+    for (const g of this.table.holdersOf(name)) {
+      if (!this.#crossGrants.has(g.id)) continue;
+      const locks = owners.get(g.owner) ?? [];
+      locks.push(g.id);
+      owners.set(g.owner, locks);
+    }
+    for (const [key, n] of this.#crossWaits) {
+      if (n !== name) continue;
+      const owner = Number(key.slice(0, key.indexOf(":")));
+      if (!owners.has(owner)) owners.set(owner, []);
+    }
+    for (const [conn, locks] of owners) {
+      this.#transport.send(conn, { event: "lost", name, locks, error: why });
+    }
+    for (const conn of owners.keys()) this.#transport.drop?.(conn, why);
   }
 
   #dropHostGrant(g: Grant): Promise<void> | undefined {
