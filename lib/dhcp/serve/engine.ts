@@ -122,6 +122,8 @@ const PROTOCOL_OPTIONS = new Set<number>([
   OPT.END,
 ]);
 
+const TEXT = new TextEncoder();
+
 function ipBytes(ip: number): Uint8Array {
   return Uint8Array.of(ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255);
 }
@@ -279,7 +281,12 @@ export class Engine {
   }
 
   #options(ctx: Ctx, macro: string | undefined): ClientOptions {
-    return clientOptions(this.#table, [ctx.classId, ctx.net.name, macro, ctx.cidText], ctx.classId);
+    // A client with a macro of its own (named by its client ID) has a chain nobody else shares:
+    // combine it afresh; every other client of a network and record macro shares one, cached.
+    const t = this.#table;
+    return t.hasMacro(ctx.cidText)
+      ? clientOptions(t, [ctx.classId, ctx.net.name, macro, ctx.cidText], ctx.classId)
+      : t.chainOptions([ctx.classId, ctx.net.name, macro], ctx.classId);
   }
 
   /** upstream config_lease: the relative lease to give. */
@@ -317,7 +324,7 @@ export class Engine {
         list.push([OPT.T1, ipBytes(t1)], [OPT.T2, ipBytes(t2)]);
       }
     }
-    if (message !== undefined) list.push([OPT.MESSAGE, new TextEncoder().encode(message)]);
+    if (message !== undefined) list.push([OPT.MESSAGE, TEXT.encode(message)]);
     if (opts) {
       const o = opts.options;
       // Subnet mask first (RFC 2132 §3.3: before the router option); the network's own if unset.
@@ -397,7 +404,7 @@ export class Engine {
     const pool = net.pool;
     let rec: DnRec | undefined;
     let oldLease = 0;
-    const offered = pool.offer(cid, now);
+    const offered = pool.offer(cid, now, ctx.cidText);
     if (offered) rec = offered.rec;
     else {
       const own = await pool.existing(cid, false);
@@ -417,6 +424,7 @@ export class Engine {
         rec = await pool.select(cid, now, {
           requested: optionIp(ctx.req, OPT.REQUESTED_IP) ?? -1,
           bootp: false,
+          key: ctx.cidText,
         });
       }
     }
@@ -430,7 +438,7 @@ export class Engine {
     }
     const opts = this.#options(ctx, rec.macro);
     const lease = this.#lease(ctx, rec, opts, offered ? offered.lease : oldLease, true);
-    pool.reserve(cid, rec, lease, now);
+    pool.reserve(cid, rec, lease, now, ctx.cidText);
     return this.#reply(ctx, DHCP.OFFER, rec.cip, opts, lease);
   }
 
@@ -451,10 +459,10 @@ export class Engine {
       if (sid === undefined) return this.#drop("serverid");
       if (requested === undefined) return this.#drop("norequested");
       if (!this.#o.serverIds.has(sid) && sid !== ctx.serverId) {
-        pool.dropOffer(cid);
+        pool.dropOffer(cid, ctx.cidText);
         return this.#drop("otherserver");
       }
-      const offer = pool.offer(cid, now);
+      const offer = pool.offer(cid, now, ctx.cidText);
       if (!offer) return this.#drop("nooffer");
       if (offer.rec.cip !== requested) return this.#drop("notoffered");
       selecting = true;
@@ -512,7 +520,7 @@ export class Engine {
         return undefined;
       });
       if (!stored) {
-        pool.dropOffer(cid);
+        pool.dropOffer(cid, ctx.cidText);
         // Upstream: a client verifying or extending still gets its old lease; a new one nothing.
         if (selecting) return this.#drop("writefailed");
         given = oldLease;
@@ -521,14 +529,14 @@ export class Engine {
         rec = stored;
       }
     }
-    pool.dropOffer(cid);
+    pool.dropOffer(cid, ctx.cidText);
     return this.#reply(ctx, DHCP.ACK, rec.cip, opts, given);
   }
 
   async #decline(ctx: Ctx, decline: boolean): Promise<void> {
     const { req, net, cid } = ctx;
     const ip = decline ? optionIp(req, OPT.REQUESTED_IP) : req.ciaddr;
-    net.pool.dropOffer(cid);
+    net.pool.dropOffer(cid, ctx.cidText);
     if (ip === undefined || ip === 0 || !inNet(ip, net)) {
       this.#drop(decline ? "decline-noaddr" : "release-noaddr");
       return;
@@ -575,7 +583,10 @@ export class Engine {
 
   #inform(ctx: Ctx): Outgoing | undefined {
     if (ctx.req.ciaddr === 0) return this.#drop("inform-noaddr");
-    const opts = clientOptions(this.#table, [ctx.classId, ctx.net.name, ctx.cidText], ctx.classId);
+    const t = this.#table;
+    const opts = t.hasMacro(ctx.cidText)
+      ? clientOptions(t, [ctx.classId, ctx.net.name, ctx.cidText], ctx.classId)
+      : t.chainOptions([ctx.classId, ctx.net.name], ctx.classId);
     return this.#reply(ctx, DHCP.ACK, 0, opts, undefined);
   }
 
