@@ -399,8 +399,7 @@ async function startSteward(v: Variant, pristine: string): Promise<Server> {
   const dbName = pgSettings().database!;
   return {
     pid: child.pid!,
-    helperPids: async () =>
-      pgStore ? await pgBackends(dbName, STEWARD_PG_APP) : pidsWith(runDir),
+    helperPids: async () => pgStore ? await pgBackends(dbName, STEWARD_PG_APP) : pidsWith(runDir),
     stop: stopper(child),
   };
 }
@@ -556,11 +555,11 @@ async function ladder(v: Variant, start: () => Promise<Server>): Promise<Step[]>
       console.log(
         `${v.name.padEnd(25)} rate ${n0(rate, 5)}  sent ${n0(x.sent, 6)}  acks ${
           n0(x.acks, 6)
-        }  drop ${x.drop.toFixed(2).padStart(6)} %  ${n0(x.leasesPerSecond, 5)} leases/s  CPU µs/lease ${
-          n0(x.usPerLease, 5)
-        } (server ${n0(x.serverUs, 5)} + helper ${n0(x.helperUs, 4)})  load ${
-          os.loadavg()[0]!.toFixed(2)
-        }`,
+        }  drop ${x.drop.toFixed(2).padStart(6)} %  ${
+          n0(x.leasesPerSecond, 5)
+        } leases/s  CPU µs/lease ${n0(x.usPerLease, 5)} (server ${n0(x.serverUs, 5)} + helper ${
+          n0(x.helperUs, 4)
+        })  load ${os.loadavg()[0]!.toFixed(2)}`,
       );
     }
     const step = {
@@ -673,7 +672,11 @@ async function engineBench(n: number): Promise<void> {
       // Warm up (JIT, the lock grant, the free cache) on clients not counted.
       const one = async (k: number) => {
         if (phase === "engine+store") {
-          const offer = await engine.handle({ data: dora(DHCP.DISCOVER, k), address: "", port: 67 });
+          const offer = await engine.handle({
+            data: dora(DHCP.DISCOVER, k),
+            address: "",
+            port: 67,
+          });
           if (!offer) throw new Error(`no OFFER: ${JSON.stringify(engine.stats.toJSON())}`);
           const yi = Buffer.from(offer.data).readUInt32BE(16);
           const ack = await engine.handle({
@@ -690,8 +693,11 @@ async function engineBench(n: number): Promise<void> {
           await c.lookup(q, { cid, flags: 0 });
           const free = await pool.select(cid, Math.floor(Date.now() / 1000), { bootp: false });
           if (!free) throw new Error("pool exhausted");
-          await pool.write(free, Pool.bind(free, cid, Math.floor(Date.now() / 1000) + 4000), () =>
-            undefined);
+          await pool.write(
+            free,
+            Pool.bind(free, cid, Math.floor(Date.now() / 1000) + 4000),
+            () => undefined,
+          );
         }
       };
       const run = async (from: number, count: number) => {

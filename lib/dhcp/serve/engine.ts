@@ -138,6 +138,52 @@ function inNet(ip: number, n: ServedNetwork): boolean {
   return ((ip & n.netmask) >>> 0) === n.network;
 }
 
+type OptionList = readonly (readonly [number, Uint8Array])[];
+/** The ordered macro options of a ClientOptions, by parameter request list and netmask. */
+const ORDERED = new WeakMap<ClientOptions, Map<string, OptionList>>();
+/** Most parameter request lists remembered per ClientOptions. */
+const ORDERED_MAX = 64;
+
+/**
+ * The options of the client's macros in the order they go out: the subnet mask first (RFC 2132
+ * §3.3: before the router option; the network's own if unset), then those of the parameter
+ * request list in its order, then the others, then the vendor options (43). Made once per
+ * combined options and request list: most clients of a network share both.
+ */
+function macroOptions(
+  opts: ClientOptions,
+  prl: Uint8Array | undefined,
+  net: ServedNetwork,
+): OptionList {
+  let byPrl = ORDERED.get(opts);
+  if (byPrl === undefined) ORDERED.set(opts, byPrl = new Map());
+  let key = String(net.netmask);
+  if (prl !== undefined) { for (const c of prl) key += `,${c}`; }
+  const hit = byPrl.get(key);
+  if (hit !== undefined) return hit;
+  const o = opts.options;
+  const list: [number, Uint8Array][] = [];
+  list.push([OPT.SUBNET_MASK, o.get(OPT.SUBNET_MASK) ?? ipBytes(net.netmask)]);
+  const done = new Set<number>([OPT.SUBNET_MASK]);
+  for (const code of prl ?? []) {
+    const v = o.get(code);
+    if (v !== undefined && !done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
+      list.push([code, v]);
+      done.add(code);
+    }
+  }
+  for (const [code, v] of o) {
+    if (!done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
+      list.push([code, v]);
+      done.add(code);
+    }
+  }
+  if (opts.vendor.size > 0) list.push([OPT.VENDOR_SPECIFIC, vendorOptionBytes(opts.vendor)]);
+  if (byPrl.size >= ORDERED_MAX) byPrl.clear();
+  byPrl.set(key, list);
+  return list;
+}
+
 /** A request with what the engine derived from it. */
 interface Ctx {
   req: DhcpRequest;
@@ -308,7 +354,7 @@ export class Engine {
     message?: string,
   ): Outgoing {
     const { req, net } = ctx;
-    const list: [number, Uint8Array][] = [];
+    const list: (readonly [number, Uint8Array])[] = [];
     const bootp = type === 0;
     if (!bootp) {
       list.push([OPT.MESSAGE_TYPE, Uint8Array.of(type)]);
@@ -326,25 +372,7 @@ export class Engine {
     }
     if (message !== undefined) list.push([OPT.MESSAGE, TEXT.encode(message)]);
     if (opts) {
-      const o = opts.options;
-      // Subnet mask first (RFC 2132 §3.3: before the router option); the network's own if unset.
-      list.push([OPT.SUBNET_MASK, o.get(OPT.SUBNET_MASK) ?? ipBytes(net.netmask)]);
-      const prl = req.options.get(OPT.PARAMETER_LIST) ?? new Uint8Array(0);
-      const done = new Set<number>([OPT.SUBNET_MASK]);
-      for (const code of prl) {
-        const v = o.get(code);
-        if (v !== undefined && !done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
-          list.push([code, v]);
-          done.add(code);
-        }
-      }
-      for (const [code, v] of o) {
-        if (!done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
-          list.push([code, v]);
-          done.add(code);
-        }
-      }
-      if (opts.vendor.size > 0) list.push([OPT.VENDOR_SPECIFIC, vendorOptionBytes(opts.vendor)]);
+      for (const e of macroOptions(opts, req.options.get(OPT.PARAMETER_LIST), net)) list.push(e);
       if (opts.echoVendorClass && req.options.has(OPT.CLASS_ID)) {
         list.push([OPT.CLASS_ID, req.options.get(OPT.CLASS_ID)!]);
       }

@@ -283,7 +283,10 @@ describe("dhcp serve engine", () => {
       resource: "SUNWbinfiles",
     });
     const offers = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => send(s.engine, { type: DHCP.DISCOVER, mac: mac(50 + i) })),
+      Array.from(
+        { length: 8 },
+        (_, i) => send(s.engine, { type: DHCP.DISCOVER, mac: mac(50 + i) }),
+      ),
     );
     const yi = offers.map((o) => (assert.ok(o), replyOf(o.data).yiaddr));
     assert.equal(new Set(yi).size, 8, `distinct offers: ${yi.map((x) => x & 255).join(" ")}`);
