@@ -103,6 +103,8 @@ export class Pool {
   readonly #reserved = new Map<number, string>();
   /** Free candidates, for DHCP [0] and BOOTP [1] clients (BOOTP-only records are apart). */
   readonly #freeCaches: [FreeCache, FreeCache] = [newFreeCache(), newFreeCache()];
+  /** Addresses written since each free lookup under way began. */
+  readonly #writtenDuring = new Set<Set<number>>();
   #expired: DnRec[] | undefined;
   #expiredStamp = 0;
 
@@ -233,13 +235,18 @@ export class Pool {
       // each their own lookup would hand the same first free address to several clients.
       if (f.refreshing === undefined) {
         f.refreshing = (async () => {
+          // Records written while the lookup is under way may be in its batch as they were
+          // before: leave them out, or a client would be offered an address just bound.
+          const written = new Set<number>();
+          this.#writtenDuring.add(written);
           try {
-            f.records = await this.#lookupFree(bootp);
+            f.records = (await this.#lookupFree(bootp)).filter((r) => !written.has(r.cip));
             f.stamp = now;
             // Nothing free (or only addresses offered to others): an exhausted pool is scanned
             // again at most once a second, not on every DISCOVER; a used-up batch is refilled.
             f.empty = f.records.every((r) => this.#reserved.has(r.cip));
           } finally {
+            this.#writtenDuring.delete(written);
             f.refreshing = undefined;
           }
         })();
@@ -332,6 +339,7 @@ export class Pool {
   // A record just written is no longer what the candidate caches hold: drop it from them, or a
   // later client would be offered an address bound since the cache was filled.
   #forget(cip: number): void {
+    for (const w of this.#writtenDuring) w.add(cip);
     for (const f of this.#freeCaches) {
       const i = f.records.findIndex((r) => r.cip === cip);
       if (i >= 0) f.records.splice(i, 1);

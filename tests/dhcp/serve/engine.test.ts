@@ -292,6 +292,46 @@ describe("dhcp serve engine", () => {
     assert.equal(new Set(yi).size, 8, `distinct offers: ${yi.map((x) => x & 255).join(" ")}`);
   });
 
+  it("Engine does not offer an address bound while its free lookup was under way", async () => {
+    using tmp = tempDir("serve-eng");
+    await using s = await testServer(tmp.path, {
+      dhcptab: DHCPTAB,
+      networks: [NET],
+      offerTimeout: 60,
+    });
+    const c = s.container("10.0.0.0");
+    const lookup = c.lookup.bind(c);
+    let gate: Promise<void> | undefined;
+    let looked: () => void = () => {};
+    const lookedUp = new Promise<void>((r) => (looked = r));
+    // The free lookup reads the store, then its answer is held until the gate opens.
+    c.lookup = async (q, t, o) => {
+      const r = await lookup(q, t, o);
+      if (gate && t.cid?.length === 1 && t.cid[0] === 0) {
+        looked();
+        await gate;
+      }
+      return r;
+    };
+    const offer1 = await send(s.engine, { type: DHCP.DISCOVER, mac: mac(1) });
+    const o1 = replyOf(offer1!.data);
+    assert.equal(o1.yiaddr, ip("10.0.0.10"));
+    s.clock.now += 11; // past CACHE_TIMEOUT: the next DISCOVER fetches free records again
+    let open: () => void = () => {};
+    gate = new Promise<void>((r) => (open = r));
+    const offer2 = send(s.engine, { type: DHCP.DISCOVER, mac: mac(2) });
+    await lookedUp; // its lookup saw 10.0.0.10 still free
+    const ack1 = await send(s.engine, {
+      type: DHCP.REQUEST,
+      mac: mac(1),
+      options: [[OPT.SERVER_ID, ipb("10.0.0.1")], [OPT.REQUESTED_IP, ipb("10.0.0.10")]],
+    });
+    assert.equal(replyOf(ack1!.data).messageType, DHCP.ACK);
+    open();
+    const o2 = replyOf((await offer2)!.data);
+    assert.equal(o2.yiaddr, ip("10.0.0.11"), "not the address bound meanwhile");
+  });
+
   it("Engine answers a relayed request on the giaddr's network to the relay and drops unknown relays", async () => {
     using tmp = tempDir("serve-eng");
     await using s = await testServer(tmp.path, {
