@@ -301,15 +301,15 @@ describe("dhcp serve engine", () => {
     });
     const c = s.container("10.0.0.0");
     const lookup = c.lookup.bind(c);
-    let gate: Promise<void> | undefined;
+    const hold: { gate?: Promise<void> } = {};
     let looked: () => void = () => {};
     const lookedUp = new Promise<void>((r) => (looked = r));
     // The free lookup reads the store, then its answer is held until the gate opens.
     c.lookup = async (q, t, o) => {
       const r = await lookup(q, t, o);
-      if (gate && t.cid?.length === 1 && t.cid[0] === 0) {
+      if (hold.gate && t.cid?.length === 1 && t.cid[0] === 0) {
         looked();
-        await gate;
+        await hold.gate;
       }
       return r;
     };
@@ -318,7 +318,7 @@ describe("dhcp serve engine", () => {
     assert.equal(o1.yiaddr, ip("10.0.0.10"));
     s.clock.now += 11; // past CACHE_TIMEOUT: the next DISCOVER fetches free records again
     let open: () => void = () => {};
-    gate = new Promise<void>((r) => (open = r));
+    hold.gate = new Promise<void>((r) => (open = r));
     const offer2 = send(s.engine, { type: DHCP.DISCOVER, mac: mac(2) });
     await lookedUp; // its lookup saw 10.0.0.10 still free
     const ack1 = await send(s.engine, {
