@@ -320,6 +320,8 @@ interface Server {
   /** Pids whose CPU counts as the server's helper (lock manager, database backends). */
   helperPids: () => Promise<number[]>;
   stop(): Promise<void>;
+  /** After stop: what the server counted as dropped and failed (steward's status file). */
+  notes?: () => string;
 }
 
 async function waitUdp(addr: string): Promise<void> {
@@ -401,6 +403,22 @@ async function startSteward(v: Variant, pristine: string): Promise<Server> {
     pid: child.pid!,
     helperPids: async () => pgStore ? await pgBackends(dbName, STEWARD_PG_APP) : pidsWith(runDir),
     stop: stopper(child),
+    notes: () => {
+      try {
+        const st = JSON.parse(fs.readFileSync(path.join(dir, "status.json"), "utf8")) as {
+          drops?: Record<string, number>;
+          errors?: Record<string, number>;
+        };
+        const top = (m: Record<string, number> | undefined) =>
+          Object.entries(m ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 4)
+            .map(([k, n]) => `${k} ${n}`).join(", ");
+        const d = top(st.drops);
+        const e = top(st.errors);
+        return `${d ? `  drops: ${d}` : ""}${e ? `  errors: ${e}` : ""}`;
+      } catch {
+        return "";
+      }
+    },
   };
 }
 
@@ -552,6 +570,7 @@ async function ladder(v: Variant, start: () => Promise<Server>): Promise<Step[]>
         await srv.stop();
       }
       const x = runs.at(-1)!;
+      const notes = srv.notes?.() ?? "";
       console.log(
         `${v.name.padEnd(25)} rate ${n0(rate, 5)}  sent ${n0(x.sent, 6)}  acks ${
           n0(x.acks, 6)
@@ -559,7 +578,7 @@ async function ladder(v: Variant, start: () => Promise<Server>): Promise<Step[]>
           n0(x.leasesPerSecond, 5)
         } leases/s  CPU µs/lease ${n0(x.usPerLease, 5)} (server ${n0(x.serverUs, 5)} + helper ${
           n0(x.helperUs, 4)
-        })  load ${os.loadavg()[0]!.toFixed(2)}`,
+        })  load ${os.loadavg()[0]!.toFixed(2)}${notes}`,
       );
     }
     const step = {
