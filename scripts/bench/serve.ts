@@ -31,7 +31,7 @@
  *
  * Usage: node scripts/bench/serve.ts [--quick] [--period S] [--repeats N] [--clients N]
  *          [--servers a,b,...] [--rates-<server> 500,1000,...] [--pg CONNINFO] [--profile DIR]
- *          [--cli FILE]
+ *          [--cli FILE] [--max-inflight N]
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -64,6 +64,7 @@ const REPEATS = Number(opt("repeats", quick ? "1" : "3"));
 const CLIENTS = Number(opt("clients", "60000"));
 const PG = opt("pg", "host=/var/run/postgresql port=5432 user=postgres dbname=test");
 const PROFILE = opt("profile", "");
+const MAX_INFLIGHT = opt("max-inflight", "");
 // The steward to run (default this tree's; another tree's for before/after comparisons).
 const CLI = path.resolve(opt("cli", path.join(root, "cli", "main.ts")));
 const ratesOf = (s: string) => s.split(",").map(Number).filter((n) => n > 0);
@@ -367,6 +368,7 @@ async function startSteward(v: Variant, pristine: string): Promise<Server> {
       "STEWARD_SERVE_NETWORKS=10.77.0.0/16",
       "STEWARD_SERVE_SERVER_ID=10.77.0.1",
       "STEWARD_SERVE_ADDRESS=10.77.0.1",
+      ...(MAX_INFLIGHT ? [`STEWARD_SERVE_MAX_INFLIGHT=${MAX_INFLIGHT}`] : []),
       `STEWARD_SERVE_LOG=${path.join(dir, "dhcpd.log")}`,
       "",
     ].join("\n"),

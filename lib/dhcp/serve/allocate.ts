@@ -35,6 +35,8 @@ import { cidHex } from "./clientid.ts";
 export const FREE_BATCH = 256;
 /** At most this many offered addresses are fetched beyond FREE_BATCH to be skipped. */
 export const MAX_RESERVED_SKIP = 65536;
+/** Free lookups one select makes at most (when concurrent callers use up the batches). */
+const MAX_REFRESHES = 4;
 /** How many times a write is retried after DSVC_COLLISION. */
 export const COLLISION_RETRIES = 3;
 
@@ -209,8 +211,24 @@ export class Pool {
   /**
    * A record to offer a new client: the requested address when it is free here, else the
    * first free record, else the longest-expired dynamic lease. Undefined: pool exhausted.
+   * The record comes reserved for the client (an offer of lease 0 until {@link reserve}), so
+   * that no concurrent caller is handed it before the caller reserves it.
    */
   async select(
+    cid: Uint8Array,
+    now: number,
+    options: { requested?: number; bootp: boolean; key?: string },
+  ): Promise<DnRec | undefined> {
+    return await this.#select(cid, now, { ...options, key: options.key ?? cidHex(cid) });
+  }
+
+  /** `r`, reserved for the client now (in the same turn as it was chosen). */
+  #hand(cid: Uint8Array, r: DnRec, now: number, key: string): DnRec {
+    this.reserve(cid, r, 0, now, key);
+    return r;
+  }
+
+  async #select(
     cid: Uint8Array,
     now: number,
     options: { requested?: number; bootp: boolean; key?: string },
@@ -225,12 +243,12 @@ export class Pool {
       if (
         r && this.#o.owners.has(r.sip) && reassignable(r, now, bootp) &&
         !this.#reservedForOther(r.cip, key)
-      ) return r;
+      ) return this.#hand(cid, r, now, key);
     }
     const f = this.#freeCaches[bootp ? 1 : 0];
-    let refreshed = false;
+    let refreshes = 0;
     const refresh = async () => {
-      refreshed = true;
+      refreshes++;
       // Concurrent DISCOVERs share one lookup and take records from the one batch it makes:
       // each their own lookup would hand the same first free address to several clients.
       if (f.refreshing === undefined) {
@@ -259,9 +277,11 @@ export class Pool {
     for (;;) {
       while (f.records.length > 0) {
         const r = f.records.shift()!;
-        if (!this.#reservedForOther(r.cip, key)) return r;
+        if (!this.#reservedForOther(r.cip, key)) return this.#hand(cid, r, now, key);
       }
-      if (refreshed || (f.empty && now - f.stamp < 1)) break;
+      // A batch that others took before this caller is fetched again (a few times at most);
+      // one that found nothing free ends the search.
+      if ((f.empty && now - f.stamp < 1) || refreshes >= MAX_REFRESHES) break;
       await refresh();
     }
     if (this.#expired === undefined || now - this.#expiredStamp > this.#o.cacheTimeout) {
@@ -270,7 +290,9 @@ export class Pool {
     }
     while (this.#expired.length > 0) {
       const r = this.#expired.shift()!;
-      if (!this.#reservedForOther(r.cip, key) && reassignable(r, now, bootp)) return r;
+      if (!this.#reservedForOther(r.cip, key) && reassignable(r, now, bootp)) {
+        return this.#hand(cid, r, now, key);
+      }
     }
     return undefined;
   }

@@ -638,7 +638,7 @@ export class Engine {
         Pool.bind(free, cid, DHCP_PERM),
         (cur) =>
           net.pool.bindable(cur, cid, now, true) ? Pool.bind(cur, cid, DHCP_PERM) : undefined,
-      );
+      ).finally(() => net.pool.dropOffer(cid, ctx.cidText));
       if (!stored) return this.#drop("writefailed");
       this.stats.leases++;
       rec = stored;

@@ -292,6 +292,30 @@ describe("dhcp serve engine", () => {
     assert.equal(new Set(yi).size, 8, `distinct offers: ${yi.map((x) => x & 255).join(" ")}`);
   });
 
+  it("Engine gives more concurrent DISCOVERs than one free batch holds an address each", async () => {
+    using tmp = tempDir("serve-eng");
+    const n = FREE_BATCH + 20;
+    const addresses: string[] = [];
+    for (let i = 0; i < n + 4; i++) addresses.push(`10.0.${1 + (i >> 8)}.${i & 255}`);
+    await using s = await testServer(tmp.path, {
+      dhcptab: [["10.0.0.0", "m", ":LeaseTim=600:"]],
+      networks: [{ ...NET, mask: "255.255.252.0", addresses }],
+      resource: "SUNWbinfiles",
+    });
+    const offers = await Promise.all(
+      Array.from(
+        { length: n },
+        (_, i) => send(s.engine, { type: DHCP.DISCOVER, mac: mac(2000 + i) }),
+      ),
+    );
+    const st = JSON.stringify(s.engine.stats.toJSON());
+    const yi = new Set(
+      offers.map((o) => (assert.ok(o, `an OFFER: ${st}`), replyOf(o.data).yiaddr)),
+    );
+    assert.equal(yi.size, n);
+    assert.equal(s.engine.stats.exhausted, 0);
+  });
+
   it("Engine does not offer an address bound while its free lookup was under way", async () => {
     using tmp = tempDir("serve-eng");
     await using s = await testServer(tmp.path, {
