@@ -200,6 +200,15 @@ function pidsWith(needle: string): number[] {
   return out;
 }
 
+/** Stop the lock manager a server started in `runDir` (it outlives the server until idle). */
+function stopLockd(runDir: string): void {
+  for (const p of pidsWith(runDir)) {
+    try {
+      process.kill(p, "SIGTERM");
+    } catch { /* gone */ }
+  }
+}
+
 // ------------------------------------------------------------------ PostgreSQL
 
 function pgSettings(): pg.ClientConfig {
@@ -404,7 +413,10 @@ async function startSteward(v: Variant, pristine: string): Promise<Server> {
   return {
     pid: child.pid!,
     helperPids: async () => pgStore ? await pgBackends(dbName, STEWARD_PG_APP) : pidsWith(runDir),
-    stop: stopper(child),
+    stop: async () => {
+      await stopper(child)();
+      stopLockd(runDir);
+    },
     notes: () => {
       try {
         const st = JSON.parse(fs.readFileSync(path.join(dir, "status.json"), "utf8")) as {
@@ -743,6 +755,7 @@ async function engineBench(n: number): Promise<void> {
       );
       await c.close();
       await store.close();
+      stopLockd(runDir);
       if (pgStore) await endAllClients();
     }
   }
