@@ -33,6 +33,10 @@ import { cidHex } from "./clientid.ts";
 
 /** How many free records one lookup fetches into the free cache (upstream DHCP_MIN_RECORDS). */
 export const FREE_BATCH = 256;
+/** At most this many offered addresses are fetched beyond FREE_BATCH to be skipped. */
+export const MAX_RESERVED_SKIP = 65536;
+/** Free lookups one select makes at most (when concurrent callers use up the batches). */
+const MAX_REFRESHES = 4;
 /** How many times a write is retried after DSVC_COLLISION. */
 export const COLLISION_RETRIES = 3;
 
@@ -55,6 +59,21 @@ export interface PoolOptions {
   offerTimeout: number;
   /** Seconds the free and expired caches are trusted (CACHE_TIMEOUT). */
   cacheTimeout: number;
+}
+
+/** A batch of free records and what is known about it. */
+interface FreeCache {
+  records: DnRec[];
+  /** When it was fetched (s). */
+  stamp: number;
+  /** Whether the last lookup found no address to offer. */
+  empty: boolean;
+  /** The lookup under way, which concurrent callers wait for. */
+  refreshing: Promise<void> | undefined;
+}
+
+function newFreeCache(): FreeCache {
+  return { records: [], stamp: 0, empty: false, refreshing: undefined };
 }
 
 /** Whether a record is the client's (same client ID). */
@@ -84,8 +103,10 @@ export class Pool {
   readonly #offers = new Map<string, Offer>();
   /** Client ID hex by reserved address. */
   readonly #reserved = new Map<number, string>();
-  #free: DnRec[] = [];
-  #freeStamp = 0;
+  /** Free candidates, for DHCP [0] and BOOTP [1] clients (BOOTP-only records are apart). */
+  readonly #freeCaches: [FreeCache, FreeCache] = [newFreeCache(), newFreeCache()];
+  /** Addresses written since each free lookup under way began. */
+  readonly #writtenDuring = new Set<Set<number>>();
   #expired: DnRec[] | undefined;
   #expiredStamp = 0;
 
@@ -111,40 +132,43 @@ export class Pool {
     }
   }
 
+  // `key` is cidHex(cid), when the caller has it already.
+
   /** The client's current offer, if still reserved. */
-  offer(cid: Uint8Array, now: number): Offer | undefined {
-    const k = cidHex(cid);
-    const o = this.#offers.get(k);
+  offer(cid: Uint8Array, now: number, key: string = cidHex(cid)): Offer | undefined {
+    const o = this.#offers.get(key);
     if (o && o.expires > now) return o;
-    if (o) this.dropOffer(cid);
+    if (o) this.dropOffer(cid, key);
     return undefined;
   }
 
   /** Reserve `rec` for the client until now + offerTimeout. */
-  reserve(cid: Uint8Array, rec: DnRec, lease: number, now: number): void {
-    const k = cidHex(cid);
-    this.dropOffer(cid);
-    this.#offers.set(k, { rec, lease, expires: now + this.#o.offerTimeout });
-    this.#reserved.set(rec.cip, k);
+  reserve(cid: Uint8Array, rec: DnRec, lease: number, now: number, key = cidHex(cid)): void {
+    this.dropOffer(cid, key);
+    this.#offers.set(key, { rec, lease, expires: now + this.#o.offerTimeout });
+    this.#reserved.set(rec.cip, key);
   }
 
   /** Forget the client's offer. */
-  dropOffer(cid: Uint8Array): void {
-    const k = cidHex(cid);
+  dropOffer(cid: Uint8Array, key: string = cidHex(cid)): void {
+    const k = key;
     const o = this.#offers.get(k);
     if (!o) return;
     this.#offers.delete(k);
     if (this.#reserved.get(o.rec.cip) === k) this.#reserved.delete(o.rec.cip);
   }
 
-  #reservedForOther(cip: number, cid: Uint8Array): boolean {
+  #reservedForOther(cip: number, key: string): boolean {
     const k = this.#reserved.get(cip);
-    return k !== undefined && k !== cidHex(cid);
+    return k !== undefined && k !== key;
   }
 
   /** Forget cached candidates (after a dhtadm/pntadm change or SIGHUP). */
   invalidate(): void {
-    this.#free = [];
+    for (const f of this.#freeCaches) {
+      f.records = [];
+      f.empty = false;
+    }
     this.#expired = undefined;
   }
 
@@ -187,13 +211,30 @@ export class Pool {
   /**
    * A record to offer a new client: the requested address when it is free here, else the
    * first free record, else the longest-expired dynamic lease. Undefined: pool exhausted.
+   * The record comes reserved for the client (an offer of lease 0 until {@link reserve}), so
+   * that no concurrent caller is handed it before the caller reserves it.
    */
   async select(
     cid: Uint8Array,
     now: number,
-    options: { requested?: number; bootp: boolean },
+    options: { requested?: number; bootp: boolean; key?: string },
+  ): Promise<DnRec | undefined> {
+    return await this.#select(cid, now, { ...options, key: options.key ?? cidHex(cid) });
+  }
+
+  /** `r`, reserved for the client now (in the same turn as it was chosen). */
+  #hand(cid: Uint8Array, r: DnRec, now: number, key: string): DnRec {
+    this.reserve(cid, r, 0, now, key);
+    return r;
+  }
+
+  async #select(
+    cid: Uint8Array,
+    now: number,
+    options: { requested?: number; bootp: boolean; key?: string },
   ): Promise<DnRec | undefined> {
     const { requested, bootp } = options;
+    const key = options.key ?? cidHex(cid);
     const c = this.container;
     if (
       requested !== undefined && requested >= 0 && ((requested & c.netmask) >>> 0) === c.network
@@ -201,27 +242,47 @@ export class Pool {
       const r = await this.byAddress(requested);
       if (
         r && this.#o.owners.has(r.sip) && reassignable(r, now, bootp) &&
-        !this.#reservedForOther(r.cip, cid)
-      ) return r;
+        !this.#reservedForOther(r.cip, key)
+      ) return this.#hand(cid, r, now, key);
     }
-    let refreshed = false;
-    if (this.#free.length === 0 || now - this.#freeStamp > this.#o.cacheTimeout) {
-      // An exhausted pool is scanned again at most once a second, not on every DISCOVER.
-      if (this.#free.length > 0 || now - this.#freeStamp >= 1) {
-        this.#free = await this.#lookupFree(bootp);
-        this.#freeStamp = now;
-        refreshed = true;
+    const f = this.#freeCaches[bootp ? 1 : 0];
+    let refreshes = 0;
+    const refresh = async () => {
+      refreshes++;
+      // Concurrent DISCOVERs share one lookup and take records from the one batch it makes:
+      // each their own lookup would hand the same first free address to several clients.
+      if (f.refreshing === undefined) {
+        f.refreshing = (async () => {
+          // Records written while the lookup is under way may be in its batch as they were
+          // before: leave them out, or a client would be offered an address just bound.
+          const written = new Set<number>();
+          this.#writtenDuring.add(written);
+          try {
+            f.records = (await this.#lookupFree(bootp)).filter((r) => !written.has(r.cip));
+            f.stamp = now;
+            // Nothing free (or only addresses offered to others): an exhausted pool is scanned
+            // again at most once a second, not on every DISCOVER; a used-up batch is refilled.
+            f.empty = f.records.every((r) => this.#reserved.has(r.cip));
+          } finally {
+            this.#writtenDuring.delete(written);
+            f.refreshing = undefined;
+          }
+        })();
       }
+      await f.refreshing;
+    };
+    if (f.records.length === 0 || now - f.stamp > this.#o.cacheTimeout) {
+      if (f.records.length > 0 || !f.empty || now - f.stamp >= 1) await refresh();
     }
     for (;;) {
-      while (this.#free.length > 0) {
-        const r = this.#free.shift()!;
-        if (!this.#reservedForOther(r.cip, cid)) return r;
+      while (f.records.length > 0) {
+        const r = f.records.shift()!;
+        if (!this.#reservedForOther(r.cip, key)) return this.#hand(cid, r, now, key);
       }
-      if (refreshed || now - this.#freeStamp < 1) break;
-      this.#free = await this.#lookupFree(bootp);
-      this.#freeStamp = now;
-      refreshed = true;
+      // A batch that others took before this caller is fetched again (a few times at most);
+      // one that found nothing free ends the search.
+      if ((f.empty && now - f.stamp < 1) || refreshes >= MAX_REFRESHES) break;
+      await refresh();
     }
     if (this.#expired === undefined || now - this.#expiredStamp > this.#o.cacheTimeout) {
       this.#expired = await this.#lookupExpired(now, bootp);
@@ -229,7 +290,9 @@ export class Pool {
     }
     while (this.#expired.length > 0) {
       const r = this.#expired.shift()!;
-      if (!this.#reservedForOther(r.cip, cid) && reassignable(r, now, bootp)) return r;
+      if (!this.#reservedForOther(r.cip, key) && reassignable(r, now, bootp)) {
+        return this.#hand(cid, r, now, key);
+      }
     }
     return undefined;
   }
@@ -238,11 +301,13 @@ export class Pool {
     const out: DnRec[] = [];
     for (const sip of this.#o.owners) {
       const q = qeq(qinit(), DN_QCID | DN_QSIP | DN_QFBOOTP_ONLY | DN_QFUNUSABLE | DN_QFMANUAL);
+      // Free records offered to other clients stay free in the store until their REQUEST: ask
+      // for that many more, or a batch of them only would look like an exhausted pool.
       const { records } = await this.container.lookup(q, {
         cid: FREE_CID,
         sip,
         flags: bootp ? DN_FBOOTP_ONLY : 0,
-      }, { count: FREE_BATCH, partial: true });
+      }, { count: FREE_BATCH + Math.min(this.#reserved.size, MAX_RESERVED_SKIP), partial: true });
       out.push(...records);
       if (out.length >= FREE_BATCH) break;
     }
@@ -296,8 +361,11 @@ export class Pool {
   // A record just written is no longer what the candidate caches hold: drop it from them, or a
   // later client would be offered an address bound since the cache was filled.
   #forget(cip: number): void {
-    const i = this.#free.findIndex((r) => r.cip === cip);
-    if (i >= 0) this.#free.splice(i, 1);
+    for (const w of this.#writtenDuring) w.add(cip);
+    for (const f of this.#freeCaches) {
+      const i = f.records.findIndex((r) => r.cip === cip);
+      if (i >= 0) f.records.splice(i, 1);
+    }
     if (this.#expired) {
       const j = this.#expired.findIndex((r) => r.cip === cip);
       if (j >= 0) this.#expired.splice(j, 1);

@@ -122,6 +122,8 @@ const PROTOCOL_OPTIONS = new Set<number>([
   OPT.END,
 ]);
 
+const TEXT = new TextEncoder();
+
 function ipBytes(ip: number): Uint8Array {
   return Uint8Array.of(ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255);
 }
@@ -134,6 +136,52 @@ function u32(v: Uint8Array | undefined): number | undefined {
 
 function inNet(ip: number, n: ServedNetwork): boolean {
   return ((ip & n.netmask) >>> 0) === n.network;
+}
+
+type OptionList = readonly (readonly [number, Uint8Array])[];
+/** The ordered macro options of a ClientOptions, by parameter request list and netmask. */
+const ORDERED = new WeakMap<ClientOptions, Map<string, OptionList>>();
+/** Most parameter request lists remembered per ClientOptions. */
+const ORDERED_MAX = 64;
+
+/**
+ * The options of the client's macros in the order they go out: the subnet mask first (RFC 2132
+ * §3.3: before the router option; the network's own if unset), then those of the parameter
+ * request list in its order, then the others, then the vendor options (43). Made once per
+ * combined options and request list: most clients of a network share both.
+ */
+function macroOptions(
+  opts: ClientOptions,
+  prl: Uint8Array | undefined,
+  net: ServedNetwork,
+): OptionList {
+  let byPrl = ORDERED.get(opts);
+  if (byPrl === undefined) ORDERED.set(opts, byPrl = new Map());
+  let key = String(net.netmask);
+  if (prl !== undefined) { for (const c of prl) key += `,${c}`; }
+  const hit = byPrl.get(key);
+  if (hit !== undefined) return hit;
+  const o = opts.options;
+  const list: [number, Uint8Array][] = [];
+  list.push([OPT.SUBNET_MASK, o.get(OPT.SUBNET_MASK) ?? ipBytes(net.netmask)]);
+  const done = new Set<number>([OPT.SUBNET_MASK]);
+  for (const code of prl ?? []) {
+    const v = o.get(code);
+    if (v !== undefined && !done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
+      list.push([code, v]);
+      done.add(code);
+    }
+  }
+  for (const [code, v] of o) {
+    if (!done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
+      list.push([code, v]);
+      done.add(code);
+    }
+  }
+  if (opts.vendor.size > 0) list.push([OPT.VENDOR_SPECIFIC, vendorOptionBytes(opts.vendor)]);
+  if (byPrl.size >= ORDERED_MAX) byPrl.clear();
+  byPrl.set(key, list);
+  return list;
 }
 
 /** A request with what the engine derived from it. */
@@ -279,7 +327,12 @@ export class Engine {
   }
 
   #options(ctx: Ctx, macro: string | undefined): ClientOptions {
-    return clientOptions(this.#table, [ctx.classId, ctx.net.name, macro, ctx.cidText], ctx.classId);
+    // A client with a macro of its own (named by its client ID) has a chain nobody else shares:
+    // combine it afresh; every other client of a network and record macro shares one, cached.
+    const t = this.#table;
+    return t.hasMacro(ctx.cidText)
+      ? clientOptions(t, [ctx.classId, ctx.net.name, macro, ctx.cidText], ctx.classId)
+      : t.chainOptions([ctx.classId, ctx.net.name, macro], ctx.classId);
   }
 
   /** upstream config_lease: the relative lease to give. */
@@ -301,7 +354,7 @@ export class Engine {
     message?: string,
   ): Outgoing {
     const { req, net } = ctx;
-    const list: [number, Uint8Array][] = [];
+    const list: (readonly [number, Uint8Array])[] = [];
     const bootp = type === 0;
     if (!bootp) {
       list.push([OPT.MESSAGE_TYPE, Uint8Array.of(type)]);
@@ -317,27 +370,9 @@ export class Engine {
         list.push([OPT.T1, ipBytes(t1)], [OPT.T2, ipBytes(t2)]);
       }
     }
-    if (message !== undefined) list.push([OPT.MESSAGE, new TextEncoder().encode(message)]);
+    if (message !== undefined) list.push([OPT.MESSAGE, TEXT.encode(message)]);
     if (opts) {
-      const o = opts.options;
-      // Subnet mask first (RFC 2132 §3.3: before the router option); the network's own if unset.
-      list.push([OPT.SUBNET_MASK, o.get(OPT.SUBNET_MASK) ?? ipBytes(net.netmask)]);
-      const prl = req.options.get(OPT.PARAMETER_LIST) ?? new Uint8Array(0);
-      const done = new Set<number>([OPT.SUBNET_MASK]);
-      for (const code of prl) {
-        const v = o.get(code);
-        if (v !== undefined && !done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
-          list.push([code, v]);
-          done.add(code);
-        }
-      }
-      for (const [code, v] of o) {
-        if (!done.has(code) && !PROTOCOL_OPTIONS.has(code)) {
-          list.push([code, v]);
-          done.add(code);
-        }
-      }
-      if (opts.vendor.size > 0) list.push([OPT.VENDOR_SPECIFIC, vendorOptionBytes(opts.vendor)]);
+      for (const e of macroOptions(opts, req.options.get(OPT.PARAMETER_LIST), net)) list.push(e);
       if (opts.echoVendorClass && req.options.has(OPT.CLASS_ID)) {
         list.push([OPT.CLASS_ID, req.options.get(OPT.CLASS_ID)!]);
       }
@@ -397,7 +432,7 @@ export class Engine {
     const pool = net.pool;
     let rec: DnRec | undefined;
     let oldLease = 0;
-    const offered = pool.offer(cid, now);
+    const offered = pool.offer(cid, now, ctx.cidText);
     if (offered) rec = offered.rec;
     else {
       const own = await pool.existing(cid, false);
@@ -417,6 +452,7 @@ export class Engine {
         rec = await pool.select(cid, now, {
           requested: optionIp(ctx.req, OPT.REQUESTED_IP) ?? -1,
           bootp: false,
+          key: ctx.cidText,
         });
       }
     }
@@ -430,7 +466,7 @@ export class Engine {
     }
     const opts = this.#options(ctx, rec.macro);
     const lease = this.#lease(ctx, rec, opts, offered ? offered.lease : oldLease, true);
-    pool.reserve(cid, rec, lease, now);
+    pool.reserve(cid, rec, lease, now, ctx.cidText);
     return this.#reply(ctx, DHCP.OFFER, rec.cip, opts, lease);
   }
 
@@ -451,10 +487,10 @@ export class Engine {
       if (sid === undefined) return this.#drop("serverid");
       if (requested === undefined) return this.#drop("norequested");
       if (!this.#o.serverIds.has(sid) && sid !== ctx.serverId) {
-        pool.dropOffer(cid);
+        pool.dropOffer(cid, ctx.cidText);
         return this.#drop("otherserver");
       }
-      const offer = pool.offer(cid, now);
+      const offer = pool.offer(cid, now, ctx.cidText);
       if (!offer) return this.#drop("nooffer");
       if (offer.rec.cip !== requested) return this.#drop("notoffered");
       selecting = true;
@@ -512,7 +548,7 @@ export class Engine {
         return undefined;
       });
       if (!stored) {
-        pool.dropOffer(cid);
+        pool.dropOffer(cid, ctx.cidText);
         // Upstream: a client verifying or extending still gets its old lease; a new one nothing.
         if (selecting) return this.#drop("writefailed");
         given = oldLease;
@@ -521,14 +557,14 @@ export class Engine {
         rec = stored;
       }
     }
-    pool.dropOffer(cid);
+    pool.dropOffer(cid, ctx.cidText);
     return this.#reply(ctx, DHCP.ACK, rec.cip, opts, given);
   }
 
   async #decline(ctx: Ctx, decline: boolean): Promise<void> {
     const { req, net, cid } = ctx;
     const ip = decline ? optionIp(req, OPT.REQUESTED_IP) : req.ciaddr;
-    net.pool.dropOffer(cid);
+    net.pool.dropOffer(cid, ctx.cidText);
     if (ip === undefined || ip === 0 || !inNet(ip, net)) {
       this.#drop(decline ? "decline-noaddr" : "release-noaddr");
       return;
@@ -575,7 +611,10 @@ export class Engine {
 
   #inform(ctx: Ctx): Outgoing | undefined {
     if (ctx.req.ciaddr === 0) return this.#drop("inform-noaddr");
-    const opts = clientOptions(this.#table, [ctx.classId, ctx.net.name, ctx.cidText], ctx.classId);
+    const t = this.#table;
+    const opts = t.hasMacro(ctx.cidText)
+      ? clientOptions(t, [ctx.classId, ctx.net.name, ctx.cidText], ctx.classId)
+      : t.chainOptions([ctx.classId, ctx.net.name], ctx.classId);
     return this.#reply(ctx, DHCP.ACK, 0, opts, undefined);
   }
 
@@ -599,7 +638,7 @@ export class Engine {
         Pool.bind(free, cid, DHCP_PERM),
         (cur) =>
           net.pool.bindable(cur, cid, now, true) ? Pool.bind(cur, cid, DHCP_PERM) : undefined,
-      );
+      ).finally(() => net.pool.dropOffer(cid, ctx.cidText));
       if (!stored) return this.#drop("writefailed");
       this.stats.leases++;
       rec = stored;

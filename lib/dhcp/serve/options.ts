@@ -11,6 +11,9 @@ import { type InittabCategory, type OptionType, standardInittab } from "../dhcpt
 import { parseMacroValue, unquoteValue } from "../dhcptab/macro.ts";
 import { parseSymbolDefinition } from "../dhcptab/symbol.ts";
 
+/** Most macro chains whose combined options one table keeps. */
+export const CHAIN_CACHE_SIZE = 4096;
+
 /** Deepest `Include` nesting followed (upstream has none; a loop must not hang the server). */
 export const MAX_INCLUDE_DEPTH = 16;
 
@@ -149,6 +152,8 @@ export class OptionTable {
   readonly #symbols = new Map<string, OptionSymbol>();
   readonly #macros = new Map<string, string>();
   readonly #expanded = new Map<string, ExpandedMacro | null>();
+  /** Combined options by macro chain (see {@link OptionTable.chainOptions}). */
+  readonly #chains = new Map<string, ClientOptions>();
   /** What could not be used, one line each (bad symbol definitions, bad values, loops). */
   readonly problems: string[] = [];
 
@@ -188,6 +193,24 @@ export class OptionTable {
   /** Whether a macro called `name` exists. */
   hasMacro(name: string): boolean {
     return this.#macros.has(name);
+  }
+
+  /**
+   * The combined options of `chain` for `classId`, as {@link clientOptions} makes them, made once
+   * per table and chain: a table is replaced, never changed, when the dhcptab is reloaded, so
+   * what it combined stays right for its lifetime. The result is shared: callers must not change
+   * it. At most CHAIN_CACHE_SIZE chains are kept (the cache starts over beyond that, so that
+   * client-chosen class names cannot grow it without bound).
+   */
+  chainOptions(chain: readonly (string | undefined)[], classId: string | undefined): ClientOptions {
+    let key = classId === undefined ? "\u0001" : classId;
+    for (const n of chain) key += `\u0000${n ?? ""}`;
+    const hit = this.#chains.get(key);
+    if (hit !== undefined) return hit;
+    const o = clientOptions(this, chain, classId);
+    if (this.#chains.size >= CHAIN_CACHE_SIZE) this.#chains.clear();
+    this.#chains.set(key, o);
+    return o;
   }
 
   /** The symbol called `name`. */

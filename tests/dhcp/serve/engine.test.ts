@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { cidToHex } from "../../../lib/dhcp/records.ts";
 import { DHCP_PERM, DN_FBOOTP_ONLY, DN_FMANUAL, DN_FUNUSABLE } from "../../../lib/dhcp/spi.ts";
+import { FREE_BATCH } from "../../../lib/dhcp/serve/allocate.ts";
 import type { Engine, Outgoing } from "../../../lib/dhcp/serve/engine.ts";
 import { DHCP, OPT } from "../../../lib/dhcp/serve/packet.ts";
 import { tempDir } from "../../helpers.ts";
@@ -248,6 +249,111 @@ describe("dhcp serve engine", () => {
     assert.equal(replyOf(ack!.data).messageType, DHCP.ACK);
     assert.equal(await offer(3), ip("10.0.0.11"));
     assert.equal(await offer(4), ip("10.0.0.13"), "10.0.0.12 is bound: not offered again");
+  });
+
+  it("Engine offers more addresses than one free batch within a second, each once", async () => {
+    // A batch used up within the second it was fetched is refilled at once (a pool is "exhausted"
+    // only when a lookup finds nothing), and addresses offered to others, still free in the
+    // store until their REQUEST, are skipped without hiding the free ones after them.
+    using tmp = tempDir("serve-eng");
+    const n = FREE_BATCH + 40;
+    const addresses: string[] = [];
+    for (let i = 0; i < n + 2; i++) addresses.push(`10.0.${1 + (i >> 8)}.${i & 255}`);
+    await using s = await testServer(tmp.path, {
+      dhcptab: [["10.0.0.0", "m", ":LeaseTim=600:"]],
+      networks: [{ ...NET, mask: "255.255.252.0", addresses }],
+    });
+    const seen = new Set<number>();
+    for (let i = 0; i < n; i++) {
+      const offer = await send(s.engine, { type: DHCP.DISCOVER, mac: mac(1000 + i) });
+      assert.ok(offer, `an OFFER for client ${i}`);
+      seen.add(replyOf(offer.data).yiaddr);
+    }
+    assert.equal(seen.size, n, "every client offered an address of its own");
+    assert.equal(s.engine.stats.exhausted, 0);
+  });
+
+  it("Engine gives concurrent DISCOVERs distinct addresses from one free lookup", async () => {
+    using tmp = tempDir("serve-eng");
+    const addresses = Array.from({ length: 12 }, (_, i) => `10.0.0.${10 + i}`);
+    // SUNWbinfiles answers from memory: the lookups of all eight end in one turn of the loop.
+    await using s = await testServer(tmp.path, {
+      dhcptab: DHCPTAB,
+      networks: [{ ...NET, addresses }],
+      resource: "SUNWbinfiles",
+    });
+    const offers = await Promise.all(
+      Array.from(
+        { length: 8 },
+        (_, i) => send(s.engine, { type: DHCP.DISCOVER, mac: mac(50 + i) }),
+      ),
+    );
+    const yi = offers.map((o) => (assert.ok(o), replyOf(o.data).yiaddr));
+    assert.equal(new Set(yi).size, 8, `distinct offers: ${yi.map((x) => x & 255).join(" ")}`);
+  });
+
+  it("Engine gives more concurrent DISCOVERs than one free batch holds an address each", async () => {
+    using tmp = tempDir("serve-eng");
+    const n = FREE_BATCH + 20;
+    const addresses: string[] = [];
+    for (let i = 0; i < n + 4; i++) addresses.push(`10.0.${1 + (i >> 8)}.${i & 255}`);
+    await using s = await testServer(tmp.path, {
+      dhcptab: [["10.0.0.0", "m", ":LeaseTim=600:"]],
+      networks: [{ ...NET, mask: "255.255.252.0", addresses }],
+      resource: "SUNWbinfiles",
+    });
+    const offers = await Promise.all(
+      Array.from(
+        { length: n },
+        (_, i) => send(s.engine, { type: DHCP.DISCOVER, mac: mac(2000 + i) }),
+      ),
+    );
+    const st = JSON.stringify(s.engine.stats.toJSON());
+    const yi = new Set(
+      offers.map((o) => (assert.ok(o, `an OFFER: ${st}`), replyOf(o.data).yiaddr)),
+    );
+    assert.equal(yi.size, n);
+    assert.equal(s.engine.stats.exhausted, 0);
+  });
+
+  it("Engine does not offer an address bound while its free lookup was under way", async () => {
+    using tmp = tempDir("serve-eng");
+    await using s = await testServer(tmp.path, {
+      dhcptab: DHCPTAB,
+      networks: [NET],
+      offerTimeout: 60,
+    });
+    const c = s.container("10.0.0.0");
+    const lookup = c.lookup.bind(c);
+    const hold: { gate?: Promise<void> } = {};
+    let looked: () => void = () => {};
+    const lookedUp = new Promise<void>((r) => (looked = r));
+    // The free lookup reads the store, then its answer is held until the gate opens.
+    c.lookup = async (q, t, o) => {
+      const r = await lookup(q, t, o);
+      if (hold.gate && t.cid?.length === 1 && t.cid[0] === 0) {
+        looked();
+        await hold.gate;
+      }
+      return r;
+    };
+    const offer1 = await send(s.engine, { type: DHCP.DISCOVER, mac: mac(1) });
+    const o1 = replyOf(offer1!.data);
+    assert.equal(o1.yiaddr, ip("10.0.0.10"));
+    s.clock.now += 11; // past CACHE_TIMEOUT: the next DISCOVER fetches free records again
+    let open: () => void = () => {};
+    hold.gate = new Promise<void>((r) => (open = r));
+    const offer2 = send(s.engine, { type: DHCP.DISCOVER, mac: mac(2) });
+    await lookedUp; // its lookup saw 10.0.0.10 still free
+    const ack1 = await send(s.engine, {
+      type: DHCP.REQUEST,
+      mac: mac(1),
+      options: [[OPT.SERVER_ID, ipb("10.0.0.1")], [OPT.REQUESTED_IP, ipb("10.0.0.10")]],
+    });
+    assert.equal(replyOf(ack1!.data).messageType, DHCP.ACK);
+    open();
+    const o2 = replyOf((await offer2)!.data);
+    assert.equal(o2.yiaddr, ip("10.0.0.11"), "not the address bound meanwhile");
   });
 
   it("Engine answers a relayed request on the giaddr's network to the relay and drops unknown relays", async () => {

@@ -109,9 +109,13 @@ export async function testServer(
     records?: { net: string; rec: Partial<DnRec> & { cip: number } }[];
     engine?: Partial<EngineOptions>;
     offerTimeout?: number;
+    /** The store module (default SUNWfiles). */
+    resource?: string;
   },
 ): Promise<TestServer> {
-  const store = await openStore({ resource: "SUNWfiles", location: dir }, { synchronizer: null });
+  const store = await openStore({ resource: o.resource ?? "SUNWfiles", location: dir }, {
+    synchronizer: null,
+  });
   const dt = await store.openDhcptab(DSVC_CREATE | DSVC_READ | DSVC_WRITE);
   const recs: DtRec[] = [];
   for (const [k, t, v] of o.dhcptab ?? []) recs.push(await dt.add(makeDtRec(k, t, v)));
