@@ -6,10 +6,15 @@
  * @module
  */
 import fs from "node:fs";
-import type { HostLockPrimitive } from "./hostlock.ts";
 
-// HOSTLOCK values (hostlock.ts's HOST_LOCK_PRIMITIVES; not imported, so that reading the
-// defaults does not load the host-lock code).
+/**
+ * How the lock manager takes cross-host locks: `helper` (one long-lived helper per lock
+ * directory), `flock` (a flock(1) child per lock) or `auto` (the helper where perl exists).
+ * Defined here, not in hostlock.ts, so that reading the defaults loads no host-lock code.
+ */
+export type HostLockPrimitive = "auto" | "helper" | "flock";
+
+// HOSTLOCK values.
 const HOST_LOCK_PRIMITIVES: readonly HostLockPrimitive[] = ["auto", "helper", "flock"];
 
 /** Where the daemon looks for its defaults unless told otherwise. */

@@ -14,6 +14,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { HelperError, LockHelper } from "./hostlock-helper.ts";
 import type { LockMode } from "./table.ts";
+import type { HostLockPrimitive } from "./defaults.ts";
 
 /** Why a host lock could not be taken: BUSY (nonblocking, held elsewhere) or SYNCH_ERR. */
 export class HostLockError extends Error {
@@ -77,8 +78,7 @@ interface Attempt {
   cancel(): void;
 }
 
-/** How host locks are held: see {@link HostLocksOptions.primitive}. */
-export type HostLockPrimitive = "auto" | "helper" | "flock";
+export type { HostLockPrimitive } from "./defaults.ts";
 
 /** The primitives {@link HostLockPrimitive} names. */
 export const HOST_LOCK_PRIMITIVES: readonly HostLockPrimitive[] = ["auto", "helper", "flock"];

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { isDeno } from "../../lib/platform/runtime.ts";
 import { BINARY, ROOT, tempDir } from "../helpers.ts";
@@ -246,11 +247,19 @@ describe("the docs/dhcp.md walk-through runs as written", { skip: SKIP }, () => 
   });
 
   test("as an unprivileged user, under $HOME", { timeout: 150_000, skip: SKIP_USER }, async () => {
-    using tmp = tempDir("walkthrough-user");
+    // Outside the repository, whose .tmp (0700) and checkout (perhaps under /root) the second
+    // user cannot traverse; the binary is copied there for the same reason. This test skips
+    // under Deno, whose writes are limited to .tmp.
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), "steward-walkthrough-"));
+    using tmp = {
+      path: base,
+      [Symbol.dispose]: () => fs.rmSync(base, { recursive: true, force: true }),
+    };
     fs.chmodSync(tmp.path, 0o755);
     const bin = path.join(tmp.path, "bin");
     fs.mkdirSync(bin, { mode: 0o755 });
-    fs.symlinkSync(BINARY, path.join(bin, "steward"));
+    fs.copyFileSync(BINARY, path.join(bin, "steward"));
+    fs.chmodSync(path.join(bin, "steward"), 0o755);
     const user = `stw${randomBytes(4).toString("hex")}`;
     const home = path.join(tmp.path, "home");
     execFileSync(USERADD as string, ["-M", "-N", "-s", "/usr/sbin/nologin", "-d", home, user]);
