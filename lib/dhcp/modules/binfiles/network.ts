@@ -290,10 +290,24 @@ export class NetworkFile {
     const nf = new NetworkFile(file, net, fd, o);
     try {
       nf.#checkHead(true);
-      nf.#load(o.forCheck ?? false);
+      // A container's size is fixed by its netmask: no update changes it.
+      const size = fs.fstatSync(fd).size;
+      if (size < containerSize(nf.mask)) nf.#truncated(size);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
+    }
+    try {
+      nf.#load(o.forCheck ?? false);
+    } catch (e) {
+      // The open holds no lock (upstream's open does not wait for a busy container), so another
+      // process's update may be half done under it: records that look damaged now may be whole
+      // once that update ends. The table stays stale and the first call, under the container's
+      // lock, loads it again and reports what damage is really there.
+      if (!(e instanceof DsvcError) || e.code !== DSVC.INTERNAL) {
+        fs.closeSync(fd);
+        throw e;
+      }
     }
     return nf;
   }
