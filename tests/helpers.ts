@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type DenoPermissions, selfCommand } from "../lib/platform/runtime.ts";
+import { type DenoPermissions, isDeno, selfCommand } from "../lib/platform/runtime.ts";
 
 /** The repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -27,6 +27,26 @@ export function tempDir(prefix = "t"): TempDir {
   const dir = fs.mkdtempSync(path.join(TMP_ROOT, `${prefix}-`));
   fs.chmodSync(dir, 0o700);
   return { path: dir, [Symbol.dispose]: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+// Acting as a second local user. Under Deno nothing outside the repository is looked at (its read
+// permission stops there), so these are absent and such tests run from the Node suite.
+const findProgram = (candidates: string[]) =>
+  isDeno() ? undefined : candidates.find((c) => fs.existsSync(c));
+/** runuser(1), when the machine has it (Node only). */
+export const RUNUSER = findProgram(["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]);
+/** useradd(8), when the machine has it (Node only). */
+export const USERADD = findProgram(["/usr/sbin/useradd", "/sbin/useradd"]);
+/** userdel(8), when the machine has it (Node only). */
+export const USERDEL = findProgram(["/usr/sbin/userdel", "/sbin/userdel"]);
+
+/** Why a test that makes a second local user cannot run here, or false when it can. */
+export function secondUserSkip(): string | false {
+  return process.getuid?.() !== 0
+    ? "needs root to create a second local user with useradd"
+    : !RUNUSER || !USERADD || !USERDEL
+    ? "needs useradd, userdel and runuser"
+    : false;
 }
 
 /** Fail clearly when the binary has not been built. */

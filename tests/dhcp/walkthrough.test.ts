@@ -16,7 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { isDeno } from "../../lib/platform/runtime.ts";
-import { BINARY, ROOT, tempDir } from "../helpers.ts";
+import { BINARY, ROOT, RUNUSER, secondUserSkip, tempDir, USERADD, USERDEL } from "../helpers.ts";
 import { stopLockd } from "./cli/helpers.ts";
 
 const DOC = fs.readFileSync(path.join(ROOT, "docs", "dhcp.md"), "utf8");
@@ -25,9 +25,6 @@ function find(candidates: string[]): string | undefined {
   // Deno's test permissions do not reach /usr/sbin; the walk-through runs under Node only.
   return isDeno() ? undefined : candidates.find((c) => fs.existsSync(c));
 }
-const RUNUSER = find(["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"]);
-const USERADD = find(["/usr/sbin/useradd", "/sbin/useradd"]);
-const USERDEL = find(["/usr/sbin/userdel", "/sbin/userdel"]);
 const UNSHARE = find(["/usr/bin/unshare", "/bin/unshare", "/usr/sbin/unshare"]);
 
 const SKIP = isDeno()
@@ -40,11 +37,7 @@ const SKIP_ROOT = process.getuid?.() !== 0
   : !UNSHARE
   ? "needs unshare(1)"
   : false;
-const SKIP_USER = process.getuid?.() !== 0
-  ? "needs root to create a second local user with useradd"
-  : !RUNUSER || !USERADD || !USERDEL
-  ? "needs useradd, userdel and runuser"
-  : false;
+const SKIP_USER = secondUserSkip();
 
 /** The walk-through's commands: shell blocks as they are, console blocks' `$ ` lines. */
 function walkthrough(): { asRoot: string; forAnyUser: string; steps: string } {

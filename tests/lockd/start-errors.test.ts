@@ -11,7 +11,16 @@ import fs from "node:fs";
 import path from "node:path";
 import { LockClient, LockError } from "../../lib/lockd/client.ts";
 import { isDeno } from "../../lib/platform/runtime.ts";
-import { BINARY, collect, exited, requireBinary, runSteward } from "../helpers.ts";
+import {
+  BINARY,
+  collect,
+  exited,
+  requireBinary,
+  runSteward,
+  RUNUSER,
+  secondUserSkip,
+  USERADD,
+} from "../helpers.ts";
 import { dhcpSandbox } from "../dhcp/cli/helpers.ts";
 import { sandbox } from "./harness.ts";
 
@@ -137,19 +146,10 @@ describe("a lock manager that cannot start says why, at once (library)", () => {
   });
 });
 
-// Under Deno nothing outside the repository is looked at (its read permission stops there).
-const find = (files: string[]) => isDeno() ? undefined : files.find((f) => fs.existsSync(f));
-const RUNUSER = find(["/usr/sbin/runuser", "/sbin/runuser"]);
-const USERADD = find(["/usr/sbin/useradd", "/sbin/useradd"]);
 const skipUsers = isDeno()
   ? "runs processes as another user from Node only (the Node suite covers it)"
-  : process.getuid?.() !== 0
-  ? "needs root to create a second local user with useradd"
-  : !RUNUSER || !USERADD
-  ? "needs useradd and runuser"
-  : !fs.existsSync(BINARY)
-  ? `${BINARY} is missing: run 'npm run build' first`
-  : false;
+  : secondUserSkip() ||
+    (!fs.existsSync(BINARY) ? `${BINARY} is missing: run 'npm run build' first` : false);
 
 describe("a run directory another user owns, or with a bad mode, is refused by name", {
   skip: skipUsers,

@@ -11,21 +11,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { LockDaemon } from "../../lib/lockd/daemon.ts";
 import { isDeno } from "../../lib/platform/runtime.ts";
-import { BINARY, collect, exited, waitFor } from "../helpers.ts";
+import { BINARY, collect, exited, RUNUSER, secondUserSkip, USERADD, waitFor } from "../helpers.ts";
 
-// Under Deno nothing outside the repository is looked at (its read permission stops there).
-const find = (files: string[]) => isDeno() ? undefined : files.find((f) => fs.existsSync(f));
-const RUNUSER = find(["/usr/sbin/runuser", "/sbin/runuser"]);
-const USERADD = find(["/usr/sbin/useradd", "/sbin/useradd"]);
 const skip = isDeno()
   ? "runs processes as other users from Node only (the Node suite covers it)"
-  : process.getuid?.() !== 0
-  ? "needs root to create a second local user with useradd"
-  : !RUNUSER || !USERADD
-  ? "needs useradd and runuser"
-  : !fs.existsSync(BINARY)
-  ? `${BINARY} is missing: run 'npm run build' first`
-  : false;
+  : secondUserSkip() ||
+    (!fs.existsSync(BINARY) ? `${BINARY} is missing: run 'npm run build' first` : false);
 
 interface User {
   name: string;
