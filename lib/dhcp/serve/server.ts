@@ -320,10 +320,12 @@ export async function runServer(o: RunServerOptions): Promise<void> {
         .catch(() => ServeStats.bump(stats.errors, "status-file"));
     };
     let statusBusy = false;
+    // The periodic write in progress: "stopped" waits for it, so that it cannot land after.
+    let statusWrite: Promise<void> = Promise.resolve();
     statusTimer = setInterval(() => {
       if (statusBusy) return;
       statusBusy = true;
-      void writeStatus("running").finally(() => (statusBusy = false));
+      statusWrite = writeStatus("running").finally(() => (statusBusy = false));
     }, STATUS_INTERVAL_MS);
     await writeStatus("running");
 
@@ -387,6 +389,7 @@ export async function runServer(o: RunServerOptions): Promise<void> {
     sockets = undefined;
     clearInterval(statusTimer);
     statusTimer = undefined;
+    await statusWrite;
     await writeStatus("stopped");
     log.info("Stopped");
   } finally {

@@ -147,19 +147,29 @@ export async function startServerIn(
  */
 export async function stopServer(s: ServerProc, ms = 8000): Promise<boolean> {
   // By pid, not ChildProcess.kill: Deno marks a child signalled that way as gone at once.
+  const t0 = Date.now();
+  let killed = false;
   if (alive(s.pid)) {
     process.kill(s.pid, "SIGTERM");
     try {
       await waitFor(() => !alive(s.pid), ms, `dhcp serve ${s.pid} to stop`);
     } catch {
+      killed = true;
       process.kill(s.pid, "SIGKILL");
     }
   }
+  let status = "";
   try {
-    return JSON.parse(fs.readFileSync(s.statusFile, "utf8")).state === "stopped";
-  } catch {
-    return false;
-  }
+    status = fs.readFileSync(s.statusFile, "utf8");
+    if (JSON.parse(status).state === "stopped") return true;
+  } catch { /* reported below */ }
+  // What a failed stop looked like, for the test's log.
+  console.error(
+    `dhcp serve ${s.pid} did not stop cleanly${killed ? ` (killed after ${ms} ms)` : ""} in ` +
+      `${Date.now() - t0} ms; status file: ${status.slice(0, 400) || "(none)"}; output: ` +
+      s.output().slice(-2000),
+  );
+  return false;
 }
 
 /** Run the built binary with `args` (outside any namespace). */
